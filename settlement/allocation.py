@@ -1,0 +1,29 @@
+"""Sharing a fund's total over the lines in whole fen by largest remainder (rules §9)."""
+
+from __future__ import annotations
+
+
+def allocate(total_fen: int, weights_fen: list[int], line_nos: list[int]) -> list[int]:
+    """Share `total_fen` over lines in proportion to `weights_fen`, in whole fen.
+
+    Each line gets floor(total × w_i / Σw) fen; the fen left over go one each to the lines with
+    the largest remainders, ties to the lower line number. No line ever gets more than its
+    weight, so a fund never pays more on a line than the in-scope amount left on it.
+    """
+    count = len(weights_fen)
+    if total_fen == 0:
+        return [0] * count
+    weight_sum = sum(weights_fen)
+    assert total_fen > 0, total_fen
+    assert total_fen <= weight_sum, (total_fen, weight_sum)
+    shares = [0] * count
+    remainders = [0] * count
+    for index, weight in enumerate(weights_fen):
+        shares[index], remainders[index] = divmod(total_fen * weight, weight_sum)
+    left_over = total_fen - sum(shares)
+    if left_over:
+        order = sorted(range(count), key=lambda i: (-remainders[i], line_nos[i]))
+        for index in order[:left_over]:
+            assert remainders[index] > 0, index
+            shares[index] += 1
+    return shares

@@ -1,0 +1,258 @@
+"""The driver: checks a claim, runs the four fund stages in order, itemizes and balances.
+
+`settle` is the engine's one entry point. It returns a `Settlement` or a `Rejection` (every
+problem found); it never returns a settlement that fails the conservation check.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Final
+
+from settlement.allocation import allocate
+from settlement.conservation import check_conservation
+from settlement.funds import Case, Cascade, Stage, basic_insurance, charity, critical_illness
+from settlement.funds import medical_assistance
+from settlement.limits import CLAIM_LINES_MAX, DIAGNOSES_MAX
+from settlement.lines import ClassifiedLine, check_lines, classify
+from settlement.model import FUND_ORDER, Accumulators, AccumulatorsFen, Claim, Group, Person
+from settlement.rejection import Problem, ProblemCode, Rejection
+from settlement.result import FundStep, LineSettlement, Settlement, Totals
+from settlement.tariff import Tariff, TariffBook
+
+STAGES: Final[tuple[Stage, ...]] = (
+    basic_insurance.pay,
+    critical_illness.pay,
+    medical_assistance.pay,
+    charity.pay,
+)
+"""The cascade (保险在先、救助在后): the order is policy and is fixed here, not in the tariff."""
+assert len(STAGES) == len(FUND_ORDER)
+
+ICD10_PATTERN: Final[re.Pattern[str]] = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?")
+
+
+def select_group(person: Person, tariff: Tariff, day: date) -> Group | None:
+    """The first group, in the tariff's precedence order, with a status valid on `day`."""
+    held = {status.group for status in person.statuses if status.covers(day)}
+    for group in tariff.group_precedence:
+        if group in held:
+            return group
+    return None
+
+
+def _check_claim(
+    claim: Claim, person: Person, hospital_level: int, accumulators: Accumulators
+) -> list[Problem]:
+    """Problems of the claim as a whole; line problems are `lines.check_lines`'."""
+    problems = []
+    if claim.discharge_date < claim.admission_date:
+        problems.append(
+            Problem(
+                ProblemCode.DISCHARGE_BEFORE_ADMISSION,
+                ("discharge_date",),
+                f"discharge {claim.discharge_date} is before admission {claim.admission_date}",
+            )
+        )
+    if claim.admission_date < person.birth_date:
+        problems.append(
+            Problem(
+                ProblemCode.ADMISSION_BEFORE_BIRTH,
+                ("admission_date",),
+                f"admission {claim.admission_date} is before the person's birth",
+            )
+        )
+    if not claim.diagnoses:
+        problems.append(
+            Problem(ProblemCode.NO_DIAGNOSIS, ("diagnoses",), "at least one diagnosis is needed")
+        )
+    if len(claim.diagnoses) > DIAGNOSES_MAX:
+        problems.append(
+            Problem(
+                ProblemCode.OUT_OF_RANGE,
+                ("diagnoses",),
+                f"{len(claim.diagnoses)} diagnoses; at most {DIAGNOSES_MAX} are allowed",
+            )
+        )
+    for index, code in enumerate(claim.diagnoses[:DIAGNOSES_MAX]):
+        if not ICD10_PATTERN.fullmatch(code):
+            problems.append(
+                Problem(
+                    ProblemCode.INVALID_DIAGNOSIS,
+                    ("diagnoses", index),
+                    f"{code!r} is not an ICD-10 code (like C34 or C34.1)",
+                )
+            )
+    if not claim.lines:
+        problems.append(Problem(ProblemCode.NO_LINES, ("items",), "the claim has no lines"))
+    if len(claim.lines) > CLAIM_LINES_MAX:
+        problems.append(
+            Problem(
+                ProblemCode.TOO_MANY_LINES,
+                ("items",),
+                f"{len(claim.lines)} lines; at most {CLAIM_LINES_MAX} are allowed",
+            )
+        )
+    if accumulators.year != claim.policy_year:
+        problems.append(
+            Problem(
+                ProblemCode.ACCUMULATORS_YEAR_MISMATCH,
+                ("accumulators", "year"),
+                f"accumulators are for {accumulators.year}; the claim's policy year is "
+                f"{claim.policy_year}",
+            )
+        )
+    if hospital_level not in (1, 2, 3):
+        problems.append(
+            Problem(
+                ProblemCode.UNKNOWN_HOSPITAL_LEVEL,
+                ("hospital_level",),
+                f"hospital level {hospital_level} is not 1, 2 or 3",
+            )
+        )
+    return problems
+
+
+def settle(
+    claim: Claim,
+    person: Person,
+    hospital_level: int,
+    accumulators: Accumulators,
+    tariffs: TariffBook,
+) -> Settlement | Rejection:
+    """Settle one discharge claim against the tariff in force on its discharge date.
+
+    `accumulators` are the person's year-to-date figures for the claim's policy year as they
+    stand before this claim. Same inputs, same output, byte for byte.
+    """
+    problems = _check_claim(claim, person, hospital_level, accumulators)
+    tariff = tariffs.select(person.insured_region, claim.discharge_date)
+    if tariff is None:
+        problems.append(
+            Problem(
+                ProblemCode.NO_TARIFF,
+                ("discharge_date",),
+                f"no tariff of region {person.insured_region} is in force on "
+                f"{claim.discharge_date}",
+            )
+        )
+    elif hospital_level in (1, 2, 3) and hospital_level not in tariff.basic.levels:
+        problems.append(
+            Problem(
+                ProblemCode.UNKNOWN_HOSPITAL_LEVEL,
+                ("hospital_level",),
+                f"tariff {tariff.version} has no rates for hospital level {hospital_level}",
+            )
+        )
+    if len(claim.lines) <= CLAIM_LINES_MAX:
+        # Without a tariff there is no catalog: the lines' numbers are still checked.
+        problems += check_lines(claim.lines, None if tariff is None else tariff.catalog)
+    if problems:
+        return Rejection(tuple(problems))
+    assert tariff is not None
+    return _settle_checked(claim, person, hospital_level, accumulators.to_fen(), tariff)
+
+
+def _settle_checked(
+    claim: Claim, person: Person, hospital_level: int, before: AccumulatorsFen, tariff: Tariff
+) -> Settlement:
+    catalog = tariff.catalog
+    classified = [classify(line, catalog[line.item_code]) for line in claim.lines]
+    in_scope_fen = sum(line.in_scope_fen for line in classified)
+    group = select_group(person, tariff, claim.discharge_date)
+    age_at_admission = person.age_on(claim.admission_date)
+    disease, charity_reason = charity.eligibility(tariff.charity, group, claim, age_at_admission)
+    case = Case(tariff, group, hospital_level, before, in_scope_fen, disease, charity_reason)
+    cascade = Cascade(in_scope_left_fen=in_scope_fen)
+    steps: list[FundStep] = []
+    for stage in STAGES:
+        step, cascade = stage(case, cascade)
+        steps.append(step)
+    shares = _itemize(classified, steps)
+    lines = tuple(
+        LineSettlement(
+            line.line.line_no,
+            line.line.item_code,
+            line.item.name,
+            line.item.item_class,
+            line.line.quantity,
+            line.line.unit_price,
+            line.amount_fen,
+            line.full_selfpay_fen,
+            line.over_cap_fen,
+            line.first_selfpay_fen,
+            line.in_scope_fen,
+            basic,
+            critical,
+            assistance,
+            charity_share,
+            line.amount_fen - basic - critical - assistance - charity_share,
+        )
+        for line, (basic, critical, assistance, charity_share) in zip(
+            classified, zip(*shares, strict=True), strict=True
+        )
+    )
+    settlement = Settlement(
+        claim_id=claim.claim_id,
+        hospital_id=claim.hospital_id,
+        person_id=claim.person_id,
+        policy_year=claim.policy_year,
+        tariff_version=tariff.version,
+        group=group,
+        charity_disease=None if disease is None else disease.name,
+        totals=_totals(lines, steps),
+        lines=lines,
+        funds=tuple(steps),
+        accumulators_after_fen=_accumulators_after(before, in_scope_fen, steps),
+    )
+    check_conservation(settlement)
+    return settlement
+
+
+def _itemize(classified: list[ClassifiedLine], steps: list[FundStep]) -> list[list[int]]:
+    """Each fund's shares by line, fund by fund on the in-scope amount earlier funds left."""
+    weights = [line.in_scope_fen for line in classified]
+    line_nos = [line.line.line_no for line in classified]
+    all_shares = []
+    for step in steps:
+        shares = allocate(step.paid_fen, weights, line_nos)
+        weights = [weight - share for weight, share in zip(weights, shares, strict=True)]
+        all_shares.append(shares)
+    return all_shares
+
+
+def _totals(lines: tuple[LineSettlement, ...], steps: list[FundStep]) -> Totals:
+    paid = [step.paid_fen for step in steps]
+    total_fen = sum(line.amount_fen for line in lines)
+    fund_total_fen = sum(paid)
+    return Totals(
+        total_fen=total_fen,
+        full_selfpay_fen=sum(line.full_selfpay_fen for line in lines),
+        over_cap_selfpay_fen=sum(line.over_cap_selfpay_fen for line in lines),
+        first_selfpay_fen=sum(line.first_selfpay_fen for line in lines),
+        in_scope_fen=sum(line.in_scope_fen for line in lines),
+        deductible_applied_fen=steps[0].deductible_applied_fen,
+        basic_insurance_fen=paid[0],
+        critical_illness_fen=paid[1],
+        medical_assistance_fen=paid[2],
+        charity_fen=paid[3],
+        fund_total_fen=fund_total_fen,
+        patient_pay_fen=total_fen - fund_total_fen,
+    )
+
+
+def _accumulators_after(
+    before: AccumulatorsFen, in_scope_fen: int, steps: list[FundStep]
+) -> AccumulatorsFen:
+    """The year-to-date figures after this claim (§9); a reversal subtracts the same."""
+    basic, critical, assistance, charity_paid = (step.paid_fen for step in steps)
+    return AccumulatorsFen(
+        year=before.year,
+        admissions=before.admissions + 1,
+        basic_paid=before.basic_paid + basic,
+        ci_base=before.ci_base + in_scope_fen - basic,
+        ci_paid=before.ci_paid + critical,
+        assistance_paid=before.assistance_paid + assistance,
+        charity_paid=before.charity_paid + charity_paid,
+    )

@@ -1,0 +1,66 @@
+"""Charity (慈善救助), rules §8: surgery for a listed disease is free within policy scope.
+
+Eligible when the group is a charity group, the primary diagnosis starts with a listed
+disease's ICD-10 prefix, the stay included surgery where the disease requires it, and the
+person was not older than the disease's age limit at admission. The first match is reported.
+"""
+
+from __future__ import annotations
+
+from settlement.funds import Case, Cascade, capped
+from settlement.model import Claim, Fund, Group
+from settlement.money import format_fen
+from settlement.result import FundStep
+from settlement.tariff import CharityDisease, CharityPolicy
+
+
+def matching_disease(policy: CharityPolicy, primary_diagnosis: str) -> CharityDisease | None:
+    """The first listed disease the primary diagnosis matches, ignoring eligibility."""
+    for disease in policy.diseases:
+        if primary_diagnosis.startswith(disease.icd_prefixes):
+            return disease
+    return None
+
+
+def eligibility(
+    policy: CharityPolicy, group: Group | None, claim: Claim, age_at_admission: int
+) -> tuple[CharityDisease | None, str]:
+    """(the disease, why) when charity pays; (None, why not) otherwise."""
+    if group is None or group not in policy.groups:
+        return None, "not in a charity group"
+    primary = claim.diagnoses[0]
+    disease = matching_disease(policy, primary)
+    if disease is None:
+        return None, f"primary diagnosis {primary} is not a listed disease"
+    if disease.surgery_required and not claim.surgery:
+        return None, f"{disease.name} is covered only when treated by surgery"
+    if disease.age_max is not None and age_at_admission > disease.age_max:
+        return None, (
+            f"{disease.name} is covered up to age {disease.age_max}; "
+            f"age at admission {age_at_admission}"
+        )
+    return disease, f"{disease.name} ({disease.name_en}), diagnosis {primary}"
+
+
+def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
+    policy = case.tariff.charity
+    fund_code = case.tariff.fund_codes[Fund.CHARITY]
+    base_fen = cascade.in_scope_left_fen
+    why = case.charity_reason
+    if case.charity_disease is None:
+        step = FundStep(Fund.CHARITY, fund_code, base_fen, 0, None, 0, (f"{why}: pays 0.00",))
+        return step, cascade
+    paid_fen, cap_remaining_fen = capped(
+        base_fen, policy.annual_cap_fen, case.accumulators.charity_paid
+    )
+    explanation = (
+        f"listed disease {why}: the in-scope remainder {format_fen(base_fen)} is free "
+        "(政策范围内费用全部免费)",
+        "no charity cap: pays " + format_fen(paid_fen)
+        if cap_remaining_fen is None
+        else f"charity cap left {format_fen(cap_remaining_fen)}: pays {format_fen(paid_fen)}",
+    )
+    step = FundStep(
+        Fund.CHARITY, fund_code, base_fen, base_fen, cap_remaining_fen, paid_fen, explanation
+    )
+    return step, cascade.after_paying(paid_fen)

@@ -1,0 +1,144 @@
+"""The engine's input records: claims, persons, statuses and year-to-date accumulators.
+
+Claim lines are NamedTuples (cheap to build by the thousand); the rest are frozen dataclasses.
+Amounts are py-moneyed `Money` in CNY; quantities are `Decimal`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import NamedTuple
+
+from moneyed import Money
+
+from settlement.money import ZERO, money_to_fen
+
+
+class Group(StrEnum):
+    """Assistance group (救助对象类别)."""
+
+    DESTITUTE = "destitute"  # 特困供养人员
+    DIBAO = "dibao"  # 低保对象
+    REGISTERED_POOR = "registered_poor"  # 建档立卡贫困人口
+
+
+class Fund(StrEnum):
+    """The four funds, declared in cascade order (保险在先、救助在后)."""
+
+    BASIC_INSURANCE = "basic_insurance"  # 基本医保统筹基金
+    CRITICAL_ILLNESS = "critical_illness"  # 大病保险
+    MEDICAL_ASSISTANCE = "medical_assistance"  # 医疗救助
+    CHARITY = "charity"  # 慈善救助
+
+
+FUND_ORDER: tuple[Fund, ...] = tuple(Fund)
+
+
+class ItemClass(StrEnum):
+    """Catalog class: A fully in scope, B after a first self-pay share, C fully self-paid."""
+
+    A = "A"  # 甲类
+    B = "B"  # 乙类
+    C = "C"  # 丙类
+
+
+class ItemKind(StrEnum):
+    DRUG = "drug"
+    SERVICE = "service"
+    MATERIAL = "material"
+
+
+class ClaimLine(NamedTuple):
+    """One billed line (费用明细) as the hospital posts it."""
+
+    line_no: int
+    item_code: str
+    quantity: Decimal
+    unit_price: Money
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One inpatient stay posted at discharge (出院结算申请)."""
+
+    claim_id: str
+    hospital_id: str
+    person_id: str
+    admission_date: date
+    discharge_date: date
+    diagnoses: tuple[str, ...]
+    surgery: bool
+    lines: tuple[ClaimLine, ...]
+
+    @property
+    def policy_year(self) -> int:
+        return self.discharge_date.year
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Membership of an assistance group over a validity period (both ends included)."""
+
+    group: Group
+    valid_from: date
+    valid_to: date | None
+
+    def covers(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    person_id: str
+    birth_date: date
+    insured_region: str
+    statuses: tuple[Status, ...] = ()
+
+    def age_on(self, day: date) -> int:
+        """Age in whole years on `day`."""
+        before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
+        return day.year - self.birth_date.year - int(before_birthday)
+
+
+@dataclass(frozen=True, slots=True)
+class Accumulators:
+    """Year-to-date figures of one person for one policy year (年度累计)."""
+
+    year: int
+    admissions: int = 0
+    basic_paid: Money = ZERO
+    ci_base: Money = ZERO
+    ci_paid: Money = ZERO
+    assistance_paid: Money = ZERO
+    charity_paid: Money = ZERO
+
+    def to_fen(self) -> AccumulatorsFen:
+        return AccumulatorsFen(
+            year=self.year,
+            admissions=self.admissions,
+            basic_paid=money_to_fen(self.basic_paid),
+            ci_base=money_to_fen(self.ci_base),
+            ci_paid=money_to_fen(self.ci_paid),
+            assistance_paid=money_to_fen(self.assistance_paid),
+            charity_paid=money_to_fen(self.charity_paid),
+        )
+
+
+class AccumulatorsFen(NamedTuple):
+    """The same accumulators in integer fen, as the cascade and the database hold them."""
+
+    year: int
+    admissions: int
+    basic_paid: int
+    ci_base: int
+    ci_paid: int
+    assistance_paid: int
+    charity_paid: int
+
+    @classmethod
+    def empty(cls, year: int) -> AccumulatorsFen:
+        return cls(year, 0, 0, 0, 0, 0, 0)

@@ -1,0 +1,173 @@
+"""The engine's answer: the itemized bill with every line's split and every fund's steps.
+
+Amounts are stored as integer fen (fields ending in `_fen`) and read as CNY `Money` through
+same-named attributes without the suffix (`line.basic_insurance`), built only when asked for:
+a 1,000-line bill would otherwise build tens of thousands of `Money` objects nobody reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import NamedTuple, overload
+
+from moneyed import Money
+
+from settlement.model import AccumulatorsFen, Accumulators, Fund, Group, ItemClass
+from settlement.money import fen_to_money
+
+
+class FenAsMoney:
+    """Descriptor exposing the integer-fen field `<name>_fen` as `Money` under `<name>`."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: str) -> None:
+        # Named explicitly: NamedTuple classes do not call __set_name__ on Python 3.11.
+        self._source = source
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> FenAsMoney: ...
+    @overload
+    def __get__(self, instance: object, owner: type) -> Money: ...
+    def __get__(self, instance: object | None, owner: type) -> FenAsMoney | Money:
+        if instance is None:
+            return self
+        fen: int = getattr(instance, self._source)
+        return fen_to_money(fen)
+
+
+class LineSettlement(NamedTuple):
+    """One line of the bill: how its amount splits into self-pay parts, funds and patient."""
+
+    line_no: int
+    item_code: str
+    item_name: str
+    item_class: ItemClass
+    quantity: Decimal
+    unit_price: Money
+    amount_fen: int
+    full_selfpay_fen: int
+    over_cap_selfpay_fen: int
+    first_selfpay_fen: int
+    in_scope_fen: int
+    basic_insurance_fen: int
+    critical_illness_fen: int
+    medical_assistance_fen: int
+    charity_fen: int
+    patient_pay_fen: int
+
+    amount = FenAsMoney("amount_fen")
+    full_selfpay = FenAsMoney("full_selfpay_fen")
+    over_cap_selfpay = FenAsMoney("over_cap_selfpay_fen")
+    first_selfpay = FenAsMoney("first_selfpay_fen")
+    in_scope = FenAsMoney("in_scope_fen")
+    basic_insurance = FenAsMoney("basic_insurance_fen")
+    critical_illness = FenAsMoney("critical_illness_fen")
+    medical_assistance = FenAsMoney("medical_assistance_fen")
+    charity = FenAsMoney("charity_fen")
+    patient_pay = FenAsMoney("patient_pay_fen")
+
+    def fund_fen(self, fund: Fund) -> int:
+        share: int = getattr(self, f"{fund.value}_fen")
+        return share
+
+
+@dataclass(frozen=True, slots=True)
+class FundStep:
+    """What one fund did for the claim (the platform's `setldetail` row)."""
+
+    fund: Fund
+    fund_code: str
+    base_fen: int
+    """What the fund looked at: S for basic, b for critical illness, what is left after."""
+    payable_fen: int
+    """What the fund's rules give before its annual cap."""
+    cap_remaining_fen: int | None
+    """What was left of the annual cap before this claim; None where the fund has no cap."""
+    paid_fen: int
+    explanation: tuple[str, ...]
+    deductible_applied_fen: int = 0
+
+    base = FenAsMoney("base_fen")
+    payable = FenAsMoney("payable_fen")
+    paid = FenAsMoney("paid_fen")
+
+    @property
+    def cap_remaining(self) -> Money | None:
+        return None if self.cap_remaining_fen is None else fen_to_money(self.cap_remaining_fen)
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Claim totals (the platform's `setlinfo` amounts)."""
+
+    total_fen: int
+    full_selfpay_fen: int
+    over_cap_selfpay_fen: int
+    first_selfpay_fen: int
+    in_scope_fen: int
+    deductible_applied_fen: int
+    basic_insurance_fen: int
+    critical_illness_fen: int
+    medical_assistance_fen: int
+    charity_fen: int
+    fund_total_fen: int
+    patient_pay_fen: int
+
+    total = FenAsMoney("total_fen")
+    full_selfpay = FenAsMoney("full_selfpay_fen")
+    over_cap_selfpay = FenAsMoney("over_cap_selfpay_fen")
+    first_selfpay = FenAsMoney("first_selfpay_fen")
+    in_scope = FenAsMoney("in_scope_fen")
+    deductible_applied = FenAsMoney("deductible_applied_fen")
+    basic_insurance = FenAsMoney("basic_insurance_fen")
+    critical_illness = FenAsMoney("critical_illness_fen")
+    medical_assistance = FenAsMoney("medical_assistance_fen")
+    charity = FenAsMoney("charity_fen")
+    fund_total = FenAsMoney("fund_total_fen")
+    patient_pay = FenAsMoney("patient_pay_fen")
+
+    def fund_fen(self, fund: Fund) -> int:
+        paid: int = getattr(self, f"{fund.value}_fen")
+        return paid
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The itemized bill of one claim, checked for conservation before it was returned."""
+
+    claim_id: str
+    hospital_id: str
+    person_id: str
+    policy_year: int
+    tariff_version: str
+    group: Group | None
+    charity_disease: str | None
+    totals: Totals
+    lines: tuple[LineSettlement, ...]
+    funds: tuple[FundStep, ...]
+    accumulators_after_fen: AccumulatorsFen
+
+    @property
+    def accumulators_after(self) -> Accumulators:
+        after = self.accumulators_after_fen
+        return Accumulators(
+            year=after.year,
+            admissions=after.admissions,
+            basic_paid=fen_to_money(after.basic_paid),
+            ci_base=fen_to_money(after.ci_base),
+            ci_paid=fen_to_money(after.ci_paid),
+            assistance_paid=fen_to_money(after.assistance_paid),
+            charity_paid=fen_to_money(after.charity_paid),
+        )
+
+    def fund(self, fund: Fund) -> FundStep:
+        step = self.funds[FUND_INDEX[fund]]
+        assert step.fund is fund, step
+        return step
+
+
+FUND_INDEX: dict[Fund, int] = {fund: index for index, fund in enumerate(Fund)}
+
+
