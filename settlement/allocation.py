@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 
-def allocate(total_fen: int, weights_fen: list[int], line_nos: list[int]) -> list[int]:
+
+def allocate(total_fen: int, weights_fen: list[int], line_nos: Sequence[int]) -> list[int]:
     """Share `total_fen` over lines in proportion to `weights_fen`, in whole fen.
 
     Each line gets floor(total × w_i / Σw) fen; the fen left over go one each to the lines with

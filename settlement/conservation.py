@@ -7,6 +7,8 @@ explicitly so that not even `python -O` silences it.
 
 from __future__ import annotations
 
+from operator import add, le
+
 from settlement.model import FUND_ORDER
 from settlement.result import Settlement
 
@@ -15,53 +17,88 @@ class ConservationError(AssertionError):
     """A settlement does not balance to the fen: never return or store it."""
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConservationError(message)
-
-
 def check_conservation(settlement: Settlement) -> None:
-    """Raise `ConservationError` unless every identity of §10 holds to the fen."""
-    totals = settlement.totals
-    sums = [0] * 10
-    for line in settlement.lines:
-        where = f"claim {settlement.claim_id} line {line.line_no}"
-        parts = line.full_selfpay_fen + line.over_cap_selfpay_fen
-        parts += line.first_selfpay_fen + line.in_scope_fen
-        _require(line.amount_fen == parts, f"{where}: amount ≠ self-pay parts + in scope")
-        funds = line.basic_insurance_fen + line.critical_illness_fen
-        funds += line.medical_assistance_fen + line.charity_fen
-        _require(line.amount_fen == funds + line.patient_pay_fen, f"{where}: amount ≠ funds + patient")
-        _require(funds <= line.in_scope_fen, f"{where}: funds pay more than in scope")
-        for index, value in enumerate(line[6:]):
-            _require(value >= 0, f"{where}: negative figure {value} in field {index + 6}")
-            sums[index] += value
-    (amount, full, over, first, in_scope, basic, ci, assistance, charity, patient) = sums
+    """Raise `ConservationError` unless every identity of §10 holds to the fen.
+
+    One pass over the lines for the per-line identities, then column sums for the totals:
+    the check costs little next to the settlement it guards, and always runs.
+    """
     name = f"claim {settlement.claim_id}"
-    _require(totals.total_fen == amount, f"{name}: total ≠ sum of lines")
-    _require(totals.full_selfpay_fen == full, f"{name}: full self-pay ≠ sum of lines")
-    _require(totals.over_cap_selfpay_fen == over, f"{name}: over-cap ≠ sum of lines")
-    _require(totals.first_selfpay_fen == first, f"{name}: first self-pay ≠ sum of lines")
-    _require(totals.in_scope_fen == in_scope, f"{name}: in scope ≠ sum of lines")
-    _require(totals.patient_pay_fen == patient, f"{name}: patient pay ≠ sum of lines")
-    _require(
-        totals.total_fen == full + over + first + in_scope, f"{name}: total ≠ parts + in scope"
+    columns = list(zip(*settlement.lines, strict=True))[6:]
+    if columns:
+        # Column-wise with builtins (the whole check runs in C): sums per line, compared as lists.
+        (amount, full, over, first, in_scope, b, c, m, h, patient) = columns
+        parts = list(map(sum, zip(full, over, first, in_scope, strict=True)))
+        funds = list(map(sum, zip(b, c, m, h, strict=True)))
+        if parts != list(amount):
+            _locate(settlement, "amount ≠ self-pay parts + in scope")
+        if list(map(add, funds, patient)) != list(amount):
+            _locate(settlement, "amount ≠ funds + patient")
+        if not all(map(le, funds, in_scope)):
+            _locate(settlement, "funds pay more than in scope")
+        if min(map(min, columns)) < 0:
+            _locate(settlement, "a negative figure")
+    _check_totals(settlement, name, [sum(column) for column in columns] or [0] * 10)
+
+
+def _locate(settlement: Settlement, what: str) -> None:
+    """Raise for the first line that breaks an identity the column check found broken."""
+    for line in settlement.lines:
+        (_, _, _, _, _, _, amount, full, over, first, in_scope, b, c, m, h, patient) = line
+        broken = (
+            amount != full + over + first + in_scope
+            or amount != b + c + m + h + patient
+            or b + c + m + h > in_scope
+            or min(line[6:]) < 0
+        )
+        if broken:
+            raise ConservationError(f"claim {settlement.claim_id} line {line.line_no}: {what}")
+    raise ConservationError(f"claim {settlement.claim_id}: {what}")
+
+
+def _check_totals(settlement: Settlement, name: str, sums: list[int]) -> None:  # noqa: PLR0912
+    # One branch per identity of §10: a flat list of checks reads better than a loop of lambdas.
+    totals = settlement.totals
+    (amount, full, over, first, in_scope, basic, ci, assistance, charity, patient) = sums
+    if totals.total_fen != amount:
+        raise ConservationError(f"{name}: total ≠ sum of lines")
+    if totals.full_selfpay_fen != full:
+        raise ConservationError(f"{name}: full self-pay ≠ sum of lines")
+    if totals.over_cap_selfpay_fen != over:
+        raise ConservationError(f"{name}: over-cap ≠ sum of lines")
+    if totals.first_selfpay_fen != first:
+        raise ConservationError(f"{name}: first self-pay ≠ sum of lines")
+    if totals.in_scope_fen != in_scope:
+        raise ConservationError(f"{name}: in scope ≠ sum of lines")
+    if totals.patient_pay_fen != patient:
+        raise ConservationError(f"{name}: patient pay ≠ sum of lines")
+    if totals.total_fen != full + over + first + in_scope:
+        raise ConservationError(f"{name}: total ≠ parts + in scope")
+    if tuple(step.fund for step in settlement.funds) != FUND_ORDER:
+        raise ConservationError(f"{name}: funds out of cascade order")
+    fund_totals = (
+        totals.basic_insurance_fen,
+        totals.critical_illness_fen,
+        totals.medical_assistance_fen,
+        totals.charity_fen,
     )
-    shares = dict(zip(FUND_ORDER, (basic, ci, assistance, charity), strict=True))
     left_fen = totals.in_scope_fen
-    for step in settlement.funds:
+    for step, shares, total in zip(
+        settlement.funds, (basic, ci, assistance, charity), fund_totals, strict=True
+    ):
         paid = step.paid_fen
-        _require(shares[step.fund] == paid, f"{name}: {step.fund} shares ≠ its total")
-        _require(totals.fund_fen(step.fund) == paid, f"{name}: {step.fund} total ≠ its step")
-        _require(paid >= 0, f"{name}: {step.fund} pays a negative amount")
-        _require(paid <= left_fen, f"{name}: {step.fund} pays more than is left before it")
-        if step.cap_remaining_fen is not None:
-            _require(paid <= step.cap_remaining_fen, f"{name}: {step.fund} exceeds its cap")
+        if shares != paid:
+            raise ConservationError(f"{name}: {step.fund} line shares ≠ its total")
+        if total != paid:
+            raise ConservationError(f"{name}: {step.fund} claim total ≠ its step")
+        if paid < 0:
+            raise ConservationError(f"{name}: {step.fund} pays a negative amount")
+        if paid > left_fen:
+            raise ConservationError(f"{name}: {step.fund} pays more than is left before it")
+        if step.cap_remaining_fen is not None and paid > step.cap_remaining_fen:
+            raise ConservationError(f"{name}: {step.fund} exceeds its annual cap")
         left_fen -= paid
-    _require(
-        [step.fund for step in settlement.funds] == list(FUND_ORDER),
-        f"{name}: funds out of cascade order",
-    )
-    fund_total = totals.fund_total_fen
-    _require(fund_total == sum(shares.values()), f"{name}: fund total ≠ sum of funds")
-    _require(totals.total_fen == fund_total + totals.patient_pay_fen, f"{name}: total ≠ funds + patient")
+    if totals.fund_total_fen != basic + ci + assistance + charity:
+        raise ConservationError(f"{name}: fund total ≠ sum of funds")
+    if totals.total_fen != totals.fund_total_fen + totals.patient_pay_fen:
+        raise ConservationError(f"{name}: total ≠ funds + patient")

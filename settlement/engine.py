@@ -12,10 +12,17 @@ from typing import Final
 
 from settlement.allocation import allocate
 from settlement.conservation import check_conservation
-from settlement.funds import Case, Cascade, Stage, basic_insurance, charity, critical_illness
-from settlement.funds import medical_assistance
+from settlement.funds import (
+    Cascade,
+    Case,
+    Stage,
+    basic_insurance,
+    charity,
+    critical_illness,
+    medical_assistance,
+)
 from settlement.limits import CLAIM_LINES_MAX, DIAGNOSES_MAX
-from settlement.lines import ClassifiedLine, check_lines, classify
+from settlement.lines import SplitLines, check_lines, classify_lines
 from settlement.model import FUND_ORDER, Accumulators, AccumulatorsFen, Claim, Group, Person
 from settlement.rejection import Problem, ProblemCode, Rejection
 from settlement.result import FundStep, LineSettlement, Settlement, Totals
@@ -145,21 +152,28 @@ def settle(
                 f"tariff {tariff.version} has no rates for hospital level {hospital_level}",
             )
         )
-    if len(claim.lines) <= CLAIM_LINES_MAX:
+    split = None
+    if tariff is not None and len(claim.lines) <= CLAIM_LINES_MAX:
+        split = classify_lines(claim.lines, tariff.catalog)
+    if split is None and len(claim.lines) <= CLAIM_LINES_MAX:
         # Without a tariff there is no catalog: the lines' numbers are still checked.
         problems += check_lines(claim.lines, None if tariff is None else tariff.catalog)
     if problems:
         return Rejection(tuple(problems))
     assert tariff is not None
-    return _settle_checked(claim, person, hospital_level, accumulators.to_fen(), tariff)
+    assert split is not None
+    return _settle_checked(claim, person, hospital_level, accumulators.to_fen(), tariff, split)
 
 
 def _settle_checked(
-    claim: Claim, person: Person, hospital_level: int, before: AccumulatorsFen, tariff: Tariff
+    claim: Claim,
+    person: Person,
+    hospital_level: int,
+    before: AccumulatorsFen,
+    tariff: Tariff,
+    split: SplitLines,
 ) -> Settlement:
-    catalog = tariff.catalog
-    classified = [classify(line, catalog[line.item_code]) for line in claim.lines]
-    in_scope_fen = sum(line.in_scope_fen for line in classified)
+    in_scope_fen = sum(split.in_scope_fen)
     group = select_group(person, tariff, claim.discharge_date)
     age_at_admission = person.age_on(claim.admission_date)
     disease, charity_reason = charity.eligibility(tariff.charity, group, claim, age_at_admission)
@@ -169,39 +183,62 @@ def _settle_checked(
     for stage in STAGES:
         step, cascade = stage(case, cascade)
         steps.append(step)
-    shares = _itemize(classified, steps)
+    line_nos, codes, quantities, unit_prices, _ = zip(*claim.lines, strict=True)
+    basic, critical, assistance, charity_shares = _itemize(split.in_scope_fen, line_nos, steps)
+    patient = [
+        amount - b - c - m - h
+        for amount, b, c, m, h in zip(
+            split.amount_fen, basic, critical, assistance, charity_shares, strict=True
+        )
+    ]
     lines = tuple(
-        LineSettlement(
-            line.line.line_no,
-            line.line.item_code,
-            line.item.name,
-            line.item.item_class,
-            line.line.quantity,
-            line.line.unit_price,
-            line.amount_fen,
-            line.full_selfpay_fen,
-            line.over_cap_fen,
-            line.first_selfpay_fen,
-            line.in_scope_fen,
+        map(
+            LineSettlement,
+            line_nos,
+            codes,
+            [item.name for item in split.items],
+            [item.item_class for item in split.items],
+            quantities,
+            unit_prices,
+            split.amount_fen,
+            split.full_selfpay_fen,
+            split.over_cap_fen,
+            split.first_selfpay_fen,
+            split.in_scope_fen,
             basic,
             critical,
             assistance,
-            charity_share,
-            line.amount_fen - basic - critical - assistance - charity_share,
+            charity_shares,
+            patient,
         )
-        for line, (basic, critical, assistance, charity_share) in zip(
-            classified, zip(*shares, strict=True), strict=True
-        )
+    )
+    total_fen = sum(split.amount_fen)
+    paid = [step.paid_fen for step in steps]
+    totals = Totals(
+        total_fen=total_fen,
+        full_selfpay_fen=sum(split.full_selfpay_fen),
+        over_cap_selfpay_fen=sum(split.over_cap_fen),
+        first_selfpay_fen=sum(split.first_selfpay_fen),
+        in_scope_fen=in_scope_fen,
+        deductible_applied_fen=steps[0].deductible_applied_fen,
+        basic_insurance_fen=paid[0],
+        critical_illness_fen=paid[1],
+        medical_assistance_fen=paid[2],
+        charity_fen=paid[3],
+        fund_total_fen=sum(paid),
+        patient_pay_fen=total_fen - sum(paid),
     )
     settlement = Settlement(
         claim_id=claim.claim_id,
         hospital_id=claim.hospital_id,
         person_id=claim.person_id,
+        admission_date=claim.admission_date,
+        discharge_date=claim.discharge_date,
         policy_year=claim.policy_year,
         tariff_version=tariff.version,
         group=group,
         charity_disease=None if disease is None else disease.name,
-        totals=_totals(lines, steps),
+        totals=totals,
         lines=lines,
         funds=tuple(steps),
         accumulators_after_fen=_accumulators_after(before, in_scope_fen, steps),
@@ -210,36 +247,18 @@ def _settle_checked(
     return settlement
 
 
-def _itemize(classified: list[ClassifiedLine], steps: list[FundStep]) -> list[list[int]]:
+def _itemize(
+    in_scope_fen: list[int], line_nos: tuple[int, ...], steps: list[FundStep]
+) -> list[list[int]]:
     """Each fund's shares by line, fund by fund on the in-scope amount earlier funds left."""
-    weights = [line.in_scope_fen for line in classified]
-    line_nos = [line.line.line_no for line in classified]
+    weights = in_scope_fen
     all_shares = []
     for step in steps:
         shares = allocate(step.paid_fen, weights, line_nos)
-        weights = [weight - share for weight, share in zip(weights, shares, strict=True)]
+        if step.paid_fen:
+            weights = [weight - share for weight, share in zip(weights, shares, strict=True)]
         all_shares.append(shares)
     return all_shares
-
-
-def _totals(lines: tuple[LineSettlement, ...], steps: list[FundStep]) -> Totals:
-    paid = [step.paid_fen for step in steps]
-    total_fen = sum(line.amount_fen for line in lines)
-    fund_total_fen = sum(paid)
-    return Totals(
-        total_fen=total_fen,
-        full_selfpay_fen=sum(line.full_selfpay_fen for line in lines),
-        over_cap_selfpay_fen=sum(line.over_cap_selfpay_fen for line in lines),
-        first_selfpay_fen=sum(line.first_selfpay_fen for line in lines),
-        in_scope_fen=sum(line.in_scope_fen for line in lines),
-        deductible_applied_fen=steps[0].deductible_applied_fen,
-        basic_insurance_fen=paid[0],
-        critical_illness_fen=paid[1],
-        medical_assistance_fen=paid[2],
-        charity_fen=paid[3],
-        fund_total_fen=fund_total_fen,
-        patient_pay_fen=total_fen - fund_total_fen,
-    )
 
 
 def _accumulators_after(

@@ -8,7 +8,7 @@ and always half up (ROUND_HALF_UP) to the fen. Floats never appear.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation, Overflow
 from typing import Final
 
 from moneyed import Currency, Money, get_currency
@@ -24,6 +24,8 @@ UNIT_PRICE_DECIMALS: Final[int] = 6
 ROUNDING: Final[str] = ROUND_HALF_UP
 ZERO: Final[Money] = Money(Decimal("0.00"), CNY)
 _CENT: Final[Decimal] = Decimal("0.01")
+EXACT: Final[Context] = Context(prec=60, traps=[Inexact, InvalidOperation, Overflow])
+"""A decimal context in which any rounding raises: scaling by it is exact or fails loudly."""
 
 
 def round_half_up_div(numerator: int, denominator: int) -> int:
@@ -38,17 +40,30 @@ def round_half_up_div(numerator: int, denominator: int) -> int:
 
 
 def decimal_places(value: Decimal) -> int:
-    """Number of digits after the point as written ("1.50" has 2, "100" has 0)."""
-    exponent = value.as_tuple().exponent
+    """Digits after the point that the value needs: "1.50" needs 1, "495.000" needs 0.
+
+    Counted on the value, not on how it was written (trailing zeros change nothing), and
+    exactly: no decimal context is involved. The contract counts written decimals on its
+    strings; the engine judges values.
+    """
+    _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int), value  # NaN and Infinity are refused before this
-    return max(0, -exponent)
+    places = -exponent
+    for digit in reversed(digits):
+        if places <= 0 or digit != 0:
+            break
+        places -= 1
+    if not any(digits):
+        return 0
+    return max(0, places)
 
 
 def scaled_int(value: Decimal, decimals: int) -> int:
     """The exact integer value × 10**decimals; the value must have at most that many places."""
-    assert value.is_finite(), value
-    assert decimal_places(value) <= decimals, (value, decimals)
-    return int(value.scaleb(decimals))
+    scaled = value.scaleb(decimals, EXACT)
+    units = int(scaled)
+    assert units == scaled, (value, decimals)
+    return units
 
 
 def ppm(value: Decimal) -> int:
@@ -81,9 +96,11 @@ def format_fen(fen: int) -> str:
 
 
 def format_ppm(value_ppm: int) -> str:
-    """A rate in parts per million as a short decimal ("0.65", "1", "0.055")."""
-    text = format(Decimal(value_ppm).scaleb(-SCALE_DECIMALS).normalize(), "f")
-    return text
+    """A rate in parts per million with two to six decimals ("0.60", "1.00", "0.055")."""
+    exact = Decimal(value_ppm).scaleb(-SCALE_DECIMALS).normalize()
+    if decimal_places(exact) < MONEY_DECIMALS:
+        exact = exact.quantize(_CENT)
+    return format(exact, "f")
 
 
 def format_exact(numerator: int, scale: int) -> str:

@@ -8,13 +8,14 @@ a 1,000-line bill would otherwise build tens of thousands of `Money` objects nob
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import NamedTuple, overload
 
 from moneyed import Money
 
-from settlement.model import AccumulatorsFen, Accumulators, Fund, Group, ItemClass
-from settlement.money import fen_to_money
+from settlement.model import Accumulators, AccumulatorsFen, Fund, Group, ItemClass
+from settlement.money import SCALE, fen_to_money, format_exact, format_fen, format_ppm
 
 
 class FenAsMoney:
@@ -37,8 +38,42 @@ class FenAsMoney:
         return fen_to_money(fen)
 
 
-class LineSettlement(NamedTuple):
-    """One line of the bill: how its amount splits into self-pay parts, funds and patient."""
+class Fen(int):
+    """An amount in fen that shows itself in yuan ("12184.32") inside an explanation."""
+
+    __slots__ = ()
+
+    def __format__(self, format_spec: str) -> str:
+        return format_fen(self)
+
+
+class Rate(int):
+    """A rate in parts per million that shows itself as a decimal ("0.65")."""
+
+    __slots__ = ()
+
+    def __format__(self, format_spec: str) -> str:
+        return format_ppm(self)
+
+
+class Exact(int):
+    """An exact product of fen and a rate (fen × SCALE), shown unrounded ("12184.315")."""
+
+    __slots__ = ()
+
+    def __format__(self, format_spec: str) -> str:
+        return format_exact(self, SCALE)
+
+
+Sentence = tuple[str, tuple[object, ...]]
+"""One explanation step: a `str.format` template and its arguments (Fen, Rate, Exact, str).
+
+Stages record sentences as data and `FundStep.explanation` renders them when read: the
+numbers are kept exact, and a caller that never reads the text never pays for formatting."""
+
+
+class _LineFigures(NamedTuple):
+    """The fields of `LineSettlement` (a NamedTuple base, so the subclass may add readers)."""
 
     line_no: int
     item_code: str
@@ -56,6 +91,12 @@ class LineSettlement(NamedTuple):
     medical_assistance_fen: int
     charity_fen: int
     patient_pay_fen: int
+
+
+class LineSettlement(_LineFigures):
+    """One line of the bill: how its amount splits into self-pay parts, funds and patient."""
+
+    __slots__ = ()
 
     amount = FenAsMoney("amount_fen")
     full_selfpay = FenAsMoney("full_selfpay_fen")
@@ -86,12 +127,17 @@ class FundStep:
     cap_remaining_fen: int | None
     """What was left of the annual cap before this claim; None where the fund has no cap."""
     paid_fen: int
-    explanation: tuple[str, ...]
+    sentences: tuple[Sentence, ...]
     deductible_applied_fen: int = 0
 
     base = FenAsMoney("base_fen")
     payable = FenAsMoney("payable_fen")
     paid = FenAsMoney("paid_fen")
+
+    @property
+    def explanation(self) -> tuple[str, ...]:
+        """Human-readable steps: deductible, rates, tilt, bands, cap."""
+        return tuple(template.format(*args) for template, args in self.sentences)
 
     @property
     def cap_remaining(self) -> Money | None:
@@ -140,6 +186,8 @@ class Settlement:
     claim_id: str
     hospital_id: str
     person_id: str
+    admission_date: date
+    discharge_date: date
     policy_year: int
     tariff_version: str
     group: Group | None
@@ -169,5 +217,3 @@ class Settlement:
 
 
 FUND_INDEX: dict[Fund, int] = {fund: index for index, fund in enumerate(Fund)}
-
-

@@ -4,6 +4,12 @@ See docs/tariffs.md for the format. `load_default()` reads the tariffs shipped u
 `tariffs/data/`; `load_tariffs(path)` reads any directory of tariff files.
 """
 
-from tariffs.loader import DEFAULT_TARIFF_DIR, LoadedTariffs, TariffError, load_default, load_tariffs
+from tariffs.loader import (
+    DEFAULT_TARIFF_DIR,
+    LoadedTariffs,
+    TariffError,
+    load_default,
+    load_tariffs,
+)
 
 __all__ = ["DEFAULT_TARIFF_DIR", "LoadedTariffs", "TariffError", "load_default", "load_tariffs"]

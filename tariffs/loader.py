@@ -85,25 +85,36 @@ def _read_csv(
     """Validated rows with their line numbers; problems for every bad row."""
     rows: list[tuple[int, Any]] = []
     try:
-        handle = path.open(encoding="utf-8", newline="")
+        with path.open(encoding="utf-8", newline="") as handle:
+            _read_rows(path, handle, columns, model, problems, rows)
     except OSError as error:
         problems.add(str(path), f"cannot be read ({error.strerror})")
-        return rows
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or tuple(header) != columns:
-            problems.add(f"{path} line 1", f"header must be {','.join(columns)}")
-            return rows
-        for line_no, values in enumerate(reader, start=2):
-            if len(values) != len(columns):
-                problems.add(f"{path} line {line_no}", f"{len(values)} fields, expected {len(columns)}")
-                continue
-            try:
-                rows.append((line_no, model.model_validate(dict(zip(columns, values, strict=True)))))
-            except ValidationError as error:
-                problems.add_validation(f"{path} line {line_no}", error)
+    except UnicodeDecodeError as error:
+        problems.add(str(path), f"not UTF-8 text (byte {error.start})")
     return rows
+
+
+def _read_rows(
+    path: Path,
+    handle: Iterable[str],
+    columns: tuple[str, ...],
+    model: type[BaseModel],
+    problems: _Problems,
+    rows: list[tuple[int, Any]],
+) -> None:
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if header is None or tuple(header) != columns:
+        problems.add(f"{path} line 1", f"header must be {','.join(columns)}")
+        return
+    for line_no, values in enumerate(reader, start=2):
+        if len(values) != len(columns):
+            problems.add(f"{path} line {line_no}", f"{len(values)} fields, expected {len(columns)}")
+            continue
+        try:
+            rows.append((line_no, model.model_validate(dict(zip(columns, values, strict=True)))))
+        except ValidationError as error:
+            problems.add_validation(f"{path} line {line_no}", error)
 
 
 def load_catalog(path: Path, problems: _Problems) -> dict[str, CatalogEntry]:
@@ -271,25 +282,34 @@ def load_tariffs(directory: Path) -> LoadedTariffs:
         problems.add(str(directory), "no tariff files (*.toml) found")
         raise TariffError(problems.items)
     loaded: list[tuple[Path, TariffFile]] = []
-    for path in paths:
-        try:
-            document = tomllib.loads(path.read_text(encoding="utf-8"))
-            loaded.append((path, TariffFile.model_validate(document)))
-        except tomllib.TOMLDecodeError as error:
-            problems.add(str(path), f"not valid TOML: {error}")
-        except ValidationError as error:
-            problems.add_validation(str(path), error)
-    _check_periods(loaded, problems)
     catalogs: dict[Path, dict[str, CatalogEntry]] = {}
     diseases: dict[Path, tuple[CharityDisease, ...]] = {}
-    for path, spec in loaded:
-        catalog_path = (path.parent / spec.tariff.catalog).resolve()
-        disease_path = (path.parent / spec.tariff.charity_diseases).resolve()
-        if catalog_path not in catalogs:
-            catalogs[catalog_path] = load_catalog(catalog_path, problems)
-        if disease_path not in diseases:
-            diseases[disease_path] = load_diseases(disease_path, problems)
+    for path in paths:
+        document = _read_toml(path, problems)
+        if document is None:
+            continue
+        # The CSV files are checked even when the TOML file itself is refused, so that one
+        # run names every problem in every file.
+        header = document.get("tariff")
+        header = header if isinstance(header, dict) else {}
+        catalog_name = header.get("catalog")
+        if isinstance(catalog_name, str):
+            catalog_path = (path.parent / catalog_name).resolve()
+            if catalog_path not in catalogs:
+                catalogs[catalog_path] = load_catalog(catalog_path, problems)
+        diseases_name = header.get("charity_diseases")
+        if isinstance(diseases_name, str):
+            disease_path = (path.parent / diseases_name).resolve()
+            if disease_path not in diseases:
+                diseases[disease_path] = load_diseases(disease_path, problems)
+        try:
+            spec = TariffFile.model_validate(document)
+        except ValidationError as error:
+            problems.add_validation(str(path), error)
+            continue
+        loaded.append((path, spec))
         _check_groups(path, spec, problems)
+    _check_periods(loaded, problems)
     if problems.items:
         raise TariffError(problems.items)
     tariffs = []
@@ -304,6 +324,18 @@ def load_tariffs(directory: Path) -> LoadedTariffs:
         catalogs=version_catalogs,
         files={spec.tariff.version: path for path, spec in loaded},
     )
+
+
+def _read_toml(path: Path, problems: _Problems) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        problems.add(str(path), f"cannot be read ({error.strerror})")
+    except UnicodeDecodeError as error:
+        problems.add(str(path), f"not UTF-8 text (byte {error.start})")
+    except tomllib.TOMLDecodeError as error:
+        problems.add(str(path), f"not valid TOML: {error}")
+    return None
 
 
 def _check_groups(path: Path, spec: TariffFile, problems: _Problems) -> None:

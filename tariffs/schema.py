@@ -162,7 +162,9 @@ class CriticalIllnessFile(BaseModel):
         problems = []
         if self.bands[0].from_.value != 0:
             problems.append("the first band must start at 0.00")
-        for number, (lower, upper) in enumerate(zip(self.bands, self.bands[1:]), start=1):
+        for number, (lower, upper) in enumerate(
+            zip(self.bands, self.bands[1:], strict=False), start=1
+        ):
             if lower.to is None:
                 problems.append(f"band {number} has no upper end but is not the last")
                 continue
@@ -220,7 +222,7 @@ def _empty_to_none(value: object) -> object:
 
 
 class CatalogRow(BaseModel):
-    """One catalog CSV row: code,name,kind,class,selfpay_ratio,unit_price_cap,unit,reference_price."""
+    """One catalog CSV row (columns as in `tariffs.loader.CATALOG_COLUMNS`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     code: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,19}$")]

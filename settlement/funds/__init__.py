@@ -8,7 +8,8 @@ with the cascade as it leaves it. The driver owns the loop and the state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from settlement.model import AccumulatorsFen, Group
 from settlement.result import FundStep
@@ -29,8 +30,7 @@ class Case:
     charity_reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Cascade:
+class Cascade(NamedTuple):
     """What is left as the cascade goes down the funds."""
 
     in_scope_left_fen: int
@@ -39,9 +39,9 @@ class Cascade:
     """Of what is left, the part above the critical-illness deductible line; set by that stage."""
 
     def after_paying(self, paid_fen: int) -> Cascade:
-        assert 0 <= paid_fen, paid_fen
+        assert paid_fen >= 0, paid_fen
         assert paid_fen <= self.in_scope_left_fen, (paid_fen, self.in_scope_left_fen)
-        return replace(self, in_scope_left_fen=self.in_scope_left_fen - paid_fen)
+        return Cascade(self.in_scope_left_fen - paid_fen, self.above_line_left_fen)
 
 
 Stage = Callable[[Case, Cascade], tuple[FundStep, Cascade]]

@@ -2,55 +2,82 @@
 
 from __future__ import annotations
 
-from settlement.funds import Case, Cascade, capped
+from settlement.funds import Cascade, Case, capped
 from settlement.model import Fund
-from settlement.money import SCALE, format_exact, format_fen, format_ppm, round_half_up_div
-from settlement.result import FundStep
+from settlement.money import SCALE, round_half_up_div
+from settlement.result import Exact, Fen, FundStep, Rate, Sentence
 
 
 def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
     policy = case.tariff.basic
     level = policy.levels[case.hospital_level]
     tilt = policy.tilt.get(case.group) if case.group is not None else None
+    accumulators = case.accumulators
     in_scope_fen = cascade.in_scope_left_fen
-    explanation = [f"level-{case.hospital_level} hospital: deductible (起付线) "
-                   f"{format_fen(level.deductible_fen)}, rate {format_ppm(level.rate_ppm)}"]
+    sentences: list[Sentence] = [
+        (
+            "level-{} hospital: deductible (起付线) {}, rate {}",
+            (case.hospital_level, Fen(level.deductible_fen), Rate(level.rate_ppm)),
+        )
+    ]
     deductible_factor_ppm = SCALE
     rate_ppm = level.rate_ppm
     if tilt is not None:
         deductible_factor_ppm = tilt.deductible_factor_ppm
         rate_ppm = min(SCALE, rate_ppm + tilt.rate_bonus_ppm)
-        explanation.append(
-            f"{case.group} tilt: deductible × {format_ppm(tilt.deductible_factor_ppm)}, "
-            f"rate + {format_ppm(tilt.rate_bonus_ppm)} = {format_ppm(rate_ppm)}"
+        sentences.append(
+            (
+                "{} tilt: deductible × {}, rate + {} = {}",
+                (
+                    case.group,
+                    Rate(deductible_factor_ppm),
+                    Rate(tilt.rate_bonus_ppm),
+                    Rate(rate_ppm),
+                ),
+            )
         )
     subsequent_factor_ppm = SCALE
-    if case.accumulators.admissions >= 1:
+    if accumulators.admissions >= 1:
         subsequent_factor_ppm = policy.subsequent_admission_factor_ppm
-        explanation.append(
-            f"later admission of {case.accumulators.year} "
-            f"({case.accumulators.admissions} before): "
-            f"deductible × {format_ppm(subsequent_factor_ppm)}"
+        sentences.append(
+            (
+                "later admission of {} ({} before): deductible × {}",
+                (accumulators.year, accumulators.admissions, Rate(subsequent_factor_ppm)),
+            )
         )
     deductible_fen = round_half_up_div(
         level.deductible_fen * deductible_factor_ppm * subsequent_factor_ppm, SCALE * SCALE
     )
-    deductible_applied_fen = min(in_scope_fen, deductible_fen)
     over_fen = max(0, in_scope_fen - deductible_fen)
     exact = over_fen * rate_ppm
     payable_fen = round_half_up_div(exact, SCALE)
-    explanation.append(
-        f"in scope {format_fen(in_scope_fen)} − deductible {format_fen(deductible_fen)} = "
-        f"{format_fen(over_fen)} × {format_ppm(rate_ppm)} = {format_exact(exact, SCALE)} "
-        f"→ {format_fen(payable_fen)}"
+    sentences.append(
+        (
+            "in scope {} − deductible {} = {} × {} = {} → {}",
+            (
+                Fen(in_scope_fen),
+                Fen(deductible_fen),
+                Fen(over_fen),
+                Rate(rate_ppm),
+                Exact(exact),
+                Fen(payable_fen),
+            ),
+        )
     )
     paid_fen, cap_remaining_fen = capped(
-        payable_fen, policy.annual_cap_fen, case.accumulators.basic_paid
+        payable_fen, policy.annual_cap_fen, accumulators.basic_paid
     )
-    explanation.append(
-        f"annual cap {format_fen(policy.annual_cap_fen)}, paid this year "
-        f"{format_fen(case.accumulators.basic_paid)}, left {format_fen(cap_remaining_fen or 0)}: "
-        f"pays {format_fen(paid_fen)}"
+    assert cap_remaining_fen is not None
+    sentences.append(
+        (
+            "annual cap {}, paid this year {}, left {}: pays {}",
+            (
+                Fen(policy.annual_cap_fen),
+                Fen(accumulators.basic_paid),
+                Fen(cap_remaining_fen),
+                Fen(paid_fen),
+            ),
+        )
     )
     step = FundStep(
         fund=Fund.BASIC_INSURANCE,
@@ -59,7 +86,7 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
         payable_fen=payable_fen,
         cap_remaining_fen=cap_remaining_fen,
         paid_fen=paid_fen,
-        explanation=tuple(explanation),
-        deductible_applied_fen=deductible_applied_fen,
+        sentences=tuple(sentences),
+        deductible_applied_fen=min(in_scope_fen, deductible_fen),
     )
     return step, cascade.after_paying(paid_fen)

@@ -7,10 +7,9 @@ person was not older than the disease's age limit at admission. The first match 
 
 from __future__ import annotations
 
-from settlement.funds import Case, Cascade, capped
+from settlement.funds import Cascade, Case, capped
 from settlement.model import Claim, Fund, Group
-from settlement.money import format_fen
-from settlement.result import FundStep
+from settlement.result import Fen, FundStep, Sentence
 from settlement.tariff import CharityDisease, CharityPolicy
 
 
@@ -48,19 +47,21 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
     base_fen = cascade.in_scope_left_fen
     why = case.charity_reason
     if case.charity_disease is None:
-        step = FundStep(Fund.CHARITY, fund_code, base_fen, 0, None, 0, (f"{why}: pays 0.00",))
+        step = FundStep(Fund.CHARITY, fund_code, base_fen, 0, None, 0, (("{}: pays 0.00", (why,)),))
         return step, cascade
     paid_fen, cap_remaining_fen = capped(
         base_fen, policy.annual_cap_fen, case.accumulators.charity_paid
     )
-    explanation = (
-        f"listed disease {why}: the in-scope remainder {format_fen(base_fen)} is free "
-        "(政策范围内费用全部免费)",
-        "no charity cap: pays " + format_fen(paid_fen)
+    sentences: tuple[Sentence, ...] = (
+        (
+            "listed disease {}: the in-scope remainder {} is free (政策范围内费用全部免费)",
+            (why, Fen(base_fen)),
+        ),
+        ("no charity cap: pays {}", (Fen(paid_fen),))
         if cap_remaining_fen is None
-        else f"charity cap left {format_fen(cap_remaining_fen)}: pays {format_fen(paid_fen)}",
+        else ("charity cap left {}: pays {}", (Fen(cap_remaining_fen), Fen(paid_fen))),
     )
     step = FundStep(
-        Fund.CHARITY, fund_code, base_fen, base_fen, cap_remaining_fen, paid_fen, explanation
+        Fund.CHARITY, fund_code, base_fen, base_fen, cap_remaining_fen, paid_fen, sentences
     )
     return step, cascade.after_paying(paid_fen)

@@ -7,12 +7,10 @@ claim may cross a band edge and be paid at two rates.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from settlement.funds import Case, Cascade, capped
+from settlement.funds import Cascade, Case, capped
 from settlement.model import Fund
-from settlement.money import SCALE, format_exact, format_fen, format_ppm, round_half_up_div
-from settlement.result import FundStep
+from settlement.money import SCALE, round_half_up_div
+from settlement.result import Exact, Fen, FundStep, Rate, Sentence
 
 
 def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
@@ -26,14 +24,26 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
     low_fen = max(0, year_base_fen - deductible_fen)
     high_fen = max(0, year_base_fen + base_fen - deductible_fen)
     above_fen = high_fen - low_fen
-    explanation = [
-        f"base {format_fen(base_fen)} (in scope left after basic insurance); "
-        f"annual deductible {format_fen(deductible_fen)}"
-        + ("" if tilt is None else f" ({case.group} tilt × {format_ppm(deductible_factor_ppm)})")
-        + f"; year's base before this claim {format_fen(year_base_fen)}",
-        f"above the deductible line this year: {format_fen(low_fen)} → {format_fen(high_fen)}, "
-        f"this claim {format_fen(above_fen)}",
+    sentences: list[Sentence] = [
+        (
+            "base {} (in scope left after basic insurance); annual deductible {}; "
+            "year's base before this claim {}",
+            (Fen(base_fen), Fen(deductible_fen), Fen(year_base_fen)),
+        )
     ]
+    if tilt is not None:
+        sentences.append(
+            (
+                "{} tilt: deductible × {}, every band's rate + {}",
+                (case.group, Rate(deductible_factor_ppm), Rate(rate_bonus_ppm)),
+            )
+        )
+    sentences.append(
+        (
+            "above the deductible line this year: {} → {}, this claim {}",
+            (Fen(low_fen), Fen(high_fen), Fen(above_fen)),
+        )
+    )
     exact = 0
     for band in policy.bands:
         band_high_fen = high_fen if band.to_fen is None else min(high_fen, band.to_fen)
@@ -42,23 +52,30 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
             continue
         rate_ppm = min(SCALE, band.rate_ppm + rate_bonus_ppm)
         exact += length_fen * rate_ppm
-        upper = "∞" if band.to_fen is None else format_fen(band.to_fen)
-        explanation.append(
-            f"band [{format_fen(band.from_fen)}, {upper}): {format_fen(length_fen)} × "
-            f"{format_ppm(rate_ppm)}"
-            + ("" if tilt is None else f" (+{format_ppm(rate_bonus_ppm)} {case.group} tilt)")
+        upper = "∞" if band.to_fen is None else Fen(band.to_fen)
+        sentences.append(
+            (
+                "band [{}, {}): {} × {}",
+                (Fen(band.from_fen), upper, Fen(length_fen), Rate(rate_ppm)),
+            )
         )
     payable_fen = round_half_up_div(exact, SCALE)
-    explanation.append(f"exact {format_exact(exact, SCALE)} → {format_fen(payable_fen)}")
+    sentences.append(("exact {} → {}", (Exact(exact), Fen(payable_fen))))
     cap_fen = None if tilt is not None and tilt.no_cap else policy.annual_cap_fen
     paid_fen, cap_remaining_fen = capped(payable_fen, cap_fen, case.accumulators.ci_paid)
     if cap_remaining_fen is None:
-        explanation.append(f"no annual cap for {case.group}: pays {format_fen(paid_fen)}")
+        sentences.append(("no annual cap for {}: pays {}", (case.group, Fen(paid_fen))))
     else:
-        explanation.append(
-            f"annual cap {format_fen(policy.annual_cap_fen)}, paid this year "
-            f"{format_fen(case.accumulators.ci_paid)}, left {format_fen(cap_remaining_fen)}: "
-            f"pays {format_fen(paid_fen)}"
+        sentences.append(
+            (
+                "annual cap {}, paid this year {}, left {}: pays {}",
+                (
+                    Fen(policy.annual_cap_fen),
+                    Fen(case.accumulators.ci_paid),
+                    Fen(cap_remaining_fen),
+                    Fen(paid_fen),
+                ),
+            )
         )
     assert paid_fen <= above_fen, (paid_fen, above_fen)
     step = FundStep(
@@ -68,9 +85,7 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
         payable_fen=payable_fen,
         cap_remaining_fen=cap_remaining_fen,
         paid_fen=paid_fen,
-        explanation=tuple(explanation),
+        sentences=tuple(sentences),
     )
     # Critical illness pays only above the line, so what it pays comes off that part.
-    left = replace(cascade, above_line_left_fen=above_fen - paid_fen)
-    return step, left.after_paying(paid_fen)
-
+    return step, Cascade(cascade.in_scope_left_fen, above_fen - paid_fen).after_paying(paid_fen)

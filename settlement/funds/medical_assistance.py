@@ -6,10 +6,10 @@ what critical-illness insurance left, `rate_above_line` (at least 70%, enforced 
 
 from __future__ import annotations
 
-from settlement.funds import Case, Cascade, capped
+from settlement.funds import Cascade, Case, capped
 from settlement.model import Fund
-from settlement.money import SCALE, format_exact, format_fen, format_ppm, round_half_up_div
-from settlement.result import FundStep
+from settlement.money import SCALE, round_half_up_div
+from settlement.result import Exact, Fen, FundStep, Rate, Sentence
 
 
 def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
@@ -17,10 +17,12 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
     base_fen = cascade.in_scope_left_fen
     rates = case.tariff.assistance.get(case.group) if case.group is not None else None
     if rates is None:
-        reason = "no assistance group" if case.group is None else f"{case.group} has no rates"
-        step = FundStep(
-            Fund.MEDICAL_ASSISTANCE, fund_code, base_fen, 0, None, 0, (f"{reason}: pays 0.00",)
+        reason: Sentence = (
+            ("no assistance group: pays 0.00", ())
+            if case.group is None
+            else ("{} has no assistance rates: pays 0.00", (case.group,))
         )
+        step = FundStep(Fund.MEDICAL_ASSISTANCE, fund_code, base_fen, 0, None, 0, (reason,))
         return step, cascade
     above_rest_fen = cascade.above_line_left_fen
     below_fen = base_fen - above_rest_fen
@@ -30,17 +32,35 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
     paid_fen, cap_remaining_fen = capped(
         payable_fen, rates.annual_cap_fen, case.accumulators.assistance_paid
     )
-    explanation = [
-        f"{case.group}: below the critical-illness deductible line {format_fen(below_fen)} × "
-        f"{format_ppm(rates.rate_below_line_ppm)} + above it, left by critical illness, "
-        f"{format_fen(above_rest_fen)} × {format_ppm(rates.rate_above_line_ppm)} = "
-        f"{format_exact(exact, SCALE)} → {format_fen(payable_fen)}",
-        "no annual cap: pays " + format_fen(paid_fen)
-        if cap_remaining_fen is None or rates.annual_cap_fen is None
-        else f"annual cap {format_fen(rates.annual_cap_fen)}, paid this year "
-        f"{format_fen(case.accumulators.assistance_paid)}, left {format_fen(cap_remaining_fen)}: "
-        f"pays {format_fen(paid_fen)}",
+    sentences: list[Sentence] = [
+        (
+            "{}: below the critical-illness deductible line {} × {} + above it, left by "
+            "critical illness, {} × {} = {} → {}",
+            (
+                case.group,
+                Fen(below_fen),
+                Rate(rates.rate_below_line_ppm),
+                Fen(above_rest_fen),
+                Rate(rates.rate_above_line_ppm),
+                Exact(exact),
+                Fen(payable_fen),
+            ),
+        )
     ]
+    if rates.annual_cap_fen is None or cap_remaining_fen is None:
+        sentences.append(("no annual cap: pays {}", (Fen(paid_fen),)))
+    else:
+        sentences.append(
+            (
+                "annual cap {}, paid this year {}, left {}: pays {}",
+                (
+                    Fen(rates.annual_cap_fen),
+                    Fen(case.accumulators.assistance_paid),
+                    Fen(cap_remaining_fen),
+                    Fen(paid_fen),
+                ),
+            )
+        )
     step = FundStep(
         fund=Fund.MEDICAL_ASSISTANCE,
         fund_code=fund_code,
@@ -48,6 +68,6 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
         payable_fen=payable_fen,
         cap_remaining_fen=cap_remaining_fen,
         paid_fen=paid_fen,
-        explanation=tuple(explanation),
+        sentences=tuple(sentences),
     )
     return step, cascade.after_paying(paid_fen)
