@@ -1,0 +1,252 @@
+"""The shapes of API_CONTRACT.md, and the one place that converts them to and from the engine.
+
+Request models refuse unknown fields (a misspelt field must not silently change what a fund
+pays) and JSON numbers for money, quantities and prices (a float has already lost the fen).
+They check form only; what a claim means (unknown codes, amounts, decimals) is the engine's
+to judge, so that one answer names every problem of the claim at once.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from settlement.model import Accumulators, AccumulatorsFen, Claim, ClaimLine, Group, Person, Status
+from settlement.money import format_fen, money
+from settlement.result import Settlement
+
+DECIMAL_PATTERN = r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$"
+"""A plain decimal string: no exponent, no NaN; length bounded so parsing stays cheap."""
+MONEY_PATTERN = r"^-?[0-9]{1,15}\.[0-9]{2}$"
+"""A money string as the contract writes it back: exactly two decimals."""
+ID_PATTERN = r"^[0-9A-Za-z_.-]{1,64}$"
+ICD10_TEXT = Annotated[StrictStr, Field(min_length=1, max_length=16)]
+
+DecimalText = Annotated[
+    StrictStr,
+    Field(
+        pattern=DECIMAL_PATTERN,
+        description="A decimal number written as a JSON string, never a JSON number.",
+        examples=["11", "45.00"],
+    ),
+]
+MoneyText = Annotated[
+    StrictStr,
+    Field(
+        pattern=MONEY_PATTERN, description="CNY amount, exactly two decimals.", examples=["495.00"]
+    ),
+]
+Identifier = Annotated[StrictStr, Field(pattern=ID_PATTERN)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ItemIn(_Strict):
+    """One billed line (费用明细): amount must equal round(quantity × unit_price)."""
+
+    line_no: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    item_code: Annotated[StrictStr, Field(min_length=1, max_length=32)]
+    quantity: Annotated[DecimalText, Field(description="At most 4 decimals.", examples=["11"])]
+    unit_price: Annotated[DecimalText, Field(description="At most 6 decimals.", examples=["45.00"])]
+    amount: Annotated[DecimalText, Field(description="At most 2 decimals.", examples=["495.00"])]
+
+
+class ClaimIn(_Strict):
+    """A discharge claim (出院结算申请) as a hospital billing system posts it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "claim_id": "ZY20180312001",
+                    "hospital_id": "H2201001",
+                    "person_id": "P0001",
+                    "admission_date": "2018-03-01",
+                    "discharge_date": "2018-03-12",
+                    "diagnoses": ["C34.1"],
+                    "surgery": True,
+                    "items": [
+                        {
+                            "line_no": 1,
+                            "item_code": "S0001",
+                            "quantity": "11",
+                            "unit_price": "45.00",
+                            "amount": "495.00",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+    claim_id: Identifier
+    hospital_id: Identifier
+    person_id: Identifier
+    admission_date: date
+    discharge_date: date
+    diagnoses: Annotated[list[ICD10_TEXT], Field(min_length=1, max_length=50)]
+    surgery: StrictBool
+    items: Annotated[list[ItemIn], Field(max_length=100_000)]
+    """The engine refuses more than CLAIM_LINES_MAX lines with a named problem; this bound
+    only keeps a hostile body from being parsed without end."""
+
+    def to_engine(self) -> Claim:
+        return Claim(
+            claim_id=self.claim_id,
+            hospital_id=self.hospital_id,
+            person_id=self.person_id,
+            admission_date=self.admission_date,
+            discharge_date=self.discharge_date,
+            diagnoses=tuple(self.diagnoses),
+            surgery=self.surgery,
+            lines=tuple(
+                ClaimLine(
+                    item.line_no,
+                    item.item_code,
+                    Decimal(item.quantity),
+                    money(item.unit_price),
+                    money(item.amount),
+                )
+                for item in self.items
+            ),
+        )
+
+
+class StatusIn(_Strict):
+    group: Group
+    valid_from: date
+    valid_to: date | None
+
+    def to_engine(self) -> Status:
+        return Status(self.group, self.valid_from, self.valid_to)
+
+
+class PersonIn(_Strict):
+    """A person as registered (参保人员), with assistance statuses and their validity."""
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+    id_number: Annotated[StrictStr, Field(pattern=r"^[0-9]{17}[0-9X]$")]
+    birth_date: date
+    gender: Literal["male", "female", "unknown"]
+    insured_region: Annotated[StrictStr, Field(pattern=r"^[0-9]{6}$")]
+    statuses: Annotated[list[StatusIn], Field(max_length=20)] = []
+
+    def to_engine(self, person_id: str) -> Person:
+        return Person(
+            person_id=person_id,
+            birth_date=self.birth_date,
+            insured_region=self.insured_region,
+            statuses=tuple(status.to_engine() for status in self.statuses),
+        )
+
+
+class AccumulatorsBody(_Strict):
+    """Year-to-date accumulators of one person (年度累计), as the contract shows them."""
+
+    year: Annotated[StrictInt, Field(ge=1900, le=9999)]
+    admissions: Annotated[StrictInt, Field(ge=0)] = 0
+    basic_paid: MoneyText = "0.00"
+    ci_base: MoneyText = "0.00"
+    ci_paid: MoneyText = "0.00"
+    assistance_paid: MoneyText = "0.00"
+    charity_paid: MoneyText = "0.00"
+
+    def to_engine(self) -> Accumulators:
+        return Accumulators(
+            year=self.year,
+            admissions=self.admissions,
+            basic_paid=money(self.basic_paid),
+            ci_base=money(self.ci_base),
+            ci_paid=money(self.ci_paid),
+            assistance_paid=money(self.assistance_paid),
+            charity_paid=money(self.charity_paid),
+        )
+
+
+def accumulators_json(accumulators: AccumulatorsFen) -> dict[str, Any]:
+    return {
+        "year": accumulators.year,
+        "admissions": accumulators.admissions,
+        "basic_paid": format_fen(accumulators.basic_paid),
+        "ci_base": format_fen(accumulators.ci_base),
+        "ci_paid": format_fen(accumulators.ci_paid),
+        "assistance_paid": format_fen(accumulators.assistance_paid),
+        "charity_paid": format_fen(accumulators.charity_paid),
+    }
+
+
+_TOTAL_FIELDS = (
+    "total", "full_selfpay", "over_cap_selfpay", "first_selfpay", "in_scope",
+    "deductible_applied", "basic_insurance", "critical_illness", "medical_assistance",
+    "charity", "fund_total", "patient_pay",
+)  # fmt: skip
+
+
+def settlement_json(
+    settlement: Settlement,
+    *,
+    settlement_id: str | None,
+    status: Literal["settled", "reversed", "preview"],
+    settled_at: str | None,
+    reversed_at: str | None,
+) -> dict[str, Any]:
+    """The contract's settlement object, built directly (one pass, no intermediate models)."""
+    totals = settlement.totals
+    return {
+        "settlement_id": settlement_id,
+        "status": status,
+        "claim_id": settlement.claim_id,
+        "hospital_id": settlement.hospital_id,
+        "person_id": settlement.person_id,
+        "admission_date": settlement.admission_date.isoformat(),
+        "discharge_date": settlement.discharge_date.isoformat(),
+        "policy_year": settlement.policy_year,
+        "tariff_version": settlement.tariff_version,
+        "group": None if settlement.group is None else settlement.group.value,
+        "charity_disease": settlement.charity_disease,
+        "settled_at": settled_at,
+        "reversed_at": reversed_at,
+        "totals": {name: format_fen(getattr(totals, f"{name}_fen")) for name in _TOTAL_FIELDS},
+        "items": [
+            {
+                "line_no": line.line_no,
+                "item_code": line.item_code,
+                "item_name": line.item_name,
+                "item_class": line.item_class.value,
+                "quantity": str(line.quantity),
+                "unit_price": str(line.unit_price.amount),
+                "amount": format_fen(line.amount_fen),
+                "full_selfpay": format_fen(line.full_selfpay_fen),
+                "over_cap_selfpay": format_fen(line.over_cap_selfpay_fen),
+                "first_selfpay": format_fen(line.first_selfpay_fen),
+                "in_scope": format_fen(line.in_scope_fen),
+                "basic_insurance": format_fen(line.basic_insurance_fen),
+                "critical_illness": format_fen(line.critical_illness_fen),
+                "medical_assistance": format_fen(line.medical_assistance_fen),
+                "charity": format_fen(line.charity_fen),
+                "patient_pay": format_fen(line.patient_pay_fen),
+            }
+            for line in settlement.lines
+        ],
+        "funds": [
+            {
+                "fund": step.fund.value,
+                "fund_code": step.fund_code,
+                "base": format_fen(step.base_fen),
+                "payable": format_fen(step.payable_fen),
+                "cap_remaining": None
+                if step.cap_remaining_fen is None
+                else format_fen(step.cap_remaining_fen),
+                "paid": format_fen(step.paid_fen),
+                "explanation": list(step.explanation),
+            }
+            for step in settlement.funds
+        ],
+        "accumulators_after": accumulators_json(settlement.accumulators_after_fen),
+    }
