@@ -18,14 +18,14 @@ def allocate(total_fen: int, weights_fen: list[int], line_nos: Sequence[int]) ->
     weight_sum = sum(weights_fen)
     assert total_fen > 0, total_fen
     assert total_fen <= weight_sum, (total_fen, weight_sum)
-    shares = [0] * count
-    remainders = [0] * count
-    for index, weight in enumerate(weights_fen):
-        shares[index], remainders[index] = divmod(total_fen * weight, weight_sum)
+    products = [total_fen * weight for weight in weights_fen]
+    shares = [product // weight_sum for product in products]
     left_over = total_fen - sum(shares)
     if left_over:
-        order = sorted(range(count), key=lambda i: (-remainders[i], line_nos[i]))
-        for index in order[:left_over]:
-            assert remainders[index] > 0, index
+        # Largest remainder first, ties to the lower line number: sort (−remainder, line_no).
+        remainders = [-(product % weight_sum) for product in products]
+        order = sorted(zip(remainders, line_nos, range(count), strict=True))
+        for negative_remainder, _, index in order[:left_over]:
+            assert negative_remainder < 0, index
             shares[index] += 1
     return shares

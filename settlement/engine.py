@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import partial
 from typing import Final
 
 from settlement.allocation import allocate
@@ -191,25 +192,30 @@ def _settle_checked(
             split.amount_fen, basic, critical, assistance, charity_shares, strict=True
         )
     ]
+    # tuple.__new__ over zipped columns builds the records in C, without a Python-level
+    # __new__ call per line (the field order is LineSettlement's).
     lines = tuple(
         map(
-            LineSettlement,
-            line_nos,
-            codes,
-            [item.name for item in split.items],
-            [item.item_class for item in split.items],
-            quantities,
-            unit_prices,
-            split.amount_fen,
-            split.full_selfpay_fen,
-            split.over_cap_fen,
-            split.first_selfpay_fen,
-            split.in_scope_fen,
-            basic,
-            critical,
-            assistance,
-            charity_shares,
-            patient,
+            partial(tuple.__new__, LineSettlement),
+            zip(
+                line_nos,
+                codes,
+                [item.name for item in split.items],
+                [item.item_class for item in split.items],
+                quantities,
+                unit_prices,
+                split.amount_fen,
+                split.full_selfpay_fen,
+                split.over_cap_fen,
+                split.first_selfpay_fen,
+                split.in_scope_fen,
+                basic,
+                critical,
+                assistance,
+                charity_shares,
+                patient,
+                strict=True,
+            ),
         )
     )
     total_fen = sum(split.amount_fen)

@@ -28,6 +28,9 @@ from settlement.rejection import Problem, ProblemCode
 from settlement.tariff import CatalogItem
 
 _QUANTITY_TIMES_PRICE_TO_FEN = 10 ** (QUANTITY_DECIMALS + UNIT_PRICE_DECIMALS - MONEY_DECIMALS)
+_TO_FEN = _QUANTITY_TIMES_PRICE_TO_FEN
+_TWICE_TO_FEN = 2 * _QUANTITY_TIMES_PRICE_TO_FEN
+_TWICE_SCALE = 2 * SCALE
 QUANTITY_MAX_UNITS = int(QUANTITY_MAX.scaleb(QUANTITY_DECIMALS))
 UNIT_PRICE_MAX_UNITS = int(UNIT_PRICE_MAX.scaleb(UNIT_PRICE_DECIMALS))
 LINE_AMOUNT_MAX_UNITS = int(LINE_AMOUNT_MAX.scaleb(MONEY_DECIMALS))
@@ -174,27 +177,33 @@ def check_lines(
     return problems
 
 
-def classify_lines(  # noqa: PLR0911 - one early return per kind of problem, on the hot path
+def classify_lines(
     lines: tuple[ClaimLine, ...], catalog: Mapping[str, CatalogItem]
 ) -> SplitLines | None:
     """Check and split every line (§4) in one pass; None if any line has a problem.
 
     The fast path for the common, clean claim: it builds no problem records. On None the
     caller runs `check_lines` to name every problem. It accepts exactly the lines
-    `check_lines` accepts (tests hold the two to that on generated lines).
+    `check_lines` accepts (tests hold the two to that on generated lines). Rounding is
+    `round_half_up_div` written out, since every value here is non-negative.
     """
-    split = SplitLines()
     if len({line.line_no for line in lines}) != len(lines):
         return None
+    split = SplitLines()
+    append_item = split.items.append
+    append_amount = split.amount_fen.append
+    append_full = split.full_selfpay_fen.append
+    append_over = split.over_cap_fen.append
+    append_first = split.first_selfpay_fen.append
+    append_in_scope = split.in_scope_fen.append
     for line in lines:
         item = catalog.get(line.item_code)
         unit_price = line.unit_price
         amount = line.amount
         if item is None or unit_price.currency is not CNY or amount.currency is not CNY:
             return None  # a currency equal to CNY but not the registry's object takes the slow path
-        # value × 10**decimals, exactly (the EXACT context traps any rounding), inlined
-        # because this loop is the engine's hottest: NaN, Infinity and too many digits
-        # raise, fractions of the unit compare unequal, and the ranges are checked below.
+        # value × 10**decimals, exactly (the EXACT context traps any rounding): NaN, Infinity
+        # and too many digits raise, fractions of the unit compare unequal to their int.
         try:
             quantity_scaled = line.quantity.scaleb(QUANTITY_DECIMALS, EXACT)
             price_scaled = unit_price.amount.scaleb(UNIT_PRICE_DECIMALS, EXACT)
@@ -208,45 +217,35 @@ def classify_lines(  # noqa: PLR0911 - one early return per kind of problem, on 
             quantity_units != quantity_scaled
             or price_micro != price_scaled
             or amount_fen != amount_scaled
+            or not 0 < quantity_units < QUANTITY_MAX_UNITS
             or not 0 <= price_micro < UNIT_PRICE_MAX_UNITS
             or not 0 <= amount_fen < LINE_AMOUNT_MAX_UNITS
-            or quantity_units >= QUANTITY_MAX_UNITS
         ):
             return None
-        if quantity_units <= 0:
-            return None
         product = quantity_units * price_micro
-        if amount_fen != round_half_up_div(product, _QUANTITY_TIMES_PRICE_TO_FEN):
+        if amount_fen != (2 * product + _TO_FEN) // _TWICE_TO_FEN:
             return None
-        _split(split, item, quantity_units, price_micro, amount_fen)
-    return split
-
-
-def _split(
-    split: SplitLines, item: CatalogItem, quantity_units: int, price_micro: int, amount_fen: int
-) -> None:
-    """Append one checked line's full self-pay, over-cap, first self-pay and in scope."""
-    over_cap_fen = 0
-    first_selfpay_fen = 0
-    if item.item_class is ItemClass.C:
-        full_selfpay_fen = amount_fen
-        in_scope_fen = 0
-    else:
-        full_selfpay_fen = 0
+        append_item(item)
+        append_amount(amount_fen)
+        if item.item_class is ItemClass.C:
+            append_full(amount_fen)
+            append_over(0)
+            append_first(0)
+            append_in_scope(0)
+            continue
+        over_cap_fen = 0
         cap_micro = item.unit_price_cap_micro
         if cap_micro is not None and price_micro > cap_micro:
-            over_cap_fen = round_half_up_div(
-                (price_micro - cap_micro) * quantity_units, _QUANTITY_TIMES_PRICE_TO_FEN
-            )
+            over_product = (price_micro - cap_micro) * quantity_units
+            over_cap_fen = (2 * over_product + _TO_FEN) // _TWICE_TO_FEN
         base_fen = amount_fen - over_cap_fen
-        if item.selfpay_ratio_ppm is not None:
-            first_selfpay_fen = round_half_up_div(base_fen * item.selfpay_ratio_ppm, SCALE)
-        in_scope_fen = base_fen - first_selfpay_fen
-        assert over_cap_fen <= amount_fen, item
-        assert in_scope_fen >= 0, item
-    split.items.append(item)
-    split.amount_fen.append(amount_fen)
-    split.full_selfpay_fen.append(full_selfpay_fen)
-    split.over_cap_fen.append(over_cap_fen)
-    split.first_selfpay_fen.append(first_selfpay_fen)
-    split.in_scope_fen.append(in_scope_fen)
+        first_selfpay_fen = 0
+        ratio_ppm = item.selfpay_ratio_ppm
+        if ratio_ppm is not None:
+            first_selfpay_fen = (2 * base_fen * ratio_ppm + SCALE) // _TWICE_SCALE
+        append_full(0)
+        append_over(over_cap_fen)
+        append_first(first_selfpay_fen)
+        append_in_scope(base_fen - first_selfpay_fen)
+    assert min(split.in_scope_fen, default=0) >= 0, split
+    return split
