@@ -19,7 +19,7 @@ venv: $(STAMP)
 
 ## run: settle the bundled sample claims (worked examples E1, E2, E4) and print their bills.
 run: $(STAMP)
-	@$(BIN)/onestop tariffs check
+	@COLUMNS=$${COLUMNS:-160} $(BIN)/onestop tariffs check
 	@for example in e1 e2 e4; do \
 	  dir=docs/examples/$$example; \
 	  level=$$(cat $$dir/hospital_level); \
