@@ -228,3 +228,159 @@ def tariffs_check(
             loaded.files[tariff.version].name,
         )  # fmt: skip
     Console().print(table)
+
+
+# ---------------------------------------------------------------- service commands
+
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create (shown once) and revoke.", no_args_is_help=True)
+persons_app = typer.Typer(help="Person registry.", no_args_is_help=True)
+hospitals_app = typer.Typer(help="Hospital registry.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data for trying the service.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(persons_app, name="persons")
+app.add_typer(hospitals_app, name="hospitals")
+app.add_typer(demo_app, name="demo")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Migrate the database named by ONESTOP_DATABASE_URL (SQLite file by default)."""
+    from api.core.config import Settings
+    from api.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database migrated to {revision}: {_redacted(settings.database_url)}")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Run the HTTP service (uvicorn with uvloop and httptools)."""
+    import uvicorn
+
+    uvicorn.run(
+        "api.app:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=False,
+    )
+
+
+Role = Literal["admin", "finance", "hospital"]
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="admin, finance or hospital.")],
+    hospital: Annotated[str | None, typer.Option(help="The hospital a hospital key is bound to.")] = None,
+    label: Annotated[str, typer.Option(help="A note on who holds the key.")] = "",
+) -> None:
+    """Create an API key and print it once, alone on the last line (only its hash is kept)."""
+    from api.core.config import Settings
+    from api.db import make_engine, write_session
+    from api.models import Hospital
+    from api.registry import audit
+    from api.security import create_key
+
+    if (role == "hospital") != (hospital is not None):
+        raise _fail(["--hospital is required for a hospital key and refused for other roles"], "key refused")
+    engine = make_engine(Settings())
+    with write_session(engine) as session:
+        if hospital is not None and session.get(Hospital, hospital) is None:
+            raise _fail([f"hospital {hospital} is not registered"], "key refused")
+        key, row = create_key(session, role, hospital, label)
+        audit(session, "cli", "key.create", f"{row.prefix} role {role} {hospital or ''}")
+        session.commit()
+    typer.echo(f"created {role} key {row.prefix}" + (f" for hospital {hospital}" if hospital else ""))
+    typer.echo(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix (osk_<prefix>_…).")]) -> None:
+    """Revoke a key; services stop accepting it within their key cache time (5 s by default)."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from api.core.config import Settings
+    from api.db import make_engine, write_session
+    from api.models import ApiKey
+    from api.registry import audit
+
+    engine = make_engine(Settings())
+    with write_session(engine) as session:
+        row = session.exec(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+        if row is None:
+            raise _fail([f"no key with prefix {prefix}"], "nothing revoked")
+        row.revoked_at = row.revoked_at or datetime.now(UTC)
+        audit(session, "cli", "key.revoke", prefix)
+        session.commit()
+    typer.echo(f"revoked key {prefix}")
+
+
+@persons_app.command("import")
+def persons_import(file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="Persons CSV (see docs/operations.md).")]) -> None:
+    """Import persons all-or-nothing; list every bad row and import nothing if any is bad."""
+    from api.imports import import_persons
+
+    _run_import(import_persons, file, "persons")
+
+
+@hospitals_app.command("import")
+def hospitals_import(file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="Hospitals CSV (see docs/operations.md).")]) -> None:
+    """Import hospitals all-or-nothing; list every bad row and import nothing if any is bad."""
+    from api.imports import import_hospitals
+
+    _run_import(import_hospitals, file, "hospitals")
+
+
+def _run_import(importer: Any, file: Path, what: str) -> None:
+    from api.core.config import Settings
+    from api.db import make_engine
+    from api.imports import ImportRefused
+
+    engine = make_engine(Settings())
+    try:
+        count = importer(engine, file)
+    except ImportRefused as refused:
+        raise _fail(refused.problems, f"{file}: nothing imported ({len(refused.problems)} problems)") from None
+    typer.echo(f"imported {count} {what} from {file}")
+
+
+@demo_app.command("seed")
+def demo_seed(
+    keys_file: Annotated[Path, typer.Option(help="Where the demo keys are written (mode 600).")] = Path("var/demo-keys.env"),
+) -> None:
+    """Seed demo hospitals, persons (each group and none) and keys, if the database is empty."""
+    from api.core.config import Settings
+    from api.db import make_engine
+    from api.demo import seed_if_empty
+
+    engine = make_engine(Settings())
+    created = seed_if_empty(engine, keys_file)
+    typer.echo("demo data seeded" if created else "database already has data; demo seed skipped")
+    if keys_file.exists():
+        typer.echo(f"demo keys ({keys_file}):")
+        typer.echo(keys_file.read_text(encoding="utf-8").rstrip())
+
+
+if __name__ == "__main__":
+    app()

@@ -250,3 +250,106 @@ def settlement_json(
         ],
         "accumulators_after": accumulators_json(settlement.accumulators_after_fen),
     }
+
+
+# ---------------------------------------------------------------- response shapes (OpenAPI)
+# The service builds responses with `settlement_json` (one pass, no intermediate models);
+# these models describe the same documents in the served OpenAPI document.
+
+
+class TotalsOut(BaseModel):
+    total: MoneyText
+    full_selfpay: MoneyText
+    over_cap_selfpay: MoneyText
+    first_selfpay: MoneyText
+    in_scope: MoneyText
+    deductible_applied: MoneyText
+    basic_insurance: MoneyText
+    critical_illness: MoneyText
+    medical_assistance: MoneyText
+    charity: MoneyText
+    fund_total: MoneyText
+    patient_pay: MoneyText
+
+
+class ItemOut(BaseModel):
+    line_no: int
+    item_code: str
+    item_name: str
+    item_class: Literal["A", "B", "C"]
+    quantity: str
+    unit_price: str
+    amount: MoneyText
+    full_selfpay: MoneyText
+    over_cap_selfpay: MoneyText
+    first_selfpay: MoneyText
+    in_scope: MoneyText
+    basic_insurance: MoneyText
+    critical_illness: MoneyText
+    medical_assistance: MoneyText
+    charity: MoneyText
+    patient_pay: MoneyText
+
+
+class FundOut(BaseModel):
+    fund: Literal["basic_insurance", "critical_illness", "medical_assistance", "charity"]
+    fund_code: str
+    base: MoneyText
+    payable: MoneyText
+    cap_remaining: MoneyText | None
+    paid: MoneyText
+    explanation: list[str]
+
+
+class AccumulatorsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "year": 2018, "admissions": 2, "basic_paid": "35256.08",
+                    "ci_base": "33939.02", "ci_paid": "14166.46",
+                    "assistance_paid": "6240.79", "charity_paid": "0.00",
+                }
+            ]
+        }
+    )  # fmt: skip
+    year: int
+    admissions: int
+    basic_paid: MoneyText
+    ci_base: MoneyText
+    ci_paid: MoneyText
+    assistance_paid: MoneyText
+    charity_paid: MoneyText
+
+
+class SettlementOut(BaseModel):
+    """The itemized bill: what each fund pays on every line, and what the patient pays."""
+
+    settlement_id: str | None
+    status: Literal["settled", "reversed", "preview"]
+    claim_id: str
+    hospital_id: str
+    person_id: str
+    admission_date: date
+    discharge_date: date
+    policy_year: int
+    tariff_version: str
+    group: Group | None
+    charity_disease: str | None
+    settled_at: str | None
+    reversed_at: str | None
+    totals: TotalsOut
+    items: list[ItemOut]
+    funds: list[FundOut]
+    accumulators_after: AccumulatorsOut
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details, listing every problem found."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]]
+    instance: str | None = None

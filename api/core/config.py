@@ -1,0 +1,48 @@
+"""Settings from the environment (prefix `ONESTOP_`), read once at start-up.
+
+Every limit the service enforces is a named setting with a documented default
+(docs/operations.md lists them).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_PATH = Path("var") / "onestop.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ONESTOP_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_SQLITE_PATH}",
+        description="SQLAlchemy URL: sqlite:///path (embedded default) or "
+        "postgresql+psycopg://user@host/db (production).",
+    )
+    migrate_on_start: bool = Field(
+        default=False, description="Run the alembic migrations when the service starts."
+    )
+    tariff_dir: Path | None = Field(
+        default=None, description="Tariff directory; the shipped tariffs when unset."
+    )
+    body_bytes_max: int = Field(
+        default=5 * 1024 * 1024, description="Largest request body accepted (413 above)."
+    )
+    lock_wait_ms: int = Field(
+        default=5_000,
+        description="Longest wait for a person's accumulators lock before 503 + Retry-After.",
+    )
+    page_size_max: int = Field(default=500, description="Largest page any list route returns.")
+    pool_size: int = Field(default=10, description="Database connections per worker (PostgreSQL).")
+    key_cache_seconds: float = Field(
+        default=5.0, description="How long a looked-up API key is trusted before re-reading it."
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,145 @@
+"""The FastAPI application: start-up (settings, database, tariffs parsed once), limits, routes.
+
+Routes are `async` and call the database synchronously: each worker process settles one
+claim at a time with no per-request thread hand-off, and throughput comes from more worker
+processes over one database (docs/architecture.md explains the trade-off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from api import problems
+from api.core.config import Settings, get_settings
+from api.db import LockUnavailable, make_engine
+from api.deps import AppState
+from api.migrate import upgrade
+from api.routes import registries, settlements
+from api.security import KeyStore
+from api.statement import make_templates
+from tariffs import load_default, load_tariffs
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DESCRIPTION = """
+onestop settles a poor patient's discharge claim in one step: basic medical insurance, then
+critical-illness insurance, then medical assistance, then the charity programme for 28 listed
+diseases treated by surgery — and answers with an itemized bill: what each fund pays on every
+line, and what the patient pays, exact to the fen.
+
+Authenticate with `Authorization: Bearer <api key>`. Errors are `application/problem+json`
+and list every problem found. Money is always a string with two decimals.
+"""
+
+
+class BodyLimit:
+    """Refuse request bodies over the configured size with 413, before reading them whole."""
+
+    def __init__(self, app: ASGIApp, limit_bytes: int) -> None:
+        self.app = app
+        self.limit_bytes = limit_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problems.problem_response(
+            413,
+            "Request body too large",
+            f"The body is larger than {self.limit_bytes} bytes.",
+            kind="body-too-large",
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            upgrade(settings.database_url)
+        engine = make_engine(settings)
+        loaded = load_default() if settings.tariff_dir is None else load_tariffs(settings.tariff_dir)
+        app.state.onestop = AppState(
+            settings=settings,
+            engine=engine,
+            tariffs=loaded.book,
+            keys=KeyStore(engine, settings.key_cache_seconds),
+            templates=make_templates(),
+        )
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="onestop",
+        version="1.0.0",
+        summary="One-stop settlement of medical insurance, assistance and charity",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+
+    @app.exception_handler(LockUnavailable)
+    async def _lock_unavailable(request: Request, exc: LockUnavailable) -> Response:
+        return problems.problem_response(
+            503,
+            "Busy: the person's accumulators are locked",
+            "Another settlement for this person holds the lock; retry shortly.",
+            kind="lock-unavailable",
+            headers={"Retry-After": "1"},
+            instance=request.url.path,
+        )
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
+    async def healthz(request: Request) -> JSONResponse:
+        state: AppState = request.app.state.onestop
+        try:
+            with state.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as error:  # noqa: BLE001 - any failure means not healthy
+            return JSONResponse({"status": "unavailable", "database": str(type(error).__name__)}, 503)
+        return JSONResponse(
+            {"status": "ok", "database": state.engine.dialect.name, "tariffs": [t.version for t in state.tariffs.tariffs]}
+        )
+
+    app.include_router(registries.router)
+    app.include_router(settlements.router)
+    app.add_middleware(BodyLimit, limit_bytes=settings.body_bytes_max)  # type: ignore[arg-type]
+    return app

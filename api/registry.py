@@ -1,0 +1,131 @@
+"""Registries: hospitals and persons, put whole (create or replace), each write audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy import Engine, delete, insert, select
+from sqlmodel import Session
+
+from api.contract import PersonIn
+from api.db import read_session, write_session
+from api.models import (
+    AuditRecord,
+    Hospital,
+    HospitalCreate,
+    HospitalPublic,
+    Person,
+    PersonPublic,
+    PersonStatus,
+    StatusPublic,
+    mask_id_number,
+)
+from api.problems import ApiProblem
+from settlement.model import Group
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Put(Generic[T]):
+    value: T
+    created: bool
+
+
+def audit(session: Session, actor: str, action: str, subject: str) -> None:
+    session.execute(
+        insert(AuditRecord.__table__),  # type: ignore[attr-defined]
+        [{"at": datetime.now(UTC), "actor": actor, "action": action, "subject": subject[:200]}],
+    )
+
+
+def put_hospital(
+    session: Session, hospital_id: str, body: HospitalCreate, actor: str
+) -> Put[HospitalPublic]:
+    now = datetime.now(UTC)
+    row = session.get(Hospital, hospital_id)
+    created = row is None
+    if row is None:
+        row = Hospital(hospital_id=hospital_id, created_at=now, updated_at=now, **body.model_dump())
+        session.add(row)
+    else:
+        for name, value in body.model_dump().items():
+            setattr(row, name, value)
+        row.updated_at = now
+    audit(session, actor, "hospital.create" if created else "hospital.update", hospital_id)
+    return Put(HospitalPublic(hospital_id=hospital_id, **body.model_dump()), created)
+
+
+def put_person(session: Session, person_id: str, body: PersonIn, actor: str) -> Put[PersonPublic]:
+    now = datetime.now(UTC)
+    row = session.get(Person, person_id)
+    created = row is None
+    fields = body.model_dump(exclude={"statuses"})
+    if row is None:
+        row = Person(person_id=person_id, created_at=now, updated_at=now, **fields)
+        session.add(row)
+        session.flush()
+    else:
+        for name, value in fields.items():
+            setattr(row, name, value)
+        row.updated_at = now
+    session.execute(delete(PersonStatus).where(PersonStatus.person_id == person_id))  # type: ignore[arg-type]
+    if body.statuses:
+        session.execute(
+            insert(PersonStatus.__table__),  # type: ignore[attr-defined]
+            [
+                {"person_id": person_id, "group": s.group.value, "valid_from": s.valid_from, "valid_to": s.valid_to}
+                for s in body.statuses
+            ],
+        )
+    audit(session, actor, "person.create" if created else "person.update", person_id)
+    return Put(_person_public(row, body.statuses), created)
+
+
+def _person_public(row: Person, statuses: list[object] | list[PersonStatus]) -> PersonPublic:
+    return PersonPublic(
+        person_id=row.person_id,
+        name=row.name,
+        id_number=mask_id_number(row.id_number),
+        birth_date=row.birth_date,
+        gender=row.gender,
+        insured_region=row.insured_region,
+        statuses=[
+            StatusPublic(group=Group(str(s.group)), valid_from=s.valid_from, valid_to=s.valid_to)  # type: ignore[attr-defined]
+            for s in statuses
+        ],
+    )
+
+
+def get_hospital(engine: Engine, hospital_id: str) -> HospitalPublic:
+    with read_session(engine) as session:
+        row = session.get(Hospital, hospital_id)
+        if row is None:
+            raise ApiProblem(404, "Not found", f"No hospital {hospital_id}.", kind="not-found")
+        return HospitalPublic(hospital_id=row.hospital_id, name=row.name, level=row.level, region=row.region)
+
+
+def get_person(engine: Engine, person_id: str) -> PersonPublic:
+    with read_session(engine) as session:
+        row = session.get(Person, person_id)
+        if row is None:
+            raise ApiProblem(404, "Not found", f"No person {person_id}.", kind="not-found")
+        statuses = list(session.scalars(select(PersonStatus).where(PersonStatus.person_id == person_id)))  # type: ignore[arg-type]
+        return _person_public(row, statuses)
+
+
+def write_hospital(engine: Engine, hospital_id: str, body: HospitalCreate, actor: str) -> Put[HospitalPublic]:
+    with write_session(engine) as session:
+        result = put_hospital(session, hospital_id, body, actor)
+        session.commit()
+        return result
+
+
+def write_person(engine: Engine, person_id: str, body: PersonIn, actor: str) -> Put[PersonPublic]:
+    with write_session(engine) as session:
+        result = put_person(session, person_id, body, actor)
+        session.commit()
+        return result

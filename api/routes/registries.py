@@ -1,0 +1,61 @@
+"""Registry routes (admin): hospitals and persons, put whole."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+
+from api.contract import PersonIn
+from api.deps import CurrentPrincipal, State, require_roles
+from api.models import HospitalCreate, HospitalPublic, PersonPublic
+from api.registry import get_hospital, get_person, write_hospital, write_person
+from api.routes.settlements import PROBLEMS
+
+router = APIRouter(prefix="/v1", tags=["registries"])
+
+RegistryId = Annotated[str, Path(max_length=64, pattern=r"^[0-9A-Za-z_.-]+$")]
+
+
+@router.put(
+    "/hospitals/{hospital_id}",
+    response_model=HospitalPublic,
+    responses={201: {"model": HospitalPublic, "description": "Created"}, **PROBLEMS},
+    summary="Register or update a hospital",
+)
+async def put_hospital(
+    hospital_id: RegistryId, body: HospitalCreate, principal: CurrentPrincipal, state: State
+) -> JSONResponse:
+    require_roles(principal, "admin")
+    put = write_hospital(state.engine, hospital_id, body, f"key:{principal.key_prefix}")
+    return JSONResponse(put.value.model_dump(mode="json"), status_code=201 if put.created else 200)
+
+
+@router.get("/hospitals/{hospital_id}", response_model=HospitalPublic, responses=PROBLEMS)
+async def read_hospital(hospital_id: RegistryId, principal: CurrentPrincipal, state: State) -> HospitalPublic:
+    require_roles(principal, "admin", "finance", "hospital")
+    if principal.role == "hospital" and principal.hospital_id != hospital_id:
+        require_roles(principal, "admin", "finance")
+    return get_hospital(state.engine, hospital_id)
+
+
+@router.put(
+    "/persons/{person_id}",
+    response_model=PersonPublic,
+    responses={201: {"model": PersonPublic, "description": "Created"}, **PROBLEMS},
+    summary="Register or update a person with their assistance statuses",
+)
+async def put_person(
+    person_id: RegistryId, body: PersonIn, principal: CurrentPrincipal, state: State
+) -> JSONResponse:
+    """`id_number` is stored for matching and never shown in full again (last 4 characters)."""
+    require_roles(principal, "admin")
+    put = write_person(state.engine, person_id, body, f"key:{principal.key_prefix}")
+    return JSONResponse(put.value.model_dump(mode="json"), status_code=201 if put.created else 200)
+
+
+@router.get("/persons/{person_id}", response_model=PersonPublic, responses=PROBLEMS)
+async def read_person(person_id: RegistryId, principal: CurrentPrincipal, state: State) -> PersonPublic:
+    require_roles(principal, "admin")
+    return get_person(state.engine, person_id)

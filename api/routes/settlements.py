@@ -1,0 +1,128 @@
+"""Settlement routes (hospital): settle, preview, get, reverse, statement, accumulators."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse
+from starlette.responses import Response
+
+from api.contract import AccumulatorsOut, ClaimIn, ProblemOut, SettlementOut
+from api.deps import CurrentPrincipal, State, require_roles
+from api.models import ReasonIn
+from api.services import (
+    authorize_hospital,
+    get_settlement,
+    preview_claim,
+    read_accumulators,
+    reverse_settlement,
+    settle_claim,
+)
+from api.statement import render_statement
+
+router = APIRouter(prefix="/v1", tags=["settlement"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemOut, "description": description}
+    for status, description in (
+        (401, "No API key, or an unknown or revoked one"),
+        (403, "The key's role or hospital may not do this"),
+        (404, "No such settlement or person"),
+        (409, "The claim id is settled with another body"),
+        (413, "The request body is too large"),
+        (422, "The request or the claim is refused; `errors` lists every problem"),
+        (503, "A lock could not be had in time; retry after the Retry-After seconds"),
+    )
+}
+
+
+def _json(document: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(document), status_code=status, media_type="application/json", headers=headers)
+
+
+@router.post(
+    "/settlements",
+    status_code=201,
+    response_model=SettlementOut,
+    responses={200: {"model": SettlementOut, "description": "Replay of a claim already settled with the same body (header Idempotent-Replayed: true)"}, **PROBLEMS},
+    summary="Settle a discharge claim",
+)
+async def settle(claim: ClaimIn, principal: CurrentPrincipal, state: State) -> Response:
+    """Settle a discharge claim and answer with the itemized bill.
+
+    Posting the same claim again (same hospital_id and claim_id, same body) answers 200 with
+    the same settlement and `Idempotent-Replayed: true`; a different body while the first
+    is settled answers 409. After a reversal the claim id may be settled anew.
+    """
+    require_roles(principal, "hospital", "admin")
+    authorize_hospital(principal, claim.hospital_id)
+    outcome = settle_claim(state.engine, state.tariffs, claim, principal, state.settings.lock_wait_ms)
+    if outcome.created:
+        return _json(outcome.document, 201, {"Location": f"/v1/settlements/{outcome.document['settlement_id']}"})
+    return _json(outcome.document, 200, {"Idempotent-Replayed": "true"})
+
+
+@router.post(
+    "/settlements/preview",
+    response_model=SettlementOut,
+    responses=PROBLEMS,
+    summary="Pre-settle a claim: the same bill, nothing written",
+)
+async def preview(claim: ClaimIn, principal: CurrentPrincipal, state: State) -> Response:
+    require_roles(principal, "hospital", "admin")
+    authorize_hospital(principal, claim.hospital_id)
+    return _json(preview_claim(state.engine, state.tariffs, claim))
+
+
+SettlementId = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.get("/settlements/{settlement_id}", response_model=SettlementOut, responses=PROBLEMS, summary="Get a settlement")
+async def get(settlement_id: SettlementId, principal: CurrentPrincipal, state: State) -> Response:
+    require_roles(principal, "hospital", "finance", "admin")
+    row, document = get_settlement(state.engine, settlement_id)
+    authorize_hospital(principal, row.hospital_id)
+    return _json(document)
+
+
+@router.post(
+    "/settlements/{settlement_id}/reversal",
+    response_model=SettlementOut,
+    responses=PROBLEMS,
+    summary="Reverse a settlement (repeating it returns the same)",
+)
+async def reverse(settlement_id: SettlementId, body: ReasonIn, principal: CurrentPrincipal, state: State) -> Response:
+    require_roles(principal, "hospital", "admin")
+    document = reverse_settlement(state.engine, settlement_id, body.reason, principal, state.settings.lock_wait_ms)
+    return _json(document)
+
+
+@router.get(
+    "/settlements/{settlement_id}/statement",
+    response_class=HTMLResponse,
+    responses=PROBLEMS,
+    summary="The printable discharge settlement slip (结算单)",
+)
+async def statement(settlement_id: SettlementId, principal: CurrentPrincipal, state: State) -> HTMLResponse:
+    require_roles(principal, "hospital", "finance", "admin")
+    row, document = get_settlement(state.engine, settlement_id)
+    authorize_hospital(principal, row.hospital_id)
+    return HTMLResponse(render_statement(state, document))
+
+
+@router.get(
+    "/persons/{person_id}/accumulators",
+    response_model=AccumulatorsOut,
+    responses=PROBLEMS,
+    summary="A person's year-to-date accumulators",
+)
+async def accumulators(
+    person_id: Annotated[str, Path(max_length=64, pattern=r"^[0-9A-Za-z_.-]+$")],
+    year: Annotated[int, Query(ge=1900, le=9999)],
+    principal: CurrentPrincipal,
+    state: State,
+) -> Response:
+    require_roles(principal, "hospital", "finance", "admin")
+    return _json(read_accumulators(state.engine, person_id, year))

@@ -1,0 +1,58 @@
+"""The printable discharge settlement slip (结算单), rendered with Jinja2 (autoescaped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from api.db import read_session
+from api.models import Hospital, Person, mask_id_number
+
+if TYPE_CHECKING:
+    from api.deps import AppState
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+FUND_LABELS = {
+    "basic_insurance": "基本医保统筹基金",
+    "critical_illness": "大病保险",
+    "medical_assistance": "医疗救助",
+    "charity": "慈善救助",
+}
+GROUP_LABELS = {
+    None: "无",
+    "destitute": "特困供养人员",
+    "dibao": "低保对象",
+    "registered_poor": "建档立卡贫困人口",
+}
+CLASS_LABELS = {"A": "甲类", "B": "乙类", "C": "丙类"}
+STATUS_LABELS = {"settled": "已结算", "reversed": "已冲正", "preview": "预结算"}
+
+
+def make_templates() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_statement(state: AppState, document: dict[str, Any]) -> str:
+    with read_session(state.engine) as session:
+        person = session.get(Person, document["person_id"])
+        hospital = session.get(Hospital, document["hospital_id"])
+    template = state.templates.get_template("statement.html")
+    return template.render(
+        s=document,
+        person_name=person.name if person else "",
+        person_id_masked=mask_id_number(person.id_number) if person else "",
+        hospital_name=hospital.name if hospital else document["hospital_id"],
+        hospital_level=hospital.level if hospital else "",
+        fund_labels=FUND_LABELS,
+        group_label=GROUP_LABELS.get(document["group"], document["group"]),
+        class_labels=CLASS_LABELS,
+        status_label=STATUS_LABELS.get(document["status"], document["status"]),
+    )
