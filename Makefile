@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint types unit bench venv clean
+.PHONY: run examples test lint types unit bench venv clean
 
 # The environment is created when missing and refreshed when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -17,20 +17,29 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## run: settle the bundled sample claims (worked examples E1, E2, E4) and print their bills.
+## run: migrate the SQLite file, seed demo data when empty, print the demo keys and a ready
+## curl, and serve on 127.0.0.1:8000 (Ctrl-C stops it).
 run: $(STAMP)
+	@$(BIN)/onestop db upgrade
+	@$(BIN)/onestop demo seed
+	@echo
+	@echo "Serving on http://127.0.0.1:8000 (OpenAPI at http://127.0.0.1:8000/docs); Ctrl-C stops."
+	@$(BIN)/onestop serve --host 127.0.0.1 --port 8000
+
+## examples: settle the worked examples E1, E2, E4 with the database-free workbench.
+examples: $(STAMP)
 	@COLUMNS=$${COLUMNS:-160} $(BIN)/onestop tariffs check
 	@for example in e1 e2 e4; do \
 	  dir=docs/examples/$$example; \
 	  level=$$(cat $$dir/hospital_level); \
 	  acc=""; test -f $$dir/accumulators.json && acc="--accumulators $$dir/accumulators.json"; \
-	  echo; echo "== $$dir: onestop settle $$dir/claim.json --person $$dir/person.json --hospital-level $$level $$acc"; \
+	  echo; echo "== $$dir"; \
 	  COLUMNS=$${COLUMNS:-160} $(BIN)/onestop settle $$dir/claim.json --person $$dir/person.json \
 	    --hospital-level $$level $$acc || exit 1; \
 	done
-	@echo; echo "Try your own: $(BIN)/onestop settle CLAIM.json --person PERSON.json --hospital-level 3 [--format json]"
 
-## test: lint, types and the whole test suite.
+## test: lint, types and the whole test suite (the API tests also run on PostgreSQL when
+## ONESTOP_TEST_PG_URL names a server, as .ci/run does).
 test: lint types unit
 
 lint: $(STAMP)

@@ -290,7 +290,9 @@ Role = Literal["admin", "finance", "hospital"]
 @keys_app.command("create")
 def keys_create(
     role: Annotated[Role, typer.Option(help="admin, finance or hospital.")],
-    hospital: Annotated[str | None, typer.Option(help="The hospital a hospital key is bound to.")] = None,
+    hospital: Annotated[
+        str | None, typer.Option(help="The hospital a hospital key is bound to.")
+    ] = None,
     label: Annotated[str, typer.Option(help="A note on who holds the key.")] = "",
 ) -> None:
     """Create an API key and print it once, alone on the last line (only its hash is kept)."""
@@ -301,7 +303,9 @@ def keys_create(
     from api.security import create_key
 
     if (role == "hospital") != (hospital is not None):
-        raise _fail(["--hospital is required for a hospital key and refused for other roles"], "key refused")
+        raise _fail(
+            ["--hospital is required for a hospital key and refused for other roles"], "key refused"
+        )
     engine = make_engine(Settings())
     with write_session(engine) as session:
         if hospital is not None and session.get(Hospital, hospital) is None:
@@ -309,12 +313,16 @@ def keys_create(
         key, row = create_key(session, role, hospital, label)
         audit(session, "cli", "key.create", f"{row.prefix} role {role} {hospital or ''}")
         session.commit()
-    typer.echo(f"created {role} key {row.prefix}" + (f" for hospital {hospital}" if hospital else ""))
+    typer.echo(
+        f"created {role} key {row.prefix}" + (f" for hospital {hospital}" if hospital else "")
+    )
     typer.echo(key)
 
 
 @keys_app.command("revoke")
-def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix (osk_<prefix>_…).")]) -> None:
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix (osk_<prefix>_…).")],
+) -> None:
     """Revoke a key; services stop accepting it within their key cache time (5 s by default)."""
     from datetime import UTC, datetime
 
@@ -337,7 +345,11 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix (os
 
 
 @persons_app.command("import")
-def persons_import(file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="Persons CSV (see docs/operations.md).")]) -> None:
+def persons_import(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE.csv", help="Persons CSV (see docs/operations.md).")
+    ],
+) -> None:
     """Import persons all-or-nothing; list every bad row and import nothing if any is bad."""
     from api.imports import import_persons
 
@@ -345,7 +357,11 @@ def persons_import(file: Annotated[Path, typer.Argument(metavar="FILE.csv", help
 
 
 @hospitals_app.command("import")
-def hospitals_import(file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="Hospitals CSV (see docs/operations.md).")]) -> None:
+def hospitals_import(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE.csv", help="Hospitals CSV (see docs/operations.md).")
+    ],
+) -> None:
     """Import hospitals all-or-nothing; list every bad row and import nothing if any is bad."""
     from api.imports import import_hospitals
 
@@ -361,13 +377,17 @@ def _run_import(importer: Any, file: Path, what: str) -> None:
     try:
         count = importer(engine, file)
     except ImportRefused as refused:
-        raise _fail(refused.problems, f"{file}: nothing imported ({len(refused.problems)} problems)") from None
+        raise _fail(
+            refused.problems, f"{file}: nothing imported ({len(refused.problems)} problems)"
+        ) from None
     typer.echo(f"imported {count} {what} from {file}")
 
 
 @demo_app.command("seed")
 def demo_seed(
-    keys_file: Annotated[Path, typer.Option(help="Where the demo keys are written (mode 600).")] = Path("var/demo-keys.env"),
+    keys_file: Annotated[
+        Path, typer.Option(help="Where the demo keys are written (mode 600).")
+    ] = Path("var/demo-keys.env"),
 ) -> None:
     """Seed demo hospitals, persons (each group and none) and keys, if the database is empty."""
     from api.core.config import Settings
@@ -377,9 +397,24 @@ def demo_seed(
     engine = make_engine(Settings())
     created = seed_if_empty(engine, keys_file)
     typer.echo("demo data seeded" if created else "database already has data; demo seed skipped")
-    if keys_file.exists():
-        typer.echo(f"demo keys ({keys_file}):")
-        typer.echo(keys_file.read_text(encoding="utf-8").rstrip())
+    if not keys_file.exists():
+        return
+    keys = dict(
+        line.split("=", 1) for line in keys_file.read_text(encoding="utf-8").split() if "=" in line
+    )
+    typer.echo(f"demo keys (also in {keys_file}, readable by you only):")
+    for name, key in keys.items():
+        typer.echo(f"  {name}={key}")
+    hospital_key = keys.get("ONESTOP_HOSPITAL_KEY_H2201003", "<hospital key>")
+    typer.echo(
+        "\nSettle a sample claim (worked example E2: dibao, lung cancer surgery) from here:\n"
+        f"  curl -s -X POST http://127.0.0.1:8000/v1/settlements \\\n"
+        f"    -H 'Authorization: Bearer {hospital_key}' \\\n"
+        "    -H 'Content-Type: application/json' --data @docs/examples/e2/claim.json\n"
+        "Post it again for an idempotent replay; open the slip (结算单) with\n"
+        f"  curl -s -H 'Authorization: Bearer {hospital_key}' "
+        "http://127.0.0.1:8000/v1/settlements/<settlement_id>/statement > slip.html"
+    )
 
 
 if __name__ == "__main__":

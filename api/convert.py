@@ -228,9 +228,10 @@ def settlement_from_rows(
         accumulators_after_fen=AccumulatorsFen(
             after["year"],
             after["admissions"],
-            *(_fen(after[name]) for name in (
-                "basic_paid", "ci_base", "ci_paid", "assistance_paid", "charity_paid"
-            )),  # fmt: skip
+            *(
+                _fen(after[name])
+                for name in ("basic_paid", "ci_base", "ci_paid", "assistance_paid", "charity_paid")
+            ),
         ),
     )
     check_conservation(settlement)

@@ -33,13 +33,50 @@ def _id_number(body: str) -> str:
     return body + "10X98765432"[total % 11]
 
 
-DEMO_PERSONS: tuple[tuple[str, str, str, date, str, tuple[tuple[Group, date, date | None], ...]], ...] = (
+DEMO_PERSONS: tuple[
+    tuple[str, str, str, date, str, tuple[tuple[Group, date, date | None], ...]], ...
+] = (
     ("P0001", "张三", "22010219600501123", date(1960, 5, 1), "male", ()),
-    ("P0002", "李四", "22010219580817234", date(1958, 8, 17), "female", ((Group.DIBAO, date(2017, 1, 1), None),)),
-    ("P0003", "赵六", "22018319450203456", date(1945, 2, 3), "male", ((Group.DESTITUTE, date(2016, 1, 1), None),)),
-    ("P0004", "王五", "22020319700312345", date(1970, 3, 12), "male", ((Group.REGISTERED_POOR, date(2016, 6, 1), date(2020, 12, 31)),)),
-    ("P0005", "孙小宝", "22072120090615567", date(2009, 6, 15), "female", ((Group.REGISTERED_POOR, date(2016, 6, 1), None),)),
-    ("P0006", "周七", "22030219660921678", date(1966, 9, 21), "female", ((Group.DIBAO, date(2015, 1, 1), date(2017, 12, 31)),)),
+    (
+        "P0002",
+        "李四",
+        "22010219580817234",
+        date(1958, 8, 17),
+        "female",
+        ((Group.DIBAO, date(2017, 1, 1), None),),
+    ),
+    (
+        "P0003",
+        "赵六",
+        "22018319450203456",
+        date(1945, 2, 3),
+        "male",
+        ((Group.DESTITUTE, date(2016, 1, 1), None),),
+    ),
+    (
+        "P0004",
+        "王五",
+        "22020319700312345",
+        date(1970, 3, 12),
+        "male",
+        ((Group.REGISTERED_POOR, date(2016, 6, 1), date(2020, 12, 31)),),
+    ),
+    (
+        "P0005",
+        "孙小宝",
+        "22072120090615567",
+        date(2009, 6, 15),
+        "female",
+        ((Group.REGISTERED_POOR, date(2016, 6, 1), None),),
+    ),
+    (
+        "P0006",
+        "周七",
+        "22030219660921678",
+        date(1966, 9, 21),
+        "female",
+        ((Group.DIBAO, date(2015, 1, 1), date(2017, 12, 31)),),
+    ),
 )
 
 
@@ -49,22 +86,31 @@ def seed_if_empty(engine: Engine, keys_file: Path) -> bool:
         if session.scalar(select(func.count()).select_from(Hospital)):
             return False
         for hospital_id, name, level in DEMO_HOSPITALS:
-            put_hospital(session, hospital_id, HospitalCreate(name=name, level=level, region="220000"), "demo")
+            put_hospital(
+                session,
+                hospital_id,
+                HospitalCreate(name=name, level=level, region="220000"),
+                "demo",
+            )
         for person_id, name, id_body, birth, gender, statuses in DEMO_PERSONS:
             body = PersonIn(
                 name=name,
                 id_number=_id_number(id_body),
                 birth_date=birth,
-                gender=gender,  # type: ignore[arg-type]
+                gender=gender,
                 insured_region="220000",
-                statuses=[StatusIn(group=g, valid_from=start, valid_to=end) for g, start, end in statuses],
+                statuses=[
+                    StatusIn(group=g, valid_from=start, valid_to=end) for g, start, end in statuses
+                ],
             )
             put_person(session, person_id, body, "demo")
         session.flush()
         lines = []
-        for role, hospital_id in (("admin", None), ("finance", None), *(("hospital", h[0]) for h in DEMO_HOSPITALS)):
-            key, row = create_key(session, role, hospital_id, "demo")
-            name = f"ONESTOP_{role.upper()}_KEY" + (f"_{hospital_id}" if hospital_id else "")
+        roles: list[tuple[str, str | None]] = [("admin", None), ("finance", None)]
+        roles += [("hospital", hospital[0]) for hospital in DEMO_HOSPITALS]
+        for role, bound_hospital in roles:
+            key, _ = create_key(session, role, bound_hospital, "demo")
+            name = f"ONESTOP_{role.upper()}_KEY" + (f"_{bound_hospital}" if bound_hospital else "")
             lines.append(f"{name}={key}")
         session.commit()
     keys_file.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,15 @@ from api.models import HospitalCreate
 from api.registry import put_hospital, put_person
 
 HOSPITAL_COLUMNS = ("hospital_id", "name", "level", "region")
-PERSON_COLUMNS = ("person_id", "name", "id_number", "birth_date", "gender", "insured_region", "statuses")
+PERSON_COLUMNS = (
+    "person_id",
+    "name",
+    "id_number",
+    "birth_date",
+    "gender",
+    "insured_region",
+    "statuses",
+)
 IMPORT_ROWS_MAX = 1_000_000
 
 
@@ -35,7 +43,9 @@ class ImportRefused(Exception):
         self.problems = problems
 
 
-def _rows(path: Path, columns: tuple[str, ...], problems: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
+def _rows(
+    path: Path, columns: tuple[str, ...], problems: list[str]
+) -> Iterator[tuple[int, dict[str, str]]]:
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.reader(handle)
@@ -48,7 +58,9 @@ def _rows(path: Path, columns: tuple[str, ...], problems: list[str]) -> Iterator
                     problems.append(f"line {line_no}: more than {IMPORT_ROWS_MAX} rows")
                     return
                 if len(values) != len(columns):
-                    problems.append(f"line {line_no}: {len(values)} fields, expected {len(columns)}")
+                    problems.append(
+                        f"line {line_no}: {len(values)} fields, expected {len(columns)}"
+                    )
                     continue
                 yield line_no, dict(zip(columns, values, strict=True))
     except OSError as error:
@@ -64,7 +76,9 @@ def _validation_problems(line_no: int, error: ValidationError) -> list[str]:
     ]
 
 
-def _check_id(line_no: int, name: str, value: str, seen: dict[str, int], problems: list[str]) -> bool:
+def _check_id(
+    line_no: int, name: str, value: str, seen: dict[str, int], problems: list[str]
+) -> bool:
     import re
 
     if not re.fullmatch(ID_PATTERN, value):
@@ -91,7 +105,9 @@ def import_hospitals(engine: Engine, path: Path) -> int:
     parsed: list[tuple[str, HospitalCreate]] = []
     for line_no, row in _rows(path, HOSPITAL_COLUMNS, problems):
         ok = _check_id(line_no, "hospital_id", row["hospital_id"], seen, problems)
-        body = _parse(HospitalCreate, line_no, {k: v for k, v in row.items() if k != "hospital_id"}, problems)
+        body = _parse(
+            HospitalCreate, line_no, {k: v for k, v in row.items() if k != "hospital_id"}, problems
+        )
         if ok and body is not None:
             parsed.append((row["hospital_id"], body))
     if problems:

@@ -96,7 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             upgrade(settings.database_url)
         engine = make_engine(settings)
-        loaded = load_default() if settings.tariff_dir is None else load_tariffs(settings.tariff_dir)
+        loaded = (
+            load_default() if settings.tariff_dir is None else load_tariffs(settings.tariff_dir)
+        )
         app.state.onestop = AppState(
             settings=settings,
             engine=engine,
@@ -133,13 +135,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             with state.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-        except Exception as error:  # noqa: BLE001 - any failure means not healthy
-            return JSONResponse({"status": "unavailable", "database": str(type(error).__name__)}, 503)
+        except Exception as error:
+            return JSONResponse(
+                {"status": "unavailable", "database": str(type(error).__name__)}, 503
+            )
         return JSONResponse(
-            {"status": "ok", "database": state.engine.dialect.name, "tariffs": [t.version for t in state.tariffs.tariffs]}
+            {
+                "status": "ok",
+                "database": state.engine.dialect.name,
+                "tariffs": [t.version for t in state.tariffs.tariffs],
+            }
         )
 
     app.include_router(registries.router)
     app.include_router(settlements.router)
-    app.add_middleware(BodyLimit, limit_bytes=settings.body_bytes_max)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, limit_bytes=settings.body_bytes_max)
     return app

@@ -8,11 +8,12 @@ Postings are append-only: a reversal appends negated postings, it never edits on
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, StrictStr
+from pydantic import StrictStr
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
+from sqlmodel._compat import SQLModelConfig
 
 from settlement.model import Group
 
@@ -26,9 +27,11 @@ class HospitalBase(SQLModel):
 
 
 class HospitalCreate(HospitalBase):
-    model_config: ClassVar[ConfigDict] = ConfigDict(  # type: ignore[misc]
+    model_config = SQLModelConfig(
         extra="forbid",
-        json_schema_extra={"examples": [{"name": "吉林大学第一医院", "level": 3, "region": "220000"}]},
+        json_schema_extra={
+            "examples": [{"name": "吉林大学第一医院", "level": 3, "region": "220000"}]
+        },
     )
 
 
@@ -209,7 +212,9 @@ class FundPosting(SQLModel, table=True):
         UniqueConstraint("settlement_id", "fund", "kind", name="uq_posting_once"),
         Index("ix_posting_hospital_posted_at", "hospital_id", "posted_at"),
     )
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True)
+    )
     settlement_id: str = Field(foreign_key="settlement.settlement_id", max_length=40, index=True)
     hospital_id: str = Field(max_length=64)
     fund: str = Field(max_length=32)
@@ -238,7 +243,9 @@ class AuditRecord(SQLModel, table=True):
     """Who changed what and when: every write leaves one."""
 
     __tablename__ = "audit"
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True)
+    )
     at: datetime
     actor: str = Field(max_length=64)
     """The API key's prefix, or 'cli' for the command line."""
@@ -247,7 +254,7 @@ class AuditRecord(SQLModel, table=True):
 
 
 class ReasonIn(SQLModel):
-    model_config: ClassVar[ConfigDict] = ConfigDict(  # type: ignore[misc]
+    model_config = SQLModelConfig(
         extra="forbid", json_schema_extra={"examples": [{"reason": "医院冲正：重复上传"}]}
     )
     reason: Annotated[StrictStr, Field(min_length=1, max_length=500)]

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from sqlalchemy import Engine, delete, insert, select
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel, col
 
-from api.contract import PersonIn
+from api.contract import PersonIn, StatusIn
 from api.db import read_session, write_session
 from api.models import (
-    AuditRecord,
     Hospital,
     HospitalCreate,
     HospitalPublic,
@@ -25,7 +25,6 @@ from api.models import (
 from api.problems import ApiProblem
 from settlement.model import Group
 
-
 T = TypeVar("T")
 
 
@@ -37,7 +36,7 @@ class Put(Generic[T]):
 
 def audit(session: Session, actor: str, action: str, subject: str) -> None:
     session.execute(
-        insert(AuditRecord.__table__),  # type: ignore[attr-defined]
+        insert(SQLModel.metadata.tables["audit"]),
         [{"at": datetime.now(UTC), "actor": actor, "action": action, "subject": subject[:200]}],
     )
 
@@ -72,12 +71,17 @@ def put_person(session: Session, person_id: str, body: PersonIn, actor: str) -> 
         for name, value in fields.items():
             setattr(row, name, value)
         row.updated_at = now
-    session.execute(delete(PersonStatus).where(PersonStatus.person_id == person_id))  # type: ignore[arg-type]
+    session.execute(delete(PersonStatus).where(col(PersonStatus.person_id) == person_id))
     if body.statuses:
         session.execute(
-            insert(PersonStatus.__table__),  # type: ignore[attr-defined]
+            insert(SQLModel.metadata.tables["person_status"]),
             [
-                {"person_id": person_id, "group": s.group.value, "valid_from": s.valid_from, "valid_to": s.valid_to}
+                {
+                    "person_id": person_id,
+                    "group": s.group.value,
+                    "valid_from": s.valid_from,
+                    "valid_to": s.valid_to,
+                }
                 for s in body.statuses
             ],
         )
@@ -85,7 +89,9 @@ def put_person(session: Session, person_id: str, body: PersonIn, actor: str) -> 
     return Put(_person_public(row, body.statuses), created)
 
 
-def _person_public(row: Person, statuses: list[object] | list[PersonStatus]) -> PersonPublic:
+def _person_public(
+    row: Person, statuses: Sequence[StatusIn] | Sequence[PersonStatus]
+) -> PersonPublic:
     return PersonPublic(
         person_id=row.person_id,
         name=row.name,
@@ -94,7 +100,7 @@ def _person_public(row: Person, statuses: list[object] | list[PersonStatus]) -> 
         gender=row.gender,
         insured_region=row.insured_region,
         statuses=[
-            StatusPublic(group=Group(str(s.group)), valid_from=s.valid_from, valid_to=s.valid_to)  # type: ignore[attr-defined]
+            StatusPublic(group=Group(str(s.group)), valid_from=s.valid_from, valid_to=s.valid_to)
             for s in statuses
         ],
     )
@@ -105,7 +111,9 @@ def get_hospital(engine: Engine, hospital_id: str) -> HospitalPublic:
         row = session.get(Hospital, hospital_id)
         if row is None:
             raise ApiProblem(404, "Not found", f"No hospital {hospital_id}.", kind="not-found")
-        return HospitalPublic(hospital_id=row.hospital_id, name=row.name, level=row.level, region=row.region)
+        return HospitalPublic(
+            hospital_id=row.hospital_id, name=row.name, level=row.level, region=row.region
+        )
 
 
 def get_person(engine: Engine, person_id: str) -> PersonPublic:
@@ -113,11 +121,15 @@ def get_person(engine: Engine, person_id: str) -> PersonPublic:
         row = session.get(Person, person_id)
         if row is None:
             raise ApiProblem(404, "Not found", f"No person {person_id}.", kind="not-found")
-        statuses = list(session.scalars(select(PersonStatus).where(PersonStatus.person_id == person_id)))  # type: ignore[arg-type]
+        statuses = list(
+            session.scalars(select(PersonStatus).where(col(PersonStatus.person_id) == person_id))
+        )
         return _person_public(row, statuses)
 
 
-def write_hospital(engine: Engine, hospital_id: str, body: HospitalCreate, actor: str) -> Put[HospitalPublic]:
+def write_hospital(
+    engine: Engine, hospital_id: str, body: HospitalCreate, actor: str
+) -> Put[HospitalPublic]:
     with write_session(engine) as session:
         result = put_hospital(session, hospital_id, body, actor)
         session.commit()

@@ -18,9 +18,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, exc, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel, col
 
-from api.contract import ClaimIn
+from api.contract import ClaimIn, settlement_json
 from api.convert import (
     accumulators_fen,
     accumulators_to_engine,
@@ -30,14 +30,11 @@ from api.convert import (
     posting_values,
     settlement_document,
     settlement_from_rows,
-    settlement_json,
     settlement_row_values,
 )
 from api.db import LockUnavailable, is_sqlite, read_session, write_session
 from api.models import (
     AccumulatorRow,
-    AuditRecord,
-    FundPosting,
     Hospital,
     Person,
     PersonStatus,
@@ -53,8 +50,13 @@ from settlement.rejection import Rejection
 from settlement.result import Settlement
 from settlement.tariff import TariffBook
 
-ACC = AccumulatorRow.__table__  # type: ignore[attr-defined]
-SETTLEMENT = SettlementRow.__table__  # type: ignore[attr-defined]
+TABLES = SQLModel.metadata.tables
+ACC = TABLES["accumulator"]
+SETTLEMENT = TABLES["settlement"]
+LINES = TABLES["settlement_line"]
+FUNDS = TABLES["settlement_fund"]
+POSTINGS = TABLES["fund_posting"]
+AUDIT = TABLES["audit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,34 +108,52 @@ def _load_parties(session: Session, claim: Claim) -> tuple[Hospital, Person, lis
     errors = []
     if hospital is None:
         errors.append(
-            {"loc": ["body", "hospital_id"], "msg": f"hospital {claim.hospital_id} is not registered", "code": "unknown_hospital"}
+            {
+                "loc": ["body", "hospital_id"],
+                "msg": f"hospital {claim.hospital_id} is not registered",
+                "code": "unknown_hospital",
+            }
         )
     if person is None:
         errors.append(
-            {"loc": ["body", "person_id"], "msg": f"person {claim.person_id} is not registered", "code": "unknown_person"}
+            {
+                "loc": ["body", "person_id"],
+                "msg": f"person {claim.person_id} is not registered",
+                "code": "unknown_person",
+            }
         )
     if errors:
         raise _unknown(errors)
     assert hospital is not None
     assert person is not None
     statuses = list(
-        session.scalars(select(PersonStatus).where(PersonStatus.person_id == person.person_id))  # type: ignore[arg-type]
+        session.scalars(select(PersonStatus).where(col(PersonStatus.person_id) == person.person_id))
     )
     return hospital, person, statuses
 
 
-def _lock_accumulators(session: Session, engine: Engine, person_id: str, year: int) -> AccumulatorsFen:
+def _lock_accumulators(
+    session: Session, engine: Engine, person_id: str, year: int
+) -> AccumulatorsFen:
     """The person's accumulators for the year, locked for this transaction (created if new)."""
     dialect_insert = sqlite.insert if is_sqlite(engine) else postgresql.insert
     session.execute(
         dialect_insert(ACC)
-        .values(person_id=person_id, year=year, admissions=0, basic_paid_fen=0, ci_base_fen=0,
-                ci_paid_fen=0, assistance_paid_fen=0, charity_paid_fen=0)  # fmt: skip
+        .values(
+            person_id=person_id,
+            year=year,
+            admissions=0,
+            basic_paid_fen=0,
+            ci_base_fen=0,
+            ci_paid_fen=0,
+            assistance_paid_fen=0,
+            charity_paid_fen=0,
+        )
         .on_conflict_do_nothing()
     )
     query = select(AccumulatorRow).where(
-        AccumulatorRow.person_id == person_id,  # type: ignore[arg-type]
-        AccumulatorRow.year == year,  # type: ignore[arg-type]
+        col(AccumulatorRow.person_id) == person_id,
+        col(AccumulatorRow.year) == year,
     )
     if not is_sqlite(engine):
         query = query.with_for_update()
@@ -144,9 +164,9 @@ def _lock_accumulators(session: Session, engine: Engine, person_id: str, year: i
 def _settled_for_claim(session: Session, hospital_id: str, claim_id: str) -> SettlementRow | None:
     return session.scalars(
         select(SettlementRow).where(
-            SettlementRow.hospital_id == hospital_id,  # type: ignore[arg-type]
-            SettlementRow.claim_id == claim_id,  # type: ignore[arg-type]
-            SettlementRow.status == "settled",  # type: ignore[arg-type]
+            col(SettlementRow.hospital_id) == hospital_id,
+            col(SettlementRow.claim_id) == claim_id,
+            col(SettlementRow.status) == "settled",
         )
     ).first()
 
@@ -159,17 +179,31 @@ def _replay(session: Session, row: SettlementRow, digest: str, claim_id: str) ->
             f"Claim {claim_id} is settled as {row.settlement_id} with a different body; "
             "reverse that settlement before settling the claim anew.",
             kind="claim-conflict",
-            errors=[{"loc": ["body", "claim_id"], "msg": f"settled as {row.settlement_id}", "code": "conflict"}],
+            errors=[
+                {
+                    "loc": ["body", "claim_id"],
+                    "msg": f"settled as {row.settlement_id}",
+                    "code": "conflict",
+                }
+            ],
         )
     return Outcome(_document(session, row), created=False)
 
 
 def _document(session: Session, row: SettlementRow) -> dict[str, Any]:
     lines = list(
-        session.scalars(select(SettlementLineRow).where(SettlementLineRow.settlement_id == row.settlement_id))  # type: ignore[arg-type]
+        session.scalars(
+            select(SettlementLineRow).where(
+                col(SettlementLineRow.settlement_id) == row.settlement_id
+            )
+        )
     )
     funds = list(
-        session.scalars(select(SettlementFundRow).where(SettlementFundRow.settlement_id == row.settlement_id))  # type: ignore[arg-type]
+        session.scalars(
+            select(SettlementFundRow).where(
+                col(SettlementFundRow.settlement_id) == row.settlement_id
+            )
+        )
     )
     return settlement_document(row, settlement_from_rows(row, lines, funds))
 
@@ -205,7 +239,12 @@ def settle_claim(
 
 
 def _settle_in_transaction(
-    engine: Engine, tariffs: TariffBook, claim: Claim, digest: str, actor: Principal, lock_wait_ms: int
+    engine: Engine,
+    tariffs: TariffBook,
+    claim: Claim,
+    digest: str,
+    actor: Principal,
+    lock_wait_ms: int,
 ) -> Outcome:
     with write_session(engine) as session:
         _lock_timeout(session, engine, lock_wait_ms)
@@ -224,7 +263,13 @@ def _settle_in_transaction(
         settlement_id = new_settlement_id(now)
         _write_settlement(session, result, settlement_id, digest, now)
         _write_accumulators(session, result.accumulators_after_fen, person.person_id)
-        _audit(session, actor, "settle", f"{settlement_id} claim {claim.hospital_id}/{claim.claim_id}", now)
+        _audit(
+            session,
+            actor,
+            "settle",
+            f"{settlement_id} claim {claim.hospital_id}/{claim.claim_id}",
+            now,
+        )
         session.commit()
         document = settlement_json(
             result, settlement_id=settlement_id, status="settled",
@@ -244,13 +289,17 @@ def _write_settlement(
 ) -> None:
     session.execute(
         insert(SETTLEMENT),
-        [settlement_row_values(result, settlement_id=settlement_id, claim_hash=digest, settled_at=now)],
+        [
+            settlement_row_values(
+                result, settlement_id=settlement_id, claim_hash=digest, settled_at=now
+            )
+        ],
     )
-    session.execute(insert(SettlementLineRow.__table__), line_row_values(settlement_id, result))  # type: ignore[attr-defined]
-    session.execute(insert(SettlementFundRow.__table__), fund_row_values(settlement_id, result))  # type: ignore[attr-defined]
+    session.execute(insert(LINES), line_row_values(settlement_id, result))
+    session.execute(insert(FUNDS), fund_row_values(settlement_id, result))
     paid = [(step.fund.value, step.fund_code, step.paid_fen) for step in result.funds]
     session.execute(
-        insert(FundPosting.__table__),  # type: ignore[attr-defined]
+        insert(POSTINGS),
         posting_values(settlement_id, result.hospital_id, paid, kind="settle", posted_at=now),
     )
 
@@ -270,9 +319,14 @@ def _write_accumulators(session: Session, after: AccumulatorsFen, person_id: str
     )
 
 
-def _audit(session: Session, actor: Principal | str, action: str, subject: str, now: datetime) -> None:
+def _audit(
+    session: Session, actor: Principal | str, action: str, subject: str, now: datetime
+) -> None:
     who = actor if isinstance(actor, str) else f"key:{actor.key_prefix}"
-    session.execute(insert(AuditRecord.__table__), [{"at": now, "actor": who, "action": action, "subject": subject[:200]}])  # type: ignore[attr-defined]
+    session.execute(
+        insert(AUDIT),
+        [{"at": now, "actor": who, "action": action, "subject": subject[:200]}],
+    )
 
 
 def preview_claim(engine: Engine, tariffs: TariffBook, claim_in: ClaimIn) -> dict[str, Any]:
@@ -288,7 +342,9 @@ def preview_claim(engine: Engine, tariffs: TariffBook, claim_in: ClaimIn) -> dic
     )  # fmt: skip
     if isinstance(result, Rejection):
         raise rejection_problem(result)
-    return settlement_json(result, settlement_id=None, status="preview", settled_at=None, reversed_at=None)
+    return settlement_json(
+        result, settlement_id=None, status="preview", settled_at=None, reversed_at=None
+    )
 
 
 def get_settlement(engine: Engine, settlement_id: str) -> tuple[SettlementRow, dict[str, Any]]:
@@ -326,7 +382,7 @@ def _reverse_in_transaction(
         authorize_hospital(actor, row.hospital_id)
         # Lock order is always accumulators, then settlement: no two transactions wait in a circle.
         _lock_accumulators(session, engine, row.person_id, row.policy_year)
-        query = select(SettlementRow).where(SettlementRow.settlement_id == settlement_id)  # type: ignore[arg-type]
+        query = select(SettlementRow).where(col(SettlementRow.settlement_id) == settlement_id)
         if not is_sqlite(engine):
             query = query.with_for_update()
         row = session.scalars(query.execution_options(populate_existing=True)).one()
@@ -338,10 +394,19 @@ def _reverse_in_transaction(
             .where(SETTLEMENT.c.settlement_id == settlement_id, SETTLEMENT.c.status == "settled")
             .values(status="reversed", reversed_at=now, reversal_reason=reason)
         )
-        funds = list(session.scalars(select(SettlementFundRow).where(SettlementFundRow.settlement_id == settlement_id)))  # type: ignore[arg-type]
-        paid = [(fund.fund, fund.fund_code, fund.paid_fen) for fund in sorted(funds, key=lambda f: f.position)]
+        funds = list(
+            session.scalars(
+                select(SettlementFundRow).where(
+                    col(SettlementFundRow.settlement_id) == settlement_id
+                )
+            )
+        )
+        paid = [
+            (fund.fund, fund.fund_code, fund.paid_fen)
+            for fund in sorted(funds, key=lambda f: f.position)
+        ]
         session.execute(
-            insert(FundPosting.__table__),  # type: ignore[attr-defined]
+            insert(POSTINGS),
             posting_values(settlement_id, row.hospital_id, paid, kind="reversal", posted_at=now),
         )
         _undo_accumulators(session, row)

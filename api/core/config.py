@@ -16,7 +16,7 @@ DEFAULT_SQLITE_PATH = Path("var") / "onestop.db"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ONESTOP_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ONESTOP_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(
         default=f"sqlite:///{DEFAULT_SQLITE_PATH}",

@@ -33,7 +33,9 @@ async def put_hospital(
 
 
 @router.get("/hospitals/{hospital_id}", response_model=HospitalPublic, responses=PROBLEMS)
-async def read_hospital(hospital_id: RegistryId, principal: CurrentPrincipal, state: State) -> HospitalPublic:
+async def read_hospital(
+    hospital_id: RegistryId, principal: CurrentPrincipal, state: State
+) -> HospitalPublic:
     require_roles(principal, "admin", "finance", "hospital")
     if principal.role == "hospital" and principal.hospital_id != hospital_id:
         require_roles(principal, "admin", "finance")
@@ -56,6 +58,8 @@ async def put_person(
 
 
 @router.get("/persons/{person_id}", response_model=PersonPublic, responses=PROBLEMS)
-async def read_person(person_id: RegistryId, principal: CurrentPrincipal, state: State) -> PersonPublic:
+async def read_person(
+    person_id: RegistryId, principal: CurrentPrincipal, state: State
+) -> PersonPublic:
     require_roles(principal, "admin")
     return get_person(state.engine, person_id)

@@ -38,15 +38,26 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _json(document: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(document), status_code=status, media_type="application/json", headers=headers)
+def _json(
+    document: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(document), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 @router.post(
     "/settlements",
     status_code=201,
     response_model=SettlementOut,
-    responses={200: {"model": SettlementOut, "description": "Replay of a claim already settled with the same body (header Idempotent-Replayed: true)"}, **PROBLEMS},
+    responses={
+        200: {
+            "model": SettlementOut,
+            "description": "Replay of a claim already settled with the same body "
+            "(header Idempotent-Replayed: true)",
+        },
+        **PROBLEMS,
+    },
     summary="Settle a discharge claim",
 )
 async def settle(claim: ClaimIn, principal: CurrentPrincipal, state: State) -> Response:
@@ -58,9 +69,15 @@ async def settle(claim: ClaimIn, principal: CurrentPrincipal, state: State) -> R
     """
     require_roles(principal, "hospital", "admin")
     authorize_hospital(principal, claim.hospital_id)
-    outcome = settle_claim(state.engine, state.tariffs, claim, principal, state.settings.lock_wait_ms)
+    outcome = settle_claim(
+        state.engine, state.tariffs, claim, principal, state.settings.lock_wait_ms
+    )
     if outcome.created:
-        return _json(outcome.document, 201, {"Location": f"/v1/settlements/{outcome.document['settlement_id']}"})
+        return _json(
+            outcome.document,
+            201,
+            {"Location": f"/v1/settlements/{outcome.document['settlement_id']}"},
+        )
     return _json(outcome.document, 200, {"Idempotent-Replayed": "true"})
 
 
@@ -79,7 +96,12 @@ async def preview(claim: ClaimIn, principal: CurrentPrincipal, state: State) -> 
 SettlementId = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-@router.get("/settlements/{settlement_id}", response_model=SettlementOut, responses=PROBLEMS, summary="Get a settlement")
+@router.get(
+    "/settlements/{settlement_id}",
+    response_model=SettlementOut,
+    responses=PROBLEMS,
+    summary="Get a settlement",
+)
 async def get(settlement_id: SettlementId, principal: CurrentPrincipal, state: State) -> Response:
     require_roles(principal, "hospital", "finance", "admin")
     row, document = get_settlement(state.engine, settlement_id)
@@ -93,9 +115,13 @@ async def get(settlement_id: SettlementId, principal: CurrentPrincipal, state: S
     responses=PROBLEMS,
     summary="Reverse a settlement (repeating it returns the same)",
 )
-async def reverse(settlement_id: SettlementId, body: ReasonIn, principal: CurrentPrincipal, state: State) -> Response:
+async def reverse(
+    settlement_id: SettlementId, body: ReasonIn, principal: CurrentPrincipal, state: State
+) -> Response:
     require_roles(principal, "hospital", "admin")
-    document = reverse_settlement(state.engine, settlement_id, body.reason, principal, state.settings.lock_wait_ms)
+    document = reverse_settlement(
+        state.engine, settlement_id, body.reason, principal, state.settings.lock_wait_ms
+    )
     return _json(document)
 
 
@@ -105,7 +131,9 @@ async def reverse(settlement_id: SettlementId, body: ReasonIn, principal: Curren
     responses=PROBLEMS,
     summary="The printable discharge settlement slip (结算单)",
 )
-async def statement(settlement_id: SettlementId, principal: CurrentPrincipal, state: State) -> HTMLResponse:
+async def statement(
+    settlement_id: SettlementId, principal: CurrentPrincipal, state: State
+) -> HTMLResponse:
     require_roles(principal, "hospital", "finance", "admin")
     row, document = get_settlement(state.engine, settlement_id)
     authorize_hospital(principal, row.hospital_id)

@@ -37,7 +37,9 @@ def _pg_admin_url() -> str | None:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A fresh, migrated database of each backend, dropped after the session."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "onestop.db"
@@ -49,10 +51,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if admin_url is None:
         pytest.skip(f"{PG_ENV} is not set: the PostgreSQL pass is skipped")
     name = f"onestop_test_{secrets.token_hex(4)}"
-    admin = create_engine(make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    url = (
+        make_url(admin_url)
+        .set(drivername="postgresql+psycopg", database=name)
+        .render_as_string(hide_password=False)
+    )
     try:
         upgrade(url)
         yield url
@@ -96,11 +104,15 @@ class World:
     def hospital_headers(self, level: int = 3) -> dict[str, str]:
         return self.auth(self.keys.hospital[self.hospitals[level]])
 
-    def claim(self, example: str = "e2", *, level: int = 3, person: str = "dibao", **changes: Any) -> dict[str, Any]:
+    def claim(
+        self, example: str = "e2", *, level: int = 3, person: str = "dibao", **changes: Any
+    ) -> dict[str, Any]:
         """A worked-example claim for this world's hospital and person."""
         import json
 
-        body: dict[str, Any] = json.loads((EXAMPLES / example / "claim.json").read_text(encoding="utf-8"))
+        body: dict[str, Any] = json.loads(
+            (EXAMPLES / example / "claim.json").read_text(encoding="utf-8")
+        )
         body["hospital_id"] = self.hospitals[level]
         body["person_id"] = self.persons[person]
         body["claim_id"] = f"ZY{self.tag}{secrets.token_hex(3)}"
@@ -135,7 +147,11 @@ def make_world(client: TestClient, settings: Settings) -> World:
     persons = {}
     for index, group in enumerate(("none", "destitute", "dibao", "registered_poor")):
         person_id = f"P{tag}{index}"
-        statuses = [] if group == "none" else [{"group": group, "valid_from": "2017-01-01", "valid_to": None}]
+        statuses = (
+            []
+            if group == "none"
+            else [{"group": group, "valid_from": "2017-01-01", "valid_to": None}]
+        )
         response = client.put(
             f"/v1/persons/{person_id}",
             json={
@@ -168,9 +184,23 @@ def world(client: TestClient, settings: Settings) -> World:
 def row_counts(settings: Settings) -> dict[str, int]:
     """Rows in every table, to show a refused request wrote nothing."""
     engine = make_engine(settings)
-    tables = ("settlement", "settlement_line", "settlement_fund", "fund_posting", "accumulator", "audit", "hospital", "person", "person_status", "api_key")
+    tables = (
+        "settlement",
+        "settlement_line",
+        "settlement_fund",
+        "fund_posting",
+        "accumulator",
+        "audit",
+        "hospital",
+        "person",
+        "person_status",
+        "api_key",
+    )
     with engine.connect() as connection:
-        counts = {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() for table in tables}
+        counts = {
+            table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in tables
+        }
     engine.dispose()
     return counts
 
@@ -188,10 +218,17 @@ class Server:
     process: subprocess.Popen[bytes]
 
 
-def start_server(database_url: str, workers: int = 2, extra_env: dict[str, str] | None = None) -> Server:
+def start_server(
+    database_url: str, workers: int = 2, extra_env: dict[str, str] | None = None
+) -> Server:
     """`onestop serve` in a subprocess on 127.0.0.1, waiting until /healthz answers."""
     port = free_port()
-    env = {**os.environ, "ONESTOP_DATABASE_URL": database_url, "ONESTOP_KEY_CACHE_SECONDS": "0", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "ONESTOP_DATABASE_URL": database_url,
+        "ONESTOP_KEY_CACHE_SECONDS": "0",
+        **(extra_env or {}),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,

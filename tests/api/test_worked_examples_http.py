@@ -5,7 +5,9 @@ from __future__ import annotations
 from tests.api.conftest import World
 
 
-def test_e2_settled_over_http_gives_the_worked_figures_and_a_replay_gives_the_same(world: World) -> None:
+def test_e2_settled_over_http_gives_the_worked_figures_and_a_replay_gives_the_same(
+    world: World,
+) -> None:
     claim = world.claim("e2", level=3, person="dibao")
     response = world.client.post("/v1/settlements", json=claim, headers=world.hospital_headers(3))
     assert response.status_code == 201, response.text
@@ -24,14 +26,18 @@ def test_e2_settled_over_http_gives_the_worked_figures_and_a_replay_gives_the_sa
     assert replay.status_code == 200
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json() == bill
-    fetched = world.client.get(f"/v1/settlements/{bill['settlement_id']}", headers=world.hospital_headers(3))
+    fetched = world.client.get(
+        f"/v1/settlements/{bill['settlement_id']}", headers=world.hospital_headers(3)
+    )
     assert fetched.status_code == 200
     assert fetched.json() == bill
 
 
 def test_e1_and_e4_settled_over_http_give_the_worked_figures(world: World) -> None:
     e1 = world.client.post(
-        "/v1/settlements", json=world.claim("e1", level=3, person="none"), headers=world.hospital_headers(3)
+        "/v1/settlements",
+        json=world.claim("e1", level=3, person="none"),
+        headers=world.hospital_headers(3),
     )
     assert e1.status_code == 201, e1.text
     assert e1.json()["totals"]["fund_total"] == "10977.06"
@@ -50,5 +56,7 @@ def test_e1_and_e4_settled_over_http_give_the_worked_figures(world: World) -> No
     )
     assert e4.status_code == 201, e4.text
     funds = {fund["fund"]: fund for fund in e4.json()["funds"]}
-    assert funds["basic_insurance"]["explanation"][2].startswith("later admission of 2018 (1 before)")
+    assert funds["basic_insurance"]["explanation"][2].startswith(
+        "later admission of 2018 (1 before)"
+    )
     assert e4.json()["accumulators_after"]["admissions"] == 2
