@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import StrictStr
+from pydantic import StrictStr, StringConstraints
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
@@ -23,7 +23,12 @@ from settlement.model import Group
 class HospitalBase(SQLModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     level: Annotated[int, Field(ge=1, le=3, description="1 乡镇/一级, 2 县级/二级, 3 三级")]
-    region: Annotated[str, Field(regex=r"^[0-9]{6}$", description="Region code, e.g. 220000")]
+    # SQLModel's Field ignores `regex` under pydantic v2, so the pattern is a StringConstraint.
+    region: Annotated[
+        str,
+        StringConstraints(pattern=r"^[0-9]{6}$"),
+        Field(description="Region code, e.g. 220000"),
+    ]
 
 
 class HospitalCreate(HospitalBase):

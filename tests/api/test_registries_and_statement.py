@@ -1,0 +1,390 @@
+"""Registries (hospitals, persons with masked id numbers), the printable statement (结算单),
+the health check, the OpenAPI document and the request-body limit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from api.core.config import Settings
+from api.main import create_app
+from tests.api.conftest import World, row_counts
+
+PROBLEM_JSON = "application/problem+json"
+ID_NUMBER = "220102196005021234"
+ID_NUMBER_MASKED = "**************1234"
+ID_NUMBER_X = "22010219600502123X"
+ID_NUMBER_X_MASKED = "**************123X"
+FUND_CODES = {
+    "basic_insurance": "390100",
+    "critical_illness": "390200",
+    "medical_assistance": "610100",
+    "charity": "999997",
+}
+
+
+def admin(world: World) -> dict[str, str]:
+    return world.auth(world.keys.admin)
+
+
+def person_body(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "张三",
+        "id_number": ID_NUMBER,
+        "birth_date": "1960-05-02",
+        "gender": "male",
+        "insured_region": "220000",
+        "statuses": [{"group": "dibao", "valid_from": "2017-01-01", "valid_to": None}],
+    }
+    body.update(changes)
+    return body
+
+
+def problem_locs(response: httpx.Response, status: int = 422) -> set[tuple[Any, ...]]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    body = response.json()
+    assert body["status"] == status
+    for error in body["errors"]:
+        assert error["msg"], error
+        assert error["code"], error
+    return {tuple(error["loc"]) for error in body["errors"]}
+
+
+# ---------------------------------------------------------------- hospitals
+
+
+def test_putting_a_new_hospital_creates_it_with_201_and_putting_it_again_updates_it_with_200(
+    world: World,
+) -> None:
+    hospital_id = f"H{world.tag}R"
+    created = world.client.put(
+        f"/v1/hospitals/{hospital_id}",
+        json={"name": "吉林大学第一医院", "level": 3, "region": "220000"},
+        headers=admin(world),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json() == {
+        "hospital_id": hospital_id,
+        "name": "吉林大学第一医院",
+        "level": 3,
+        "region": "220000",
+    }
+    updated = world.client.put(
+        f"/v1/hospitals/{hospital_id}",
+        json={"name": "长春市中心医院", "level": 2, "region": "220100"},
+        headers=admin(world),
+    )
+    assert updated.status_code == 200, updated.text
+    assert updated.json() == {
+        "hospital_id": hospital_id,
+        "name": "长春市中心医院",
+        "level": 2,
+        "region": "220100",
+    }
+    fetched = world.client.get(f"/v1/hospitals/{hospital_id}", headers=admin(world))
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json() == updated.json()
+
+
+def test_an_invalid_hospital_is_refused_with_every_problem_listed_and_nothing_written(
+    world: World, settings: Settings
+) -> None:
+    hospital_id = f"H{world.tag}BAD"
+    before = row_counts(settings)
+    response = world.client.put(
+        f"/v1/hospitals/{hospital_id}",
+        json={"name": "坏医院", "level": 4, "region": "abc", "grade": "甲等"},
+        headers=admin(world),
+    )
+    assert problem_locs(response) == {("body", "level"), ("body", "region"), ("body", "grade")}
+    assert row_counts(settings) == before
+    assert world.client.get(f"/v1/hospitals/{hospital_id}", headers=admin(world)).status_code == 404
+
+
+def test_a_hospital_whose_region_is_not_six_digits_is_refused_and_not_stored(
+    world: World, settings: Settings
+) -> None:
+    hospital_id = f"H{world.tag}REG"
+    before = row_counts(settings)
+    response = world.client.put(
+        f"/v1/hospitals/{hospital_id}",
+        json={"name": "坏医院", "level": 2, "region": "abc"},
+        headers=admin(world),
+    )
+    assert problem_locs(response) == {("body", "region")}
+    assert row_counts(settings) == before
+
+
+def test_a_hospital_with_a_missing_field_and_a_bad_id_is_refused(world: World) -> None:
+    response = world.client.put(
+        "/v1/hospitals/bad id!", json={"name": "坏医院", "level": 1}, headers=admin(world)
+    )
+    assert problem_locs(response) == {("path", "hospital_id"), ("body", "region")}
+
+
+# ---------------------------------------------------------------- persons
+
+
+def test_putting_a_new_person_creates_it_with_201_and_putting_it_again_updates_it_with_200(
+    world: World,
+) -> None:
+    person_id = f"P{world.tag}R"
+    created = world.client.put(f"/v1/persons/{person_id}", json=person_body(), headers=admin(world))
+    assert created.status_code == 201, created.text
+    assert created.json() == {
+        "person_id": person_id,
+        "name": "张三",
+        "id_number": ID_NUMBER_MASKED,
+        "birth_date": "1960-05-02",
+        "gender": "male",
+        "insured_region": "220000",
+        "statuses": [{"group": "dibao", "valid_from": "2017-01-01", "valid_to": None}],
+    }
+    changed = person_body(
+        name="张三丰",
+        id_number=ID_NUMBER_X,
+        statuses=[
+            {"group": "destitute", "valid_from": "2018-01-01", "valid_to": "2018-12-31"},
+            {"group": "registered_poor", "valid_from": "2016-01-01", "valid_to": None},
+        ],
+    )
+    updated = world.client.put(f"/v1/persons/{person_id}", json=changed, headers=admin(world))
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["name"] == "张三丰"
+    assert updated.json()["id_number"] == ID_NUMBER_X_MASKED
+    assert updated.json()["statuses"] == changed["statuses"]
+    fetched = world.client.get(f"/v1/persons/{person_id}", headers=admin(world))
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json() == updated.json()
+
+
+def test_a_persons_id_number_is_never_shown_in_full(world: World) -> None:
+    person_id = f"P{world.tag}M"
+    created = world.client.put(f"/v1/persons/{person_id}", json=person_body(), headers=admin(world))
+    fetched = world.client.get(f"/v1/persons/{person_id}", headers=admin(world))
+    for response in (created, fetched):
+        assert response.status_code in (200, 201), response.text
+        assert response.json()["id_number"] == ID_NUMBER_MASKED
+        assert ID_NUMBER not in response.text
+        assert ID_NUMBER[:14] not in response.text
+
+
+def test_an_invalid_person_is_refused_with_every_problem_listed_and_nothing_written(
+    world: World, settings: Settings
+) -> None:
+    person_id = f"P{world.tag}BAD"
+    before = row_counts(settings)
+    body = person_body(
+        id_number="22010219600502123",
+        nickname="小张",
+        statuses=[{"group": "wealthy", "valid_from": "2017-01-01", "valid_to": None}],
+    )
+    response = world.client.put(f"/v1/persons/{person_id}", json=body, headers=admin(world))
+    assert problem_locs(response) == {
+        ("body", "id_number"),
+        ("body", "nickname"),
+        ("body", "statuses", 0, "group"),
+    }
+    assert row_counts(settings) == before
+    assert world.client.get(f"/v1/persons/{person_id}", headers=admin(world)).status_code == 404
+
+
+def test_an_invalid_update_leaves_the_person_as_it_was(world: World, settings: Settings) -> None:
+    person_id = world.persons["dibao"]
+    stored = world.client.get(f"/v1/persons/{person_id}", headers=admin(world)).json()
+    before = row_counts(settings)
+    body = person_body(gender="m", insured_region="22", birth_date="1960-13-01")
+    response = world.client.put(f"/v1/persons/{person_id}", json=body, headers=admin(world))
+    assert problem_locs(response) == {
+        ("body", "gender"),
+        ("body", "insured_region"),
+        ("body", "birth_date"),
+    }
+    assert row_counts(settings) == before
+    assert world.client.get(f"/v1/persons/{person_id}", headers=admin(world)).json() == stored
+
+
+# ---------------------------------------------------------------- statement
+
+
+def registered_settlement(world: World, name: str) -> dict[str, Any]:
+    """A person of the given name registered with ID_NUMBER, and E2 settled for them."""
+    person_id = f"P{world.tag}S{len(name)}"
+    put = world.client.put(
+        f"/v1/persons/{person_id}", json=person_body(name=name), headers=admin(world)
+    )
+    assert put.status_code == 201, put.text
+    posted = world.client.post(
+        "/v1/settlements",
+        json=world.claim("e2", person_id=person_id),
+        headers=world.hospital_headers(3),
+    )
+    assert posted.status_code == 201, posted.text
+    bill: dict[str, Any] = posted.json()
+    return bill
+
+
+def test_the_statement_is_html_with_chinese_labels_every_line_and_every_fund(
+    world: World,
+) -> None:
+    bill = registered_settlement(world, "李四")
+    response = world.client.get(
+        f"/v1/settlements/{bill['settlement_id']}/statement", headers=world.hospital_headers(3)
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    for label in ("结算单", "统筹基金", "大病保险", "医疗救助", "慈善救助", "个人负担"):
+        assert label in html, label
+    assert bill["settlement_id"] in html
+    assert bill["claim_id"] in html
+    assert "李四" in html
+    assert "已结算" in html
+    assert "肺癌" in html
+    for code in ("S0001", "S0002", "B0002", "B0001", "C0001", "M0001", "A0002", "S0003"):
+        assert code in html, code
+    for item in bill["items"]:
+        assert item["item_name"] in html
+    assert [fund["fund_code"] for fund in bill["funds"]] == list(FUND_CODES.values())
+    for code in FUND_CODES.values():
+        assert code in html, code
+    for figure in ("24100.00", "12184.32", "1105.93", "3178.64", "2726.21", "4904.90"):
+        assert figure in html, figure
+    assert ID_NUMBER_MASKED in html
+    assert ID_NUMBER not in html
+    assert ID_NUMBER[:14] not in html
+
+
+def test_the_statement_of_a_reversed_settlement_says_it_is_reversed(world: World) -> None:
+    bill = registered_settlement(world, "王五")
+    url = f"/v1/settlements/{bill['settlement_id']}"
+    reversal = world.client.post(
+        f"{url}/reversal", json={"reason": "冲正"}, headers=world.hospital_headers(3)
+    )
+    assert reversal.status_code == 200, reversal.text
+    html = world.client.get(f"{url}/statement", headers=world.hospital_headers(3)).text
+    assert "已冲正" in html
+    assert "已结算" not in html
+    assert reversal.json()["reversed_at"] in html
+
+
+def test_a_person_name_with_html_is_escaped_in_the_statement(world: World) -> None:
+    name = "<script>alert(1)</script>"
+    bill = registered_settlement(world, name)
+    response = world.client.get(
+        f"/v1/settlements/{bill['settlement_id']}/statement", headers=admin(world)
+    )
+    assert response.status_code == 200, response.text
+    assert "<script" not in response.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
+
+
+def test_the_statement_of_an_unknown_settlement_is_a_404_problem(world: World) -> None:
+    response = world.client.get(
+        "/v1/settlements/ST20180312DEADBEEFDEADBEEF/statement", headers=admin(world)
+    )
+    assert problem_locs(response, 404) == set()
+
+
+# ---------------------------------------------------------------- operations
+
+
+def test_the_health_check_answers_ok_without_a_key(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ok"
+    assert response.json()["database"] in ("sqlite", "postgresql")
+
+
+def test_the_openapi_document_names_every_contract_route(client: TestClient) -> None:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200, response.text
+    paths = response.json()["paths"]
+    for method, path in (
+        ("put", "/v1/hospitals/{hospital_id}"),
+        ("put", "/v1/persons/{person_id}"),
+        ("post", "/v1/settlements"),
+        ("post", "/v1/settlements/preview"),
+        ("get", "/v1/settlements/{settlement_id}"),
+        ("post", "/v1/settlements/{settlement_id}/reversal"),
+        ("get", "/v1/settlements/{settlement_id}/statement"),
+        ("get", "/v1/persons/{person_id}/accumulators"),
+    ):
+        assert path in paths, path
+        assert method in paths[path], (method, path)
+        assert "401" in paths[path][method]["responses"], (method, path)
+
+
+def test_the_openapi_claim_schema_carries_a_complete_example(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    request_body = document["paths"]["/v1/settlements"]["post"]["requestBody"]
+    reference = request_body["content"]["application/json"]["schema"]["$ref"]
+    schema = document["components"]["schemas"][reference.rsplit("/", 1)[1]]
+    assert schema["examples"], schema
+    example = schema["examples"][0]
+    assert set(example) == set(schema["required"])
+    assert example["claim_id"] == "ZY20180312001"
+    assert example["items"][0]["amount"] == "495.00"
+    assert schema["additionalProperties"] is False
+
+
+def small_client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(
+        Settings(database_url=settings.database_url, body_bytes_max=1000, key_cache_seconds=0)
+    )
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def big_claim(world: World) -> bytes:
+    claim = world.claim("e2")
+    claim["items"] = claim["items"] * 3
+    for number, item in enumerate(claim["items"], start=1):
+        item["line_no"] = number
+    body = json.dumps(claim).encode()
+    assert len(body) > 1000
+    return body
+
+
+def test_a_body_over_the_limit_is_refused_with_413_and_nothing_written(
+    world: World, settings: Settings
+) -> None:
+    body = big_claim(world)
+    before = row_counts(settings)
+    for test_client in small_client(settings):
+        response = test_client.post(
+            "/v1/settlements",
+            content=body,
+            headers={**world.hospital_headers(3), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 413, response.text
+        assert response.headers["content-type"].startswith(PROBLEM_JSON)
+        assert response.json()["status"] == 413
+        small = test_client.post(
+            "/v1/settlements/preview", json=world.claim("e1"), headers=world.hospital_headers(3)
+        )
+        assert len(small.request.content) < 1000
+        assert small.status_code == 200, small.text
+    assert row_counts(settings) == before
+
+
+def test_a_chunked_body_over_the_limit_without_a_length_is_refused_with_413(
+    world: World, settings: Settings
+) -> None:
+    body = big_claim(world)
+    before = row_counts(settings)
+    for test_client in small_client(settings):
+        response = test_client.post(
+            "/v1/settlements",
+            content=iter([body[:500], body[500:]]),
+            headers={**world.hospital_headers(3), "Content-Type": "application/json"},
+        )
+        assert "content-length" not in response.request.headers
+        assert response.status_code == 413, response.text
+        assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert row_counts(settings) == before
