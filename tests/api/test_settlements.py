@@ -36,15 +36,19 @@ FUND_ORDER = ["basic_insurance", "critical_illness", "medical_assistance", "char
 
 
 def settle(world: World, claim: dict[str, Any], level: int = 3) -> httpx.Response:
-    return world.client.post("/v1/settlements", json=claim, headers=world.hospital_headers(level))
+    response: httpx.Response = world.client.post(
+        "/v1/settlements", json=claim, headers=world.hospital_headers(level)
+    )
+    return response
 
 
 def reverse(world: World, settlement_id: str, level: int = 3) -> httpx.Response:
-    return world.client.post(
+    response: httpx.Response = world.client.post(
         f"/v1/settlements/{settlement_id}/reversal",
         json={"reason": "医院冲正：重复上传"},
         headers=world.hospital_headers(level),
     )
+    return response
 
 
 def accumulators(world: World, person: str = "dibao", year: int = 2018) -> dict[str, Any]:
@@ -84,7 +88,9 @@ def assert_refused_and_nothing_written(
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     before = row_counts(settings)
-    response = world.client.post(path, json=claim, headers=headers or world.hospital_headers(3))
+    response: httpx.Response = world.client.post(
+        path, json=claim, headers=headers or world.hospital_headers(3)
+    )
     assert problem_errors(response, 422) == expected
     assert row_counts(settings) == before
     return response
