@@ -130,6 +130,23 @@ class StatusIn(_Strict):
 class PersonIn(_Strict):
     """A person as registered (参保人员), with assistance statuses and their validity."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "李四",
+                    "id_number": "220102195808172342",
+                    "birth_date": "1958-08-17",
+                    "gender": "female",
+                    "insured_region": "220000",
+                    "statuses": [{"group": "dibao", "valid_from": "2017-01-01", "valid_to": None}],
+                }
+            ]
+        },
+    )
+
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
     id_number: Annotated[StrictStr, Field(pattern=r"^[0-9]{17}[0-9X]$")]
     birth_date: date
