@@ -21,7 +21,7 @@ from api.core.config import Settings, get_settings
 from api.db import LockUnavailable, make_engine
 from api.deps import AppState
 from api.migrate import upgrade
-from api.routes import registries, settlements
+from api.routes import finance, registries, settlements
 from api.security import KeyStore
 from api.statement import make_templates
 from tariffs import load_default, load_tariffs
@@ -46,19 +46,29 @@ and list every problem found. Money is always a string with two decimals.
 class BodyLimit:
     """Refuse request bodies over the configured size with 413, before reading them whole."""
 
-    def __init__(self, app: ASGIApp, limit_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, limit_bytes: int, path_limits: dict[str, int]) -> None:
         self.app = app
-        self.limit_bytes = limit_bytes
+        self.default_limit_bytes = limit_bytes
+        self.path_limits = path_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope.get("path", ""), self.default_limit_bytes)
+        if limit != self.default_limit_bytes:
+            # Routes with their own limit stream their bodies and count what they read.
+            declared = dict(scope.get("headers", ())).get(b"content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                await self._refuse(scope, receive, send, limit)
+                return
+            await self.app(scope, receive, send)
+            return
         declared = dict(scope.get("headers", ())).get(b"content-length")
         if declared is not None:
             # The server delivers no more than the declared length, so the header decides.
-            if not declared.isdigit() or int(declared) > self.limit_bytes:
-                await self._refuse(scope, receive, send)
+            if not declared.isdigit() or int(declared) > self.default_limit_bytes:
+                await self._refuse(scope, receive, send, self.default_limit_bytes)
                 return
             await self.app(scope, receive, send)
             return
@@ -71,8 +81,8 @@ class BodyLimit:
             if message["type"] != "http.request":
                 break
             seen += len(message.get("body", b""))
-            if seen > self.limit_bytes:
-                await self._refuse(scope, receive, send)
+            if seen > self.default_limit_bytes:
+                await self._refuse(scope, receive, send, self.default_limit_bytes)
                 return
             if not message.get("more_body", False):
                 break
@@ -83,11 +93,11 @@ class BodyLimit:
 
         await self.app(scope, replayed, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problems.problem_response(
             413,
             "Request body too large",
-            f"The body is larger than {self.limit_bytes} bytes.",
+            f"The body is larger than {limit} bytes.",
             kind="body-too-large",
         )
         await response(scope, receive, send)
@@ -154,5 +164,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(registries.router)
     app.include_router(settlements.router)
-    app.add_middleware(BodyLimit, limit_bytes=settings.body_bytes_max)
+    app.include_router(finance.router)
+    app.add_middleware(
+        BodyLimit,
+        limit_bytes=settings.body_bytes_max,
+        path_limits={"/v1/reconciliation/detail": settings.reconciliation_body_bytes_max},
+    )
     return app

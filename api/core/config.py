@@ -38,6 +38,17 @@ class Settings(BaseSettings):
     )
     page_size_max: int = Field(default=500, description="Largest page any list route returns.")
     pool_size: int = Field(default=10, description="Database connections per worker (PostgreSQL).")
+    business_timezone: str = Field(
+        default="Asia/Shanghai",
+        description="The time zone whose calendar days and months finance reports use.",
+    )
+    reconciliation_records_max: int = Field(
+        default=100_000, description="Most hospital records one detail reconciliation takes."
+    )
+    reconciliation_body_bytes_max: int = Field(
+        default=64 * 1024 * 1024,
+        description="Largest body of a detail reconciliation (its records are streamed).",
+    )
     key_cache_seconds: float = Field(
         default=5.0, description="How long a looked-up API key is trusted before re-reading it."
     )
