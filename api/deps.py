@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from api.core.config import Settings
 from api.problems import ApiProblem
 from api.security import KeyStore, Principal
+from api.services import Clock, system_clock
 from settlement.tariff import TariffBook
 
 
@@ -25,6 +26,8 @@ class AppState:
     tariffs: TariffBook
     keys: KeyStore
     templates: Environment
+    clock: Clock = system_clock
+    """Stamps settlements and reversals; tests put their own to spread them over days."""
 
 
 async def get_state(request: Request) -> AppState:

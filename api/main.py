@@ -23,6 +23,7 @@ from api.deps import AppState
 from api.migrate import upgrade
 from api.routes import finance, registries, settlements
 from api.security import KeyStore
+from api.services import Clock, system_clock
 from api.statement import make_templates
 from tariffs import load_default, load_tariffs
 
@@ -103,7 +104,7 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tariffs=loaded.book,
             keys=KeyStore(engine, settings.key_cache_seconds),
             templates=make_templates(),
+            clock=clock,
         )
         yield
         engine.dispose()

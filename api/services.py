@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,7 +78,11 @@ def new_settlement_id(moment: datetime) -> str:
     return f"ST{moment:%Y%m%d}{secrets.token_hex(8).upper()}"
 
 
-def _now() -> datetime:
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """Now, in UTC: the time settlements and reversals are stamped and posted with."""
     return datetime.now(UTC)
 
 
@@ -218,12 +223,17 @@ def _map_lock_errors(error: exc.OperationalError) -> LockUnavailable | None:
 
 
 def settle_claim(
-    engine: Engine, tariffs: TariffBook, claim_in: ClaimIn, actor: Principal, lock_wait_ms: int
+    engine: Engine,
+    tariffs: TariffBook,
+    claim_in: ClaimIn,
+    actor: Principal,
+    lock_wait_ms: int,
+    clock: Clock = system_clock,
 ) -> Outcome:
     claim = claim_in.to_engine()
     digest = claim_hash(claim_in)
     try:
-        return _settle_in_transaction(engine, tariffs, claim, digest, actor, lock_wait_ms)
+        return _settle_in_transaction(engine, tariffs, claim, digest, actor, lock_wait_ms, clock)
     except exc.IntegrityError:
         # A concurrent duplicate committed first (the unique index caught it): answer as a replay.
         with read_session(engine) as session:
@@ -245,6 +255,7 @@ def _settle_in_transaction(
     digest: str,
     actor: Principal,
     lock_wait_ms: int,
+    clock: Clock,
 ) -> Outcome:
     with write_session(engine) as session:
         _lock_timeout(session, engine, lock_wait_ms)
@@ -259,7 +270,7 @@ def _settle_in_transaction(
         )  # fmt: skip
         if isinstance(result, Rejection):
             raise rejection_problem(result)
-        now = _now()
+        now = clock()
         settlement_id = new_settlement_id(now)
         _write_settlement(session, result, settlement_id, digest, now)
         _write_accumulators(session, result.accumulators_after_fen, person.person_id)
@@ -360,10 +371,15 @@ def not_found(what: str, key: str) -> ApiProblem:
 
 
 def reverse_settlement(
-    engine: Engine, settlement_id: str, reason: str, actor: Principal, lock_wait_ms: int
+    engine: Engine,
+    settlement_id: str,
+    reason: str,
+    actor: Principal,
+    lock_wait_ms: int,
+    clock: Clock = system_clock,
 ) -> dict[str, Any]:
     try:
-        return _reverse_in_transaction(engine, settlement_id, reason, actor, lock_wait_ms)
+        return _reverse_in_transaction(engine, settlement_id, reason, actor, lock_wait_ms, clock)
     except exc.OperationalError as error:
         mapped = _map_lock_errors(error)
         if mapped is None:
@@ -372,7 +388,12 @@ def reverse_settlement(
 
 
 def _reverse_in_transaction(
-    engine: Engine, settlement_id: str, reason: str, actor: Principal, lock_wait_ms: int
+    engine: Engine,
+    settlement_id: str,
+    reason: str,
+    actor: Principal,
+    lock_wait_ms: int,
+    clock: Clock,
 ) -> dict[str, Any]:
     with write_session(engine) as session:
         _lock_timeout(session, engine, lock_wait_ms)
@@ -388,7 +409,7 @@ def _reverse_in_transaction(
         row = session.scalars(query.execution_options(populate_existing=True)).one()
         if row.status == "reversed":
             return _document(session, row)
-        now = _now()
+        now = clock()
         session.execute(
             update(SETTLEMENT)
             .where(SETTLEMENT.c.settlement_id == settlement_id, SETTLEMENT.c.status == "settled")

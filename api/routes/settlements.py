@@ -70,7 +70,7 @@ async def settle(claim: ClaimIn, principal: CurrentPrincipal, state: State) -> R
     require_roles(principal, "hospital", "admin")
     authorize_hospital(principal, claim.hospital_id)
     outcome = settle_claim(
-        state.engine, state.tariffs, claim, principal, state.settings.lock_wait_ms
+        state.engine, state.tariffs, claim, principal, state.settings.lock_wait_ms, state.clock
     )
     if outcome.created:
         return _json(
@@ -120,7 +120,12 @@ async def reverse(
 ) -> Response:
     require_roles(principal, "hospital", "admin")
     document = reverse_settlement(
-        state.engine, settlement_id, body.reason, principal, state.settings.lock_wait_ms
+        state.engine,
+        settlement_id,
+        body.reason,
+        principal,
+        state.settings.lock_wait_ms,
+        state.clock,
     )
     return _json(document)
 
