@@ -490,5 +490,13 @@ def _shown(value: int | str | None) -> str:
     return "—" if value is None else str(value)
 
 
+# ---------------------------------------------------------------- finance
+
+from api.finance_cli import clearing, reconcile_app  # noqa: E402 - registered after the others
+
+app.add_typer(reconcile_app, name="reconcile")
+app.command("clearing")(clearing)
+
+
 if __name__ == "__main__":
     app()

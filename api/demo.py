@@ -117,3 +117,109 @@ def seed_if_empty(engine: Engine, keys_file: Path) -> bool:
     keys_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.chmod(keys_file, 0o600)
     return True
+
+
+# ---------------------------------------------------------------- load-test population
+
+GROUP_MIX: tuple[tuple[Group | None, int], ...] = (
+    (None, 80),
+    (Group.REGISTERED_POOR, 12),
+    (Group.DIBAO, 6),
+    (Group.DESTITUTE, 2),
+)
+"""Shares (percent) of persons by assistance group in the seeded population."""
+LEVEL_MIX = (1, 2, 2, 2, 2, 3, 3, 3, 1, 2)
+SEED_BATCH = 5_000
+
+
+def population_person_id(index: int) -> str:
+    return f"LP{index:07d}"
+
+
+def population_hospital_id(index: int) -> str:
+    return f"LH{index:04d}"
+
+
+def seed_population(
+    engine: Engine, persons: int, hospitals: int, keys_file: Path, seed: int = 20181231
+) -> dict[str, int]:
+    """Bulk-insert a load-test population (persons of every group and none, hospitals of every
+    level) and one key per hospital plus a finance key, written to `keys_file` (mode 600).
+
+    Ids are deterministic (LP0000000…, LH0000…), so a load generator can address persons and
+    hospitals without reading the database. Existing rows with those ids are left as they are.
+    """
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+    from sqlmodel import SQLModel
+
+    rng = random.Random(seed)
+    tables = SQLModel.metadata.tables
+    now = datetime.now(UTC)
+    counts = {"hospitals": 0, "persons": 0, "statuses": 0}
+    with write_session(engine) as session:
+        existing_hospitals = set(session.scalars(select(tables["hospital"].c.hospital_id)))
+        rows = [
+            {
+                "hospital_id": population_hospital_id(i),
+                "name": f"负载测试医院{i}",
+                "level": LEVEL_MIX[i % len(LEVEL_MIX)],
+                "region": "220000",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(hospitals)
+            if population_hospital_id(i) not in existing_hospitals
+        ]
+        if rows:
+            session.execute(insert(tables["hospital"]), rows)
+        counts["hospitals"] = len(rows)
+        groups = [group for group, share in GROUP_MIX for _ in range(share)]
+        existing_persons = {
+            person_id
+            for (person_id,) in session.execute(
+                select(tables["person"].c.person_id).where(tables["person"].c.person_id.like("LP%"))
+            )
+        }
+        for start in range(0, persons, SEED_BATCH):
+            person_rows, status_rows = [], []
+            for index in range(start, min(persons, start + SEED_BATCH)):
+                person_id = population_person_id(index)
+                birth = date(1940, 1, 1) + timedelta(days=rng.randrange(0, 365 * 78))
+                group = rng.choice(groups)
+                if person_id in existing_persons:
+                    continue
+                person_rows.append(
+                    {"person_id": person_id, "name": f"测试{index}",
+                     "id_number": _id_number(f"220102{birth:%Y%m%d}{index % 1000:03d}"),
+                     "birth_date": birth, "gender": rng.choice(("male", "female")),
+                     "insured_region": "220000", "created_at": now, "updated_at": now}
+                )  # fmt: skip
+                if group is not None:
+                    status_rows.append(
+                        {
+                            "person_id": person_id,
+                            "group": group.value,
+                            "valid_from": date(2016, 1, 1),
+                            "valid_to": None,
+                        }
+                    )
+            if person_rows:
+                session.execute(insert(tables["person"]), person_rows)
+            if status_rows:
+                session.execute(insert(tables["person_status"]), status_rows)
+            counts["persons"] += len(person_rows)
+            counts["statuses"] += len(status_rows)
+        lines = []
+        finance_key, _ = create_key(session, "finance", None, "load test")
+        lines.append(f"ONESTOP_FINANCE_KEY={finance_key}")
+        for i in range(hospitals):
+            key, _ = create_key(session, "hospital", population_hospital_id(i), "load test")
+            lines.append(f"ONESTOP_HOSPITAL_KEY_{population_hospital_id(i)}={key}")
+        session.commit()
+    keys_file.parent.mkdir(parents=True, exist_ok=True)
+    keys_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.chmod(keys_file, 0o600)
+    return counts

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, case, func, select, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import api.models  # noqa: F401 - registers the tables this module reads on SQLModel.metadata
 from settlement.money import format_fen
 
 TABLES = SQLModel.metadata.tables

@@ -49,15 +49,11 @@ BATCH_SETTLEMENTS = 1_000
 DIFFERENCES_MAX = 10_000
 """Differences kept in a report; a corrupted database could otherwise fill memory with them."""
 
-ACCUMULATOR_FIELDS: tuple[tuple[str, str], ...] = (
-    ("admissions", "admissions"),
-    ("basic_paid_fen", "basic_paid_fen"),
-    ("ci_base_fen", "ci_base_fen"),
-    ("ci_paid_fen", "ci_paid_fen"),
-    ("assistance_paid_fen", "assistance_paid_fen"),
-    ("charity_paid_fen", "charity_paid_fen"),
-)
-"""(accumulator column, label of the recomputed figure): the same names on both sides."""
+ACCUMULATOR_FIELDS = (
+    "admissions", "basic_paid_fen", "ci_base_fen", "ci_paid_fen", "assistance_paid_fen",
+    "charity_paid_fen",
+)  # fmt: skip
+"""The accumulator's columns; the recomputed figures carry the same names."""
 
 FUND_TOTAL_COLUMNS: dict[str, str] = {
     Fund.BASIC_INSURANCE.value: "basic_insurance_fen",
@@ -221,7 +217,7 @@ def _accumulator_differences(connection: Connection, year: int | None) -> Iterat
     recomputed = _recomputed(year)
     r = recomputed.c
     joined = and_(r.person_id == ACC.c.person_id, r.year == ACC.c.year)
-    expected = {name: func.coalesce(r[label], 0) for name, label in ACCUMULATOR_FIELDS}
+    expected = {name: func.coalesce(r[name], 0) for name in ACCUMULATOR_FIELDS}
     stored = (
         select(ACC, *(value.label(f"expected_{name}") for name, value in expected.items()))
         .select_from(ACC.outerjoin(recomputed, joined))
@@ -232,7 +228,7 @@ def _accumulator_differences(connection: Connection, year: int | None) -> Iterat
         stored = stored.where(ACC.c.year == year)
     for row in _stream(connection, stored):
         where = f"accumulator {row.person_id}/{row.year}"
-        for name, _ in ACCUMULATOR_FIELDS:
+        for name in ACCUMULATOR_FIELDS:
             should, is_ = _int(row._mapping[f"expected_{name}"]), _int(row._mapping[name])
             if should != is_:
                 yield Difference(
@@ -272,10 +268,10 @@ def _check_conservation(connection: Connection, year: int | None, found: _Found)
     with Session(connection, autoflush=False) as session:
         result = session.scalars(query.execution_options(yield_per=BATCH_SETTLEMENTS))
         for batch in result.partitions():
+            # The identity map holds objects weakly: once the next batch replaces this one,
+            # it is collected, so memory stays at one batch however many settlements there are.
             found.add(_rebuild_batch(session, batch))
             count += len(batch)
-            # The identity map would otherwise hold every settlement read so far.
-            session.expunge_all()
     return count
 
 

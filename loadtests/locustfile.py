@@ -1,0 +1,221 @@
+"""onestop under load: hospital billing systems settling discharge claims.
+
+Each simulated user is one hospital's billing system with its own API key. Task weights:
+settle 70, preview 10, replay 5, reversal 5, get 5, reconciliation totals 5. Every answer is
+checked: its status, the bill's conservation to the fen on every line and in total, and that
+a replay returns the very settlement first returned. A wrong answer is a failure.
+
+Run against any deployment (headless):
+    ONESTOP_LOADTEST_KEYS=var/loadtest/keys.env ONESTOP_LOADTEST_PERSONS=100000 \\
+    locust -f loadtests/locustfile.py --headless --host http://127.0.0.1:8000 -u 16 -r 16 -t 60s
+
+Environment:
+    ONESTOP_LOADTEST_KEYS     file of KEY=VALUE lines (as `onestop demo seed --persons` writes):
+                              ONESTOP_HOSPITAL_KEY_<hospital_id>=… for each hospital, and
+                              ONESTOP_FINANCE_KEY=… (keys may also be given as variables).
+    ONESTOP_LOADTEST_PERSONS  how many seeded persons (LP0000000…) to draw from (100000)
+    ONESTOP_LOADTEST_LINES    lines per claim, or "skewed" for a realistic mix (30)
+    ONESTOP_LOADTEST_SEED     seed of the claim generator (1)
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from locust import FastHttpUser, between, events, task
+
+from loadtests.claims import bill_problems, claim_body
+
+_COUNTER = itertools.count()
+_LOCK = threading.Lock()
+
+
+def _keys() -> dict[str, str]:
+    keys = {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith("ONESTOP_HOSPITAL_KEY_") or name == "ONESTOP_FINANCE_KEY"
+    }
+    path = os.environ.get("ONESTOP_LOADTEST_KEYS")
+    if path:
+        for line in Path(path).read_text(encoding="utf-8").split():
+            if "=" in line:
+                name, value = line.split("=", 1)
+                keys.setdefault(name, value)
+    return keys
+
+
+KEYS = _keys()
+HOSPITAL_KEYS = sorted(
+    (name.removeprefix("ONESTOP_HOSPITAL_KEY_"), key)
+    for name, key in KEYS.items()
+    if name.startswith("ONESTOP_HOSPITAL_KEY_")
+)
+FINANCE_KEY = KEYS.get("ONESTOP_FINANCE_KEY")
+PERSONS = int(os.environ.get("ONESTOP_LOADTEST_PERSONS", "100000"))
+LINES_SETTING = os.environ.get("ONESTOP_LOADTEST_LINES", "30")
+LINES = None if LINES_SETTING == "skewed" else int(LINES_SETTING)
+SEED = int(os.environ.get("ONESTOP_LOADTEST_SEED", "1"))
+RUN = datetime.now(UTC).strftime("%H%M%S")
+BUSINESS_ZONE = ZoneInfo(os.environ.get("ONESTOP_BUSINESS_TIMEZONE", "Asia/Shanghai"))
+
+
+@events.test_start.add_listener
+def _check_setup(environment: Any, **_: Any) -> None:
+    if not HOSPITAL_KEYS:
+        raise SystemExit("no hospital keys: set ONESTOP_LOADTEST_KEYS (see the module docstring)")
+
+
+class HospitalBillingSystem(FastHttpUser):
+    """One hospital's billing system: its key, its claims, the settlements it got back."""
+
+    wait_time = between(0, 0)
+
+    def on_start(self) -> None:
+        with _LOCK:
+            number = next(_COUNTER)
+        self.hospital_id, key = HOSPITAL_KEYS[number % len(HOSPITAL_KEYS)]
+        self.headers = {"Authorization": f"Bearer {key}"}
+        self.rng = random.Random(SEED * 1_000_003 + number)
+        self.settled: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        self.prefix = f"LT{RUN}U{number}N"
+        self.sequence = 0
+
+    def _claim(self) -> dict[str, Any]:
+        self.sequence += 1
+        person = f"LP{self.rng.randrange(PERSONS):07d}"
+        return claim_body(
+            self.rng,
+            claim_id=f"{self.prefix}{self.sequence}",
+            hospital_id=self.hospital_id,
+            person_id=person,
+            lines=LINES,
+        )
+
+    def _check_bill(
+        self, response: Any, claim: dict[str, Any], status: int
+    ) -> dict[str, Any] | None:
+        if response.status_code != status:
+            response.failure(
+                f"status {response.status_code}, expected {status}: {response.text[:300]}"
+            )
+            return None
+        bill = response.json()
+        problems = bill_problems(claim, bill)
+        if problems:
+            response.failure("wrong bill: " + "; ".join(problems[:5]))
+            return None
+        response.success()
+        return bill
+
+    @task(70)
+    def settle(self) -> None:
+        claim = self._claim()
+        with self.client.post(
+            "/v1/settlements", json=claim, headers=self.headers, name="settle", catch_response=True
+        ) as response:
+            bill = self._check_bill(response, claim, 201)
+            if bill is not None and bill.get("status") != "settled":
+                response.failure(f"status field {bill.get('status')}")
+            elif bill is not None:
+                self.settled.append((claim, bill))
+                del self.settled[:-200]
+
+    @task(10)
+    def preview(self) -> None:
+        claim = self._claim()
+        with self.client.post(
+            "/v1/settlements/preview",
+            json=claim,
+            headers=self.headers,
+            name="preview",
+            catch_response=True,
+        ) as response:
+            bill = self._check_bill(response, claim, 200)
+            if bill is not None and (
+                bill.get("status") != "preview" or bill.get("settlement_id") is not None
+            ):
+                response.failure("a preview must have status preview and no settlement id")
+
+    @task(5)
+    def replay(self) -> None:
+        if not self.settled:
+            return
+        claim, first = self.rng.choice(self.settled)
+        with self.client.post(
+            "/v1/settlements", json=claim, headers=self.headers, name="replay", catch_response=True
+        ) as response:
+            if response.status_code == 201:
+                response.failure("a replay created a second settlement")
+                return
+            bill = self._check_bill(response, claim, 200)
+            if bill is not None and bill != first:
+                response.failure("a replay returned another settlement")
+            elif bill is not None and response.headers.get("Idempotent-Replayed") != "true":
+                response.failure("a replay lacks Idempotent-Replayed: true")
+
+    @task(5)
+    def reverse(self) -> None:
+        live = [
+            index for index, (_, bill) in enumerate(self.settled) if bill["status"] == "settled"
+        ]
+        if not live:
+            return
+        index = self.rng.choice(live)
+        claim, bill = self.settled.pop(index)
+        settlement_id = bill["settlement_id"]
+        with self.client.post(
+            f"/v1/settlements/{settlement_id}/reversal", json={"reason": "load test"}, headers=self.headers,
+            name="reversal", catch_response=True,
+        ) as response:  # fmt: skip
+            reversed_bill = self._check_bill(response, claim, 200)
+            if reversed_bill is not None and (
+                reversed_bill["status"] != "reversed"
+                or reversed_bill["settlement_id"] != settlement_id
+            ):
+                response.failure("the reversal did not answer with the reversed settlement")
+
+    @task(5)
+    def get(self) -> None:
+        if not self.settled:
+            return
+        claim, bill = self.rng.choice(self.settled)
+        with self.client.get(
+            f"/v1/settlements/{bill['settlement_id']}",
+            headers=self.headers,
+            name="get",
+            catch_response=True,
+        ) as response:
+            fetched = self._check_bill(response, claim, 200)
+            if fetched is not None and fetched != bill:
+                response.failure(
+                    "the stored settlement differs from the one returned when settling"
+                )
+
+    @task(5)
+    def totals(self) -> None:
+        today = datetime.now(BUSINESS_ZONE).date().isoformat()
+        with self.client.get(
+            "/v1/reconciliation/totals", params={"date_from": today, "date_to": today}, headers=self.headers,
+            name="totals", catch_response=True,
+        ) as response:  # fmt: skip
+            if response.status_code != 200:
+                response.failure(f"status {response.status_code}: {response.text[:200]}")
+                return
+            document = response.json()
+            if document.get("hospital_id") != self.hospital_id:
+                response.failure("totals were not scoped to this hospital")
+            elif (
+                document["net"]["count"]
+                != document["settled"]["count"] - document["reversed"]["count"]
+            ):
+                response.failure("net count ≠ settled − reversed")
+            else:
+                response.success()
