@@ -6,12 +6,13 @@ Uses the pure claim generator and the shipped catalog only; the service is reach
 from __future__ import annotations
 
 import random
-from functools import lru_cache
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from settlement.generate import PricedItem, generate_claim, skewed_line_count
 from tariffs import load_default
+
 
 @lru_cache(maxsize=1)
 def catalog() -> list[PricedItem]:
