@@ -388,13 +388,35 @@ def demo_seed(
     keys_file: Annotated[
         Path, typer.Option(help="Where the demo keys are written (mode 600).")
     ] = Path("var/demo-keys.env"),
+    persons: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=10_000_000, help="Seed a load-test population of this many persons."
+        ),
+    ] = None,
+    hospitals: Annotated[
+        int,
+        typer.Option(min=1, max=10_000, help="With --persons: this many hospitals, a key each."),
+    ] = 10,
 ) -> None:
-    """Seed demo hospitals, persons (each group and none) and keys, if the database is empty."""
+    """Seed demo hospitals, persons (each group and none) and keys, if the database is empty;
+    with --persons, bulk-insert a load-test population (LP0000000…, LH0000…) and its keys."""
     from api.core.config import Settings
     from api.db import make_engine
-    from api.demo import seed_if_empty
+    from api.demo import seed_if_empty, seed_population
 
     engine = make_engine(Settings())
+    if persons is not None:
+        import time
+
+        started = time.perf_counter()
+        counts = seed_population(engine, persons, hospitals, keys_file)
+        typer.echo(
+            f"seeded {counts['persons']} persons ({counts['statuses']} with a group) and "
+            f"{counts['hospitals']} hospitals in {time.perf_counter() - started:.1f} s; "
+            f"keys of {hospitals} hospitals and finance in {keys_file}"
+        )
+        return
     created = seed_if_empty(engine, keys_file)
     typer.echo("demo data seeded" if created else "database already has data; demo seed skipped")
     if not keys_file.exists():

@@ -518,8 +518,10 @@ class Reconciliation:
             record = parse_record(index, fields, found)
             for problem in found:
                 self._problem(problem)
-            if record is None or self.problem_count:
-                continue  # once refused, nothing more is inserted: the whole call will be refused
+            if record is None:
+                continue
+            # Good records go in even after a bad one, so that duplicates among them are found
+            # too; a refused call drops the table and nothing of it is kept.
             self.batch.append(
                 {"ord": index, **{name: getattr(record, name) for name in HospitalRecord.__slots__}}
             )
@@ -534,10 +536,10 @@ class Reconciliation:
 
     def finish(self) -> None:
         """Insert what is left and refuse the whole call, listing every problem, if any is bad."""
-        if not self.problem_count and self.batch:
+        if self.batch:
             self._insert(self.batch)
         self.batch = []
-        if not self.problem_count:
+        if not self.too_many:
             duplicates = self.connection.execute(
                 text(
                     f"SELECT settlement_id, min(ord), count(*) FROM {self.table} "

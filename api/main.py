@@ -16,7 +16,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api import problems
+from api import problems, web
 from api.core.config import Settings, get_settings
 from api.db import LockUnavailable, make_engine
 from api.deps import AppState
@@ -167,6 +167,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.include_router(registries.router)
     app.include_router(settlements.router)
     app.include_router(finance.router)
+    app.include_router(web.router)
     app.add_middleware(
         BodyLimit,
         limit_bytes=settings.body_bytes_max,

@@ -263,3 +263,23 @@ class ReasonIn(SQLModel):
         extra="forbid", json_schema_extra={"examples": [{"reason": "医院冲正：重复上传"}]}
     )
     reason: Annotated[StrictStr, Field(min_length=1, max_length=500)]
+
+
+# ---------------------------------------------------------------- finance view sessions
+
+
+class WebSession(SQLModel, table=True):
+    """A browser session of the finance view (api/web.py), started by logging in with a key.
+
+    The cookie holds a random token; only its SHA-256 is stored, so the table cannot be
+    replayed as cookies. The key itself is never stored: its prefix is, and every page looks
+    the key up again, so revoking the key ends its sessions.
+    """
+
+    __tablename__ = "web_session"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    key_prefix: str = Field(max_length=16, index=True)
+    role: str = Field(max_length=16)
+    hospital_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)

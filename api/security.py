@@ -79,15 +79,26 @@ class KeyStore:
         if parts is None:
             return None
         prefix, secret = parts
+        _, secret_hash, principal = self._entry(prefix)
+        if principal is None or not hmac.compare_digest(secret_hash, hash_secret(secret)):
+            return None
+        return principal
+
+    def principal_for_prefix(self, prefix: str) -> Principal | None:
+        """The principal of the key with this prefix while it is valid (None once revoked).
+
+        For sessions started with a key (the finance view): the session keeps only the
+        prefix, and each request asks again, so revoking the key ends its sessions too.
+        """
+        return self._entry(prefix)[2]
+
+    def _entry(self, prefix: str) -> tuple[float, str, Principal | None]:
         now = time.monotonic()
         cached = self._cache.get(prefix)
         if cached is None or cached[0] < now:
             cached = (now + self._cache_seconds, *self._load(prefix))
             self._cache[prefix] = cached
-        _, secret_hash, principal = cached
-        if principal is None or not hmac.compare_digest(secret_hash, hash_secret(secret)):
-            return None
-        return principal
+        return cached
 
     def _load(self, prefix: str) -> tuple[str, Principal | None]:
         with Session(self._engine) as session:

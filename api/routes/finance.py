@@ -256,13 +256,21 @@ async def _load_json(request: Request, reconciliation: Reconciliation) -> None:
 
 
 def _stream_json(reconciliation: Reconciliation, head: dict[str, Any]) -> Iterator[bytes]:
+    """The answer as one JSON document, sent in chunks of about 64 KiB (not one per item)."""
     try:
-        yield orjson.dumps(head)[:-1] + b',"items":['
+        parts = [orjson.dumps(head)[:-1] + b',"items":[']
+        size = len(parts[0])
         first = True
         for item in reconciliation.items():
-            yield (b"" if first else b",") + orjson.dumps(item)
+            part = (b"" if first else b",") + orjson.dumps(item)
             first = False
-        yield b"]}"
+            parts.append(part)
+            size += len(part)
+            if size > 64 * 1024:
+                yield b"".join(parts)
+                parts, size = [], 0
+        parts.append(b"]}")
+        yield b"".join(parts)
     finally:
         reconciliation.close()
 

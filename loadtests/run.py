@@ -1,0 +1,263 @@
+"""`make loadtest`: a fresh database, the service, a seeded population, locust headless, the
+figures, a plot, and an exit status by the thresholds given — then everything stopped.
+
+    python -m loadtests.run [--db sqlite|pg] [--workers N] [--users U] [--duration 60]
+                            [--lines 30|skewed] [--persons 100000] [--hospitals 20]
+                            [--min-rps R] [--max-p99-ms MS] [--name NAME]
+
+Reports go to var/loadtest/NAME/: locust's CSV (stats, history, failures), its HTML report,
+summary.json and throughput.svg (settlements/s and p99 over the run). Only 127.0.0.1 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from loadtests.plot import history_svg
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN_URL = os.environ.get(
+    "ONESTOP_LOADTEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _database(kind: str, folder: Path) -> tuple[str, Any]:
+    """A fresh database URL and a function that drops it."""
+    if kind == "sqlite":
+        path = folder / "loadtest.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}", lambda: None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"onestop_load_{secrets.token_hex(4)}"
+    admin_url = make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg")
+    assert admin_url.host in ("127.0.0.1", "localhost", None), (
+        "load tests only run against this machine"
+    )
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return admin_url.set(database=name).render_as_string(hide_password=False), drop
+
+
+def _onestop(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, check=True, cwd=ROOT)
+
+
+def _wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("the service exited during start-up")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("the service did not become healthy within 60 s")
+
+
+def _stats(folder: Path) -> dict[str, Any]:
+    """Figures from locust's CSV: settlements/s, latency percentiles, failures."""
+    rows = {
+        row["Name"]: row
+        for row in csv.DictReader((folder / "locust_stats.csv").open(encoding="utf-8"))
+    }
+    settle = rows.get("settle", {})
+    total = rows.get("Aggregated", {})
+
+    def number(row: dict[str, str], key: str) -> float:
+        value = row.get(key, "0") or "0"
+        return float(value) if value != "N/A" else 0.0
+
+    return {
+        "settlements_per_s": number(settle, "Requests/s"),
+        "requests_per_s": number(total, "Requests/s"),
+        "settle_p50_ms": number(settle, "50%"),
+        "settle_p95_ms": number(settle, "95%"),
+        "settle_p99_ms": number(settle, "99%"),
+        "all_p99_ms": number(total, "99%"),
+        "requests": int(number(total, "Request Count")),
+        "failures": int(number(total, "Failure Count")),
+        "settlements": int(number(settle, "Request Count")),
+    }
+
+
+def _report(folder: Path, name: str, args: argparse.Namespace) -> int:
+    """Print the figures, write summary.json and the plot; 1 when a threshold is missed."""
+    figures = _stats(folder)
+    figures.update(
+        db=args.db,
+        workers=args.workers,
+        users=args.users,
+        duration_s=args.duration,
+        lines=args.lines,
+    )
+    (folder / "summary.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    (folder / "throughput.svg").write_text(
+        history_svg(folder / "locust_stats_history.csv", title=name), encoding="utf-8"
+    )
+    print(
+        f"\nsettlements/s {figures['settlements_per_s']:.0f}  (all requests/s {figures['requests_per_s']:.0f})\n"
+        f"settle latency p50 {figures['settle_p50_ms']:.0f} ms, p95 {figures['settle_p95_ms']:.0f} ms, "
+        f"p99 {figures['settle_p99_ms']:.0f} ms\n"
+        f"requests {figures['requests']}, failures {figures['failures']}\n"
+        f"reports: {folder}"
+    )
+    failed = []
+    if figures["failures"]:
+        failed.append(f"{figures['failures']} failed requests")
+    if args.min_rps and figures["settlements_per_s"] < args.min_rps:
+        failed.append(f"settlements/s {figures['settlements_per_s']:.0f} < {args.min_rps:.0f}")
+    if args.max_p99_ms and figures["settle_p99_ms"] > args.max_p99_ms:
+        failed.append(f"settle p99 {figures['settle_p99_ms']:.0f} ms > {args.max_p99_ms:.0f} ms")
+    if failed:
+        print("THRESHOLDS MISSED: " + "; ".join(failed))
+        return 1
+    print("thresholds met")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "pg"), default="sqlite")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--users", type=int, default=16)
+    parser.add_argument("--duration", type=int, default=60, help="seconds")
+    parser.add_argument("--lines", default="30", help='lines per claim, or "skewed"')
+    parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument("--hospitals", type=int, default=20)
+    parser.add_argument(
+        "--min-rps", type=float, default=0.0, help="fail below this many settlements/s"
+    )
+    parser.add_argument(
+        "--max-p99-ms", type=float, default=0.0, help="fail above this settle p99 (0: no limit)"
+    )
+    parser.add_argument("--name", default=None, help="report folder name under var/loadtest/")
+    parser.add_argument("--locust-processes", type=int, default=1, help="locust worker processes")
+    args = parser.parse_args(argv)
+
+    name = (
+        args.name
+        or f"{args.db}-w{args.workers}-u{args.users}-l{args.lines}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    folder = ROOT / "var" / "loadtest" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    url, drop = _database(args.db, folder)
+    env = {**os.environ, "ONESTOP_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    server = None
+    try:
+        print(
+            f"database: {args.db}; migrating and seeding {args.persons} persons, {args.hospitals} hospitals",
+            flush=True,
+        )
+        _onestop(env, "db", "upgrade")
+        keys_file = folder / "keys.env"
+        _onestop(
+            env,
+            "demo",
+            "seed",
+            "--persons",
+            str(args.persons),
+            "--hospitals",
+            str(args.hospitals),
+            "--keys-file",
+            str(keys_file),
+        )
+        server = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", str(args.workers)],
+            env=env, cwd=ROOT, start_new_session=True,
+        )  # fmt: skip
+        _wait_healthy(base_url, server)
+        print(
+            f"service: {base_url}, {args.workers} worker(s); locust: {args.users} users for {args.duration} s",
+            flush=True,
+        )
+        locust_env = {**env, "ONESTOP_LOADTEST_KEYS": str(keys_file), "ONESTOP_LOADTEST_PERSONS": str(args.persons),
+                      "ONESTOP_LOADTEST_LINES": str(args.lines)}  # fmt: skip
+        command = [
+            sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless",
+            "--host", base_url, "-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s",
+            "--csv", str(folder / "locust"), "--csv-full-history", "--html", str(folder / "report.html"),
+            "--only-summary", "--stop-timeout", "10", "--exit-code-on-error", "0",
+        ]  # fmt: skip
+        if args.locust_processes > 1:
+            command += ["--processes", str(args.locust_processes)]
+        subprocess.run(command, env=locust_env, cwd=ROOT, check=False)
+        figures = _stats(folder)
+        figures.update(
+            db=args.db,
+            workers=args.workers,
+            users=args.users,
+            duration_s=args.duration,
+            lines=args.lines,
+        )
+        (folder / "summary.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+        (folder / "throughput.svg").write_text(
+            history_svg(folder / "locust_stats_history.csv", title=name), encoding="utf-8"
+        )
+        print(
+            f"\nsettlements/s {figures['settlements_per_s']:.0f}  (all requests/s {figures['requests_per_s']:.0f})\n"
+            f"settle latency p50 {figures['settle_p50_ms']:.0f} ms, p95 {figures['settle_p95_ms']:.0f} ms, "
+            f"p99 {figures['settle_p99_ms']:.0f} ms\n"
+            f"requests {figures['requests']}, failures {figures['failures']}\n"
+            f"reports: {folder}"
+        )
+        failed = []
+        if figures["failures"]:
+            failed.append(f"{figures['failures']} failed requests")
+        if args.min_rps and figures["settlements_per_s"] < args.min_rps:
+            failed.append(f"settlements/s {figures['settlements_per_s']:.0f} < {args.min_rps:.0f}")
+        if args.max_p99_ms and figures["settle_p99_ms"] > args.max_p99_ms:
+            failed.append(
+                f"settle p99 {figures['settle_p99_ms']:.0f} ms > {args.max_p99_ms:.0f} ms"
+            )
+        if failed:
+            print("THRESHOLDS MISSED: " + "; ".join(failed))
+            return 1
+        print("thresholds met")
+        return 0
+    finally:
+        if server is not None and server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+        drop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The finance view in a real browser: headless Chromium (Playwright) against `onestop serve`.
+
+Data is made with `make_world` and the HTTP API: one settlement through the real server, a
+few more through an in-process app whose clock spreads them over the current month (so the
+chart has several bars), and one reversal. The test logs in through the form, checks the
+month's net fund total on the page and saves a full-page screenshot under var/test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from api.chart import grouped
+from api.core.config import Settings
+from api.db import make_engine
+from api.finance import month_period, totals_json
+from api.main import create_app
+from tests.api.conftest import Server, World, make_world, start_server, stop_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
+SCREENSHOT_BYTES_MIN = 10 * 1024
+
+
+def require_chromium() -> None:
+    """Skip without a browser on a developer's machine; in CI a missing browser is a failure."""
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing and CI is set: .ci/run installs Debian's chromium")
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); CI is not set")
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[Server]:
+    require_chromium()
+    running = start_server(database_url, workers=1)
+    try:
+        yield running
+    finally:
+        stop_server(running)
+
+
+@dataclass
+class SetClock:
+    """A clock the test sets before each request, to stamp settlements on chosen days."""
+
+    moment: datetime
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+def days_this_month(settings: Settings) -> list[datetime]:
+    """10:00 local on several days of the current month up to today (never in the future)."""
+    now = datetime.now(ZoneInfo(settings.business_timezone))
+    days = sorted({max(1, now.day - step) for step in (0, 3, 7, 12, 18)})
+    moments = [min(now, now.replace(day=day, hour=10, minute=0, second=0)) for day in days]
+    return [moment.astimezone(UTC) for moment in moments]
+
+
+def settle_month(world: World, server: Server, settings: Settings) -> None:
+    """One claim through the real server, more spread over the month in-process, one reversed."""
+    response = httpx.post(
+        f"{server.base_url}/v1/settlements",
+        json=world.claim("e2"),
+        headers=world.hospital_headers(3),
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    moments = days_this_month(settings)
+    clock = SetClock(moments[0])
+    with TestClient(create_app(settings, clock=clock)) as spread:
+        settled = []
+        for index, moment in enumerate(moments):
+            clock.moment = moment
+            level = (3, 2, 1)[index % 3]
+            person = ("dibao", "destitute", "registered_poor", "none")[index % 4]
+            response = spread.post(
+                "/v1/settlements",
+                json=world.claim("e2", level=level, person=person),
+                headers=world.hospital_headers(level),
+            )
+            assert response.status_code == 201, response.text
+            settled.append((response.json()["settlement_id"], level))
+        settlement_id, level = settled[-1]
+        response = spread.post(
+            f"/v1/settlements/{settlement_id}/reversal",
+            json={"reason": "医院冲正：重复上传"},
+            headers=world.hospital_headers(level),
+        )
+        assert response.status_code == 200, response.text
+
+
+def test_a_finance_user_logs_in_through_the_form_and_sees_the_months_net_fund_total(
+    server: Server, client: TestClient, settings: Settings, database_url: str
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    world = make_world(client, settings)
+    settle_month(world, server, settings)
+    zone = ZoneInfo(settings.business_timezone)
+    month = datetime.now(zone).strftime("%Y-%m")
+    engine = make_engine(settings)
+    expected = totals_json(engine, month_period(month, settings.business_timezone), None)
+    engine.dispose()
+    backend = make_url(database_url).get_backend_name()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    screenshot = ARTIFACTS / f"finance-{backend}.png"
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{server.base_url}/finance?month={month}")
+            assert page.url.endswith("/finance/login")
+            page.fill("input[name=key]", world.keys.finance)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{server.base_url}/finance")
+            assert page.locator("h1").first.inner_text().startswith(month)
+            net_fund_total = grouped(expected["net"]["fund_total"])
+            assert page.locator("#net-fund-total").inner_text() == net_fund_total
+            assert page.get_by_text(net_fund_total).first.is_visible()
+            assert page.locator('[data-figure="net.fund_total"]').inner_text() == net_fund_total
+            assert page.locator("svg.chart rect title").count() > 0
+            assert world.keys.finance not in page.content()
+            cookies = page.context.cookies()
+            assert [cookie["name"] for cookie in cookies] == ["onestop_session"]
+            assert cookies[0]["httpOnly"]
+            assert cookies[0]["sameSite"] == "Strict"
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert screenshot.stat().st_size > SCREENSHOT_BYTES_MIN
