@@ -7,6 +7,7 @@ never be served as a balanced bill.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -14,14 +15,6 @@ from typing import Any
 import orjson
 
 from api.contract import accumulators_json, settlement_json
-from api.models import (
-    AccumulatorRow,
-    Person,
-    PersonStatus,
-    SettlementFundRow,
-    SettlementLineRow,
-    SettlementRow,
-)
 from settlement.conservation import check_conservation
 from settlement.model import (
     Accumulators,
@@ -49,7 +42,8 @@ _LINE_FEN_FIELDS = (
 )  # fmt: skip
 
 
-def person_to_engine(person: Person, statuses: list[PersonStatus]) -> EnginePerson:
+def person_to_engine(person: Any, statuses: Sequence[Any]) -> EnginePerson:
+    """From a person row and its status rows (ORM objects or Core rows: read by attribute)."""
     return EnginePerson(
         person_id=person.person_id,
         birth_date=person.birth_date,
@@ -60,7 +54,8 @@ def person_to_engine(person: Person, statuses: list[PersonStatus]) -> EnginePers
     )
 
 
-def accumulators_fen(row: AccumulatorRow | None, year: int) -> AccumulatorsFen:
+def accumulators_fen(row: Any, year: int) -> AccumulatorsFen:
+    """From an accumulator row (ORM or Core), or the empty year when there is none."""
     if row is None:
         return AccumulatorsFen.empty(year)
     return AccumulatorsFen(
@@ -185,10 +180,10 @@ def posting_values(
     ]
 
 
-def settlement_from_rows(
-    row: SettlementRow, lines: list[SettlementLineRow], funds: list[SettlementFundRow]
-) -> Settlement:
-    """The engine's settlement rebuilt from its rows, checked for conservation again."""
+def settlement_from_rows(row: Any, lines: Sequence[Any], funds: Sequence[Any]) -> Settlement:
+    """The engine's settlement rebuilt from its rows, checked for conservation again.
+
+    Rows are read by attribute, so ORM objects and Core rows serve alike."""
     after = orjson.loads(row.accumulators_after)
     settlement = Settlement(
         claim_id=row.claim_id,
@@ -238,15 +233,16 @@ def settlement_from_rows(
     return settlement
 
 
-def _line_order(line: SettlementLineRow) -> int:
-    return line.position
+def _line_order(line: Any) -> int:
+    position: int = line.position
+    return position
 
 
 def _fen(text: str) -> int:
     return int(Decimal(text).scaleb(2))
 
 
-def settlement_document(row: SettlementRow, settlement: Settlement) -> dict[str, Any]:
+def settlement_document(row: Any, settlement: Settlement) -> dict[str, Any]:
     return settlement_json(
         settlement,
         settlement_id=row.settlement_id,

@@ -8,12 +8,13 @@ accumulators row with `SELECT … FOR UPDATE` under a `lock_timeout`.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -48,6 +49,7 @@ def _sqlite_engine(settings: Settings) -> Engine:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False})
     busy_ms = settings.lock_wait_ms
+    synchronous = settings.sqlite_synchronous
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -55,7 +57,7 @@ def _sqlite_engine(settings: Settings) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cursor.close()
@@ -66,6 +68,34 @@ def _sqlite_engine(settings: Settings) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine to open write transactions on: BEGIN IMMEDIATE on SQLite (made once)."""
+    if not is_sqlite(engine):
+        return engine
+    cached = _WRITERS.get(engine)
+    if cached is None:
+        cached = engine.execution_options(sqlite_begin="IMMEDIATE")
+        _WRITERS[engine] = cached
+    return cached
+
+
+_WRITERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection in a write transaction, committed by the caller, rolled back otherwise."""
+    with writer(engine).connect() as connection:
+        connection.begin()
+        yield connection
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as connection:
+        yield connection
 
 
 @contextmanager

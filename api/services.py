@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, exc, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, exc, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import SQLModel
 
-from api.contract import ClaimIn, settlement_json
+import api.models  # noqa: F401 - registers the tables this module writes on SQLModel.metadata
+from api.contract import ClaimIn, accumulators_json, settlement_json
 from api.convert import (
     accumulators_fen,
     accumulators_to_engine,
@@ -32,21 +33,14 @@ from api.convert import (
     settlement_document,
     settlement_from_rows,
     settlement_row_values,
+    timestamp,
 )
-from api.db import LockUnavailable, is_sqlite, read_session, write_session
-from api.models import (
-    AccumulatorRow,
-    Hospital,
-    Person,
-    PersonStatus,
-    SettlementFundRow,
-    SettlementLineRow,
-    SettlementRow,
-)
+from api.db import LockUnavailable, read_connection, write_connection
 from api.problems import ApiProblem, rejection_problem
 from api.security import Principal
 from settlement.engine import settle as engine_settle
 from settlement.model import AccumulatorsFen, Claim
+from settlement.model import Person as EnginePerson
 from settlement.rejection import Rejection
 from settlement.result import Settlement
 from settlement.tariff import TariffBook
@@ -58,6 +52,55 @@ LINES = TABLES["settlement_line"]
 FUNDS = TABLES["settlement_fund"]
 POSTINGS = TABLES["fund_posting"]
 AUDIT = TABLES["audit"]
+HOSPITAL = TABLES["hospital"]
+PERSON = TABLES["person"]
+STATUS = TABLES["person_status"]
+
+# Statements are built once: each execution then reuses its compiled form from the cache,
+# which matters at a thousand settlements a second (building a select costs more than running it).
+_HOSPITAL_LEVEL = select(HOSPITAL.c.level).where(HOSPITAL.c.hospital_id == bindparam("hospital_id"))
+_PERSON = select(PERSON.c.person_id, PERSON.c.birth_date, PERSON.c.insured_region).where(
+    PERSON.c.person_id == bindparam("person_id")
+)
+_STATUSES = select(STATUS.c.group, STATUS.c.valid_from, STATUS.c.valid_to).where(
+    STATUS.c.person_id == bindparam("person_id")
+)
+_ACC_ROW = select(ACC).where(
+    ACC.c.person_id == bindparam("person_id"), ACC.c.year == bindparam("year")
+)
+_ACC_ROW_LOCKED = _ACC_ROW.with_for_update()
+_ACC_NEW = {
+    "sqlite": sqlite.insert(ACC).on_conflict_do_nothing(),
+    "postgresql": postgresql.insert(ACC).on_conflict_do_nothing(),
+}
+_SETTLED_FOR_CLAIM = select(SETTLEMENT).where(
+    SETTLEMENT.c.hospital_id == bindparam("hospital_id"),
+    SETTLEMENT.c.claim_id == bindparam("claim_id"),
+    SETTLEMENT.c.status == "settled",
+)
+_SETTLEMENT_BY_ID = select(SETTLEMENT).where(
+    SETTLEMENT.c.settlement_id == bindparam("settlement_id")
+)
+_SETTLEMENT_BY_ID_LOCKED = _SETTLEMENT_BY_ID.with_for_update()
+_LINES_OF = select(LINES).where(LINES.c.settlement_id == bindparam("settlement_id"))
+_FUNDS_OF = select(FUNDS).where(FUNDS.c.settlement_id == bindparam("settlement_id"))
+_INSERT_SETTLEMENT = insert(SETTLEMENT)
+_INSERT_LINES = insert(LINES)
+_INSERT_FUNDS = insert(FUNDS)
+_INSERT_POSTINGS = insert(POSTINGS)
+_INSERT_AUDIT = insert(AUDIT)
+_UPDATE_ACC = (
+    update(ACC)
+    .where(ACC.c.person_id == bindparam("key_person_id"), ACC.c.year == bindparam("key_year"))
+    .values(
+        admissions=bindparam("admissions"),
+        basic_paid_fen=bindparam("basic_paid_fen"),
+        ci_base_fen=bindparam("ci_base_fen"),
+        ci_paid_fen=bindparam("ci_paid_fen"),
+        assistance_paid_fen=bindparam("assistance_paid_fen"),
+        charity_paid_fen=bindparam("charity_paid_fen"),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +129,9 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def _lock_timeout(session: Session, engine: Engine, lock_wait_ms: int) -> None:
-    if not is_sqlite(engine):
-        session.execute(_text(f"SET LOCAL lock_timeout = '{int(lock_wait_ms)}ms'"))
-
-
-def _text(sql: str) -> Any:
-    from sqlalchemy import text
-
-    return text(sql)
+def _lock_timeout(connection: Connection, lock_wait_ms: int) -> None:
+    if connection.dialect.name != "sqlite":
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_wait_ms)}ms'")
 
 
 def _unknown(errors: list[dict[str, Any]]) -> ApiProblem:
@@ -107,11 +144,12 @@ def _unknown(errors: list[dict[str, Any]]) -> ApiProblem:
     )
 
 
-def _load_parties(session: Session, claim: Claim) -> tuple[Hospital, Person, list[PersonStatus]]:
-    hospital = session.get(Hospital, claim.hospital_id)
-    person = session.get(Person, claim.person_id)
+def _load_parties(connection: Connection, claim: Claim) -> tuple[int, EnginePerson]:
+    """The hospital's level and the person with their statuses; unknown ones refused (422)."""
+    level = connection.execute(_HOSPITAL_LEVEL, {"hospital_id": claim.hospital_id}).scalar()
+    person = connection.execute(_PERSON, {"person_id": claim.person_id}).first()
     errors = []
-    if hospital is None:
+    if level is None:
         errors.append(
             {
                 "loc": ["body", "hospital_id"],
@@ -129,54 +167,26 @@ def _load_parties(session: Session, claim: Claim) -> tuple[Hospital, Person, lis
         )
     if errors:
         raise _unknown(errors)
-    assert hospital is not None
+    assert level is not None
     assert person is not None
-    statuses = list(
-        session.scalars(select(PersonStatus).where(col(PersonStatus.person_id) == person.person_id))
-    )
-    return hospital, person, statuses
+    statuses = connection.execute(_STATUSES, {"person_id": claim.person_id}).all()
+    return int(level), person_to_engine(person, statuses)
 
 
-def _lock_accumulators(
-    session: Session, engine: Engine, person_id: str, year: int
-) -> AccumulatorsFen:
+def _lock_accumulators(connection: Connection, person_id: str, year: int) -> AccumulatorsFen:
     """The person's accumulators for the year, locked for this transaction (created if new)."""
-    dialect_insert = sqlite.insert if is_sqlite(engine) else postgresql.insert
-    session.execute(
-        dialect_insert(ACC)
-        .values(
-            person_id=person_id,
-            year=year,
-            admissions=0,
-            basic_paid_fen=0,
-            ci_base_fen=0,
-            ci_paid_fen=0,
-            assistance_paid_fen=0,
-            charity_paid_fen=0,
-        )
-        .on_conflict_do_nothing()
-    )
-    query = select(AccumulatorRow).where(
-        col(AccumulatorRow.person_id) == person_id,
-        col(AccumulatorRow.year) == year,
-    )
-    if not is_sqlite(engine):
-        query = query.with_for_update()
-    row = session.scalars(query.execution_options(populate_existing=True)).one()
+    dialect = connection.dialect.name
+    connection.execute(
+        _ACC_NEW[dialect],
+        {"person_id": person_id, "year": year, "admissions": 0, "basic_paid_fen": 0,
+         "ci_base_fen": 0, "ci_paid_fen": 0, "assistance_paid_fen": 0, "charity_paid_fen": 0},
+    )  # fmt: skip
+    query = _ACC_ROW if dialect == "sqlite" else _ACC_ROW_LOCKED
+    row = connection.execute(query, {"person_id": person_id, "year": year}).one()
     return accumulators_fen(row, year)
 
 
-def _settled_for_claim(session: Session, hospital_id: str, claim_id: str) -> SettlementRow | None:
-    return session.scalars(
-        select(SettlementRow).where(
-            col(SettlementRow.hospital_id) == hospital_id,
-            col(SettlementRow.claim_id) == claim_id,
-            col(SettlementRow.status) == "settled",
-        )
-    ).first()
-
-
-def _replay(session: Session, row: SettlementRow, digest: str, claim_id: str) -> Outcome:
+def _replay(connection: Connection, row: Any, digest: str, claim_id: str) -> Outcome:
     if row.claim_hash != digest:
         raise ApiProblem(
             409,
@@ -192,24 +202,14 @@ def _replay(session: Session, row: SettlementRow, digest: str, claim_id: str) ->
                 }
             ],
         )
-    return Outcome(_document(session, row), created=False)
+    return Outcome(_document(connection, row), created=False)
 
 
-def _document(session: Session, row: SettlementRow) -> dict[str, Any]:
-    lines = list(
-        session.scalars(
-            select(SettlementLineRow).where(
-                col(SettlementLineRow.settlement_id) == row.settlement_id
-            )
-        )
-    )
-    funds = list(
-        session.scalars(
-            select(SettlementFundRow).where(
-                col(SettlementFundRow.settlement_id) == row.settlement_id
-            )
-        )
-    )
+def _document(connection: Connection, row: Any) -> dict[str, Any]:
+    """The stored settlement as the contract's document, checked for conservation again."""
+    key = {"settlement_id": row.settlement_id}
+    lines = connection.execute(_LINES_OF, key).all()
+    funds = connection.execute(_FUNDS_OF, key).all()
     return settlement_document(row, settlement_from_rows(row, lines, funds))
 
 
@@ -236,11 +236,13 @@ def settle_claim(
         return _settle_in_transaction(engine, tariffs, claim, digest, actor, lock_wait_ms, clock)
     except exc.IntegrityError:
         # A concurrent duplicate committed first (the unique index caught it): answer as a replay.
-        with read_session(engine) as session:
-            row = _settled_for_claim(session, claim.hospital_id, claim.claim_id)
+        with read_connection(engine) as connection:
+            row = connection.execute(
+                _SETTLED_FOR_CLAIM, {"hospital_id": claim.hospital_id, "claim_id": claim.claim_id}
+            ).first()
             if row is None:
                 raise
-            return _replay(session, row, digest, claim.claim_id)
+            return _replay(connection, row, digest, claim.claim_id)
     except exc.OperationalError as error:
         mapped = _map_lock_errors(error)
         if mapped is None:
@@ -257,100 +259,92 @@ def _settle_in_transaction(
     lock_wait_ms: int,
     clock: Clock,
 ) -> Outcome:
-    with write_session(engine) as session:
-        _lock_timeout(session, engine, lock_wait_ms)
-        hospital, person, statuses = _load_parties(session, claim)
-        before = _lock_accumulators(session, engine, person.person_id, claim.policy_year)
-        existing = _settled_for_claim(session, claim.hospital_id, claim.claim_id)
+    with write_connection(engine) as connection:
+        _lock_timeout(connection, lock_wait_ms)
+        level, person = _load_parties(connection, claim)
+        before = _lock_accumulators(connection, person.person_id, claim.policy_year)
+        existing = connection.execute(
+            _SETTLED_FOR_CLAIM, {"hospital_id": claim.hospital_id, "claim_id": claim.claim_id}
+        ).first()
         if existing is not None:
-            return _replay(session, existing, digest, claim.claim_id)
-        result = engine_settle(
-            claim, person_to_engine(person, statuses), hospital.level,
-            accumulators_to_engine(before), tariffs,
-        )  # fmt: skip
+            return _replay(connection, existing, digest, claim.claim_id)
+        result = engine_settle(claim, person, level, accumulators_to_engine(before), tariffs)
         if isinstance(result, Rejection):
             raise rejection_problem(result)
         now = clock()
         settlement_id = new_settlement_id(now)
-        _write_settlement(session, result, settlement_id, digest, now)
-        _write_accumulators(session, result.accumulators_after_fen, person.person_id)
+        _write_settlement(connection, result, settlement_id, digest, now)
+        _write_accumulators(connection, result.accumulators_after_fen, person.person_id)
         _audit(
-            session,
+            connection,
             actor,
             "settle",
             f"{settlement_id} claim {claim.hospital_id}/{claim.claim_id}",
             now,
         )
-        session.commit()
+        connection.commit()
         document = settlement_json(
             result, settlement_id=settlement_id, status="settled",
-            settled_at=_timestamp(now), reversed_at=None,
+            settled_at=timestamp(now), reversed_at=None,
         )  # fmt: skip
         return Outcome(document, created=True)
 
 
-def _timestamp(moment: datetime) -> str:
-    from api.convert import timestamp
-
-    return timestamp(moment)
-
-
 def _write_settlement(
-    session: Session, result: Settlement, settlement_id: str, digest: str, now: datetime
+    connection: Connection, result: Settlement, settlement_id: str, digest: str, now: datetime
 ) -> None:
-    session.execute(
-        insert(SETTLEMENT),
+    connection.execute(
+        _INSERT_SETTLEMENT,
         [
             settlement_row_values(
                 result, settlement_id=settlement_id, claim_hash=digest, settled_at=now
             )
         ],
     )
-    session.execute(insert(LINES), line_row_values(settlement_id, result))
-    session.execute(insert(FUNDS), fund_row_values(settlement_id, result))
+    connection.execute(_INSERT_LINES, line_row_values(settlement_id, result))
+    connection.execute(_INSERT_FUNDS, fund_row_values(settlement_id, result))
     paid = [(step.fund.value, step.fund_code, step.paid_fen) for step in result.funds]
-    session.execute(
-        insert(POSTINGS),
+    connection.execute(
+        _INSERT_POSTINGS,
         posting_values(settlement_id, result.hospital_id, paid, kind="settle", posted_at=now),
     )
 
 
-def _write_accumulators(session: Session, after: AccumulatorsFen, person_id: str) -> None:
-    session.execute(
-        update(ACC)
-        .where(ACC.c.person_id == person_id, ACC.c.year == after.year)
-        .values(
-            admissions=after.admissions,
-            basic_paid_fen=after.basic_paid,
-            ci_base_fen=after.ci_base,
-            ci_paid_fen=after.ci_paid,
-            assistance_paid_fen=after.assistance_paid,
-            charity_paid_fen=after.charity_paid,
-        )
+def _write_accumulators(connection: Connection, after: AccumulatorsFen, person_id: str) -> None:
+    connection.execute(
+        _UPDATE_ACC,
+        {
+            "key_person_id": person_id,
+            "key_year": after.year,
+            "admissions": after.admissions,
+            "basic_paid_fen": after.basic_paid,
+            "ci_base_fen": after.ci_base,
+            "ci_paid_fen": after.ci_paid,
+            "assistance_paid_fen": after.assistance_paid,
+            "charity_paid_fen": after.charity_paid,
+        },
     )
 
 
 def _audit(
-    session: Session, actor: Principal | str, action: str, subject: str, now: datetime
+    connection: Connection, actor: Principal | str, action: str, subject: str, now: datetime
 ) -> None:
     who = actor if isinstance(actor, str) else f"key:{actor.key_prefix}"
-    session.execute(
-        insert(AUDIT),
-        [{"at": now, "actor": who, "action": action, "subject": subject[:200]}],
+    connection.execute(
+        _INSERT_AUDIT, [{"at": now, "actor": who, "action": action, "subject": subject[:200]}]
     )
 
 
 def preview_claim(engine: Engine, tariffs: TariffBook, claim_in: ClaimIn) -> dict[str, Any]:
     """The same result as settling, computed on the accumulators as they stand; writes nothing."""
     claim = claim_in.to_engine()
-    with read_session(engine) as session:
-        hospital, person, statuses = _load_parties(session, claim)
-        row = session.get(AccumulatorRow, (person.person_id, claim.policy_year))
+    with read_connection(engine) as connection:
+        level, person = _load_parties(connection, claim)
+        row = connection.execute(
+            _ACC_ROW, {"person_id": person.person_id, "year": claim.policy_year}
+        ).first()
         before = accumulators_fen(row, claim.policy_year)
-    result = engine_settle(
-        claim, person_to_engine(person, statuses), hospital.level,
-        accumulators_to_engine(before), tariffs,
-    )  # fmt: skip
+    result = engine_settle(claim, person, level, accumulators_to_engine(before), tariffs)
     if isinstance(result, Rejection):
         raise rejection_problem(result)
     return settlement_json(
@@ -358,12 +352,13 @@ def preview_claim(engine: Engine, tariffs: TariffBook, claim_in: ClaimIn) -> dic
     )
 
 
-def get_settlement(engine: Engine, settlement_id: str) -> tuple[SettlementRow, dict[str, Any]]:
-    with read_session(engine) as session:
-        row = session.get(SettlementRow, settlement_id)
+def get_settlement(engine: Engine, settlement_id: str) -> tuple[Any, dict[str, Any]]:
+    """(the settlement's row, its document); 404 when there is none."""
+    with read_connection(engine) as connection:
+        row = connection.execute(_SETTLEMENT_BY_ID, {"settlement_id": settlement_id}).first()
         if row is None:
             raise not_found("settlement", settlement_id)
-        return row, _document(session, row)
+        return row, _document(connection, row)
 
 
 def not_found(what: str, key: str) -> ApiProblem:
@@ -395,52 +390,43 @@ def _reverse_in_transaction(
     lock_wait_ms: int,
     clock: Clock,
 ) -> dict[str, Any]:
-    with write_session(engine) as session:
-        _lock_timeout(session, engine, lock_wait_ms)
-        row = session.get(SettlementRow, settlement_id)
+    key = {"settlement_id": settlement_id}
+    with write_connection(engine) as connection:
+        _lock_timeout(connection, lock_wait_ms)
+        row = connection.execute(_SETTLEMENT_BY_ID, key).first()
         if row is None:
             raise not_found("settlement", settlement_id)
         authorize_hospital(actor, row.hospital_id)
         # Lock order is always accumulators, then settlement: no two transactions wait in a circle.
-        _lock_accumulators(session, engine, row.person_id, row.policy_year)
-        query = select(SettlementRow).where(col(SettlementRow.settlement_id) == settlement_id)
-        if not is_sqlite(engine):
-            query = query.with_for_update()
-        row = session.scalars(query.execution_options(populate_existing=True)).one()
+        _lock_accumulators(connection, row.person_id, row.policy_year)
+        locked = (
+            _SETTLEMENT_BY_ID if connection.dialect.name == "sqlite" else _SETTLEMENT_BY_ID_LOCKED
+        )
+        row = connection.execute(locked, key).one()
         if row.status == "reversed":
-            return _document(session, row)
+            return _document(connection, row)
         now = clock()
-        session.execute(
+        connection.execute(
             update(SETTLEMENT)
             .where(SETTLEMENT.c.settlement_id == settlement_id, SETTLEMENT.c.status == "settled")
             .values(status="reversed", reversed_at=now, reversal_reason=reason)
         )
-        funds = list(
-            session.scalars(
-                select(SettlementFundRow).where(
-                    col(SettlementFundRow.settlement_id) == settlement_id
-                )
-            )
-        )
-        paid = [
-            (fund.fund, fund.fund_code, fund.paid_fen)
-            for fund in sorted(funds, key=lambda f: f.position)
-        ]
-        session.execute(
-            insert(POSTINGS),
+        funds = sorted(connection.execute(_FUNDS_OF, key).all(), key=lambda fund: fund.position)
+        paid = [(fund.fund, fund.fund_code, fund.paid_fen) for fund in funds]
+        connection.execute(
+            _INSERT_POSTINGS,
             posting_values(settlement_id, row.hospital_id, paid, kind="reversal", posted_at=now),
         )
-        _undo_accumulators(session, row)
-        _audit(session, actor, "reverse", f"{settlement_id}: {reason}", now)
-        session.commit()
-        row = session.get(SettlementRow, settlement_id, populate_existing=True)
-        assert row is not None
-        return _document(session, row)
+        _undo_accumulators(connection, row)
+        _audit(connection, actor, "reverse", f"{settlement_id}: {reason}", now)
+        connection.commit()
+        row = connection.execute(_SETTLEMENT_BY_ID, key).one()
+        return _document(connection, row)
 
 
-def _undo_accumulators(session: Session, row: SettlementRow) -> None:
+def _undo_accumulators(connection: Connection, row: Any) -> None:
     """Subtract exactly what the settlement added (rules §9); later settlements stay as they are."""
-    session.execute(
+    connection.execute(
         update(ACC)
         .where(ACC.c.person_id == row.person_id, ACC.c.year == row.policy_year)
         .values(
@@ -466,10 +452,8 @@ def authorize_hospital(principal: Principal, hospital_id: str) -> None:
 
 
 def read_accumulators(engine: Engine, person_id: str, year: int) -> dict[str, Any]:
-    from api.contract import accumulators_json
-
-    with read_session(engine) as session:
-        if session.get(Person, person_id) is None:
+    with read_connection(engine) as connection:
+        if connection.execute(_PERSON, {"person_id": person_id}).first() is None:
             raise not_found("person", person_id)
-        row = session.get(AccumulatorRow, (person_id, year))
+        row = connection.execute(_ACC_ROW, {"person_id": person_id, "year": year}).first()
         return accumulators_json(accumulators_fen(row, year))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,13 @@ class Settings(BaseSettings):
     )
     page_size_max: int = Field(default=500, description="Largest page any list route returns.")
     pool_size: int = Field(default=10, description="Database connections per worker (PostgreSQL).")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="NORMAL",
+        description="SQLite's synchronous pragma (WAL mode). NORMAL: a committed settlement "
+        "survives a crash of the service or a kill of its processes; the last commits may be "
+        "lost if the machine itself loses power. FULL: also survives power loss, with an fsync "
+        "per commit. PostgreSQL is the production database either way.",
+    )
     business_timezone: str = Field(
         default="Asia/Shanghai",
         description="The time zone whose calendar days and months finance reports use.",
