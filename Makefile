@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run examples test lint types unit bench venv clean
+.PHONY: run examples test lint types unit bench loadtest soak venv clean
 
 # The environment is created when missing and refreshed when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -55,6 +55,23 @@ unit: $(STAMP)
 ## bench: the engine benchmark (figures go to docs/performance.md).
 bench: $(STAMP)
 	$(BIN)/python -m settlement.bench
+
+## loadtest: a fresh database, the service and locust headless; prints settlements/s and
+## latency, writes reports under var/loadtest/, exits 1 when a threshold is missed.
+## Variables: DB=sqlite|pg WORKERS USERS DURATION LINES PERSONS HOSPITALS MIN_RPS MAX_P99_MS
+DB ?= sqlite
+WORKERS ?= 1
+USERS ?= 16
+DURATION ?= 60
+LINES ?= 30
+PERSONS ?= 100000
+HOSPITALS ?= 20
+MIN_RPS ?= 0
+MAX_P99_MS ?= 0
+loadtest: $(STAMP)
+	$(BIN)/python -m loadtests.run --db $(DB) --workers $(WORKERS) --users $(USERS) \
+	  --duration $(DURATION) --lines $(LINES) --persons $(PERSONS) --hospitals $(HOSPITALS) \
+	  --min-rps $(MIN_RPS) --max-p99-ms $(MAX_P99_MS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -48,8 +48,9 @@ def history_svg(history_csv: Path, title: str) -> str:
         ticks.append(
             f'<text x="{WIDTH - RIGHT + 8}" y="{y(latency, p99_max) + 4:.1f}" fill="#d62728">{latency:.0f}</text>'
         )
+        level = f"{y(value, rps_max):.1f}"
         ticks.append(
-            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(value, rps_max):.1f}" y2="{y(value, rps_max):.1f}" stroke="#eee"/>'
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{level}" y2="{level}" stroke="#eee"/>'
         )
         seconds = t_max * i / 5
         ticks.append(
