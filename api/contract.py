@@ -12,17 +12,30 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from settlement.model import Accumulators, AccumulatorsFen, Claim, ClaimLine, Group, Person, Status
 from settlement.money import format_fen, money
-from settlement.result import Settlement
+from settlement.result import LineSettlement, Settlement
 
 DECIMAL_PATTERN = r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$"
 """A plain decimal string: no exponent, no NaN; length bounded so parsing stays cheap."""
 MONEY_PATTERN = r"^-?[0-9]{1,15}\.[0-9]{2}$"
 """A money string as the contract writes it back: exactly two decimals."""
 ID_PATTERN = r"^[0-9A-Za-z_.-]{1,64}$"
+LINE_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+"""One line of text: no control characters (PostgreSQL cannot store NUL; a name is one line)."""
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""Free text: tabs and line breaks allowed, no other control character (none is ever meant)."""
 ICD10_TEXT = Annotated[StrictStr, Field(min_length=1, max_length=16)]
 
 DecimalText = Annotated[
@@ -123,6 +136,16 @@ class StatusIn(_Strict):
     valid_from: date
     valid_to: date | None
 
+    @model_validator(mode="after")
+    def _valid_to_not_before_valid_from(self) -> StatusIn:
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise PydanticCustomError(
+                "invalid_period",
+                "valid_to {valid_to} is before valid_from {valid_from}",
+                {"valid_to": str(self.valid_to), "valid_from": str(self.valid_from)},
+            )
+        return self
+
     def to_engine(self) -> Status:
         return Status(self.group, self.valid_from, self.valid_to)
 
@@ -147,7 +170,7 @@ class PersonIn(_Strict):
         },
     )
 
-    name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=LINE_TEXT_PATTERN)]
     id_number: Annotated[StrictStr, Field(pattern=r"^[0-9]{17}[0-9X]$")]
     birth_date: date
     gender: Literal["male", "female", "unknown"]
@@ -161,6 +184,37 @@ class PersonIn(_Strict):
             insured_region=self.insured_region,
             statuses=tuple(status.to_engine() for status in self.statuses),
         )
+
+
+class HospitalIn(_Strict):
+    """A hospital as registered (定点医疗机构): its name, level (1 乡镇/一级, 2 县级/二级,
+    3 三级) and region. Strict: `"level": true` or `"2"` is refused, not read as a level."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [{"name": "吉林大学第一医院", "level": 3, "region": "220000"}]
+        },
+    )
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=LINE_TEXT_PATTERN)]
+    level: Annotated[StrictInt, Field(ge=1, le=3, description="1 乡镇/一级, 2 县级/二级, 3 三级")]
+    region: Annotated[
+        StrictStr, Field(pattern=r"^[0-9]{6}$", description="Region code, e.g. 220000")
+    ]
+
+
+class ReversalIn(_Strict):
+    """Why a settlement is reversed (冲正原因), kept with the settlement and in the audit."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"examples": [{"reason": "医院冲正：重复上传"}]},
+    )
+
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
 
 
 class AccumulatorsBody(_Strict):
@@ -205,6 +259,37 @@ _TOTAL_FIELDS = (
 )  # fmt: skip
 
 
+_ITEM_KEYS = (
+    "line_no", "item_code", "item_name", "item_class", "quantity", "unit_price", "amount",
+    "full_selfpay", "over_cap_selfpay", "first_selfpay", "in_scope", "basic_insurance",
+    "critical_illness", "medical_assistance", "charity", "patient_pay",
+)  # fmt: skip
+"""The contract's item keys, in the order of `LineSettlement`'s fields."""
+
+
+def _money_text(fen: int) -> str:
+    """`format_fen` with a short way for the common cases of a bill's line (zero, positive)."""
+    if fen == 0:
+        return "0.00"
+    if fen > 0:
+        return f"{fen // 100}.{fen % 100:02d}"
+    return format_fen(fen)
+
+
+def _item_json(line: LineSettlement) -> dict[str, Any]:
+    """One line of the bill; the ten amounts follow the six descriptive fields in field order."""
+    return dict(
+        zip(
+            _ITEM_KEYS,
+            (
+                line.line_no, line.item_code, line.item_name, line.item_class.value,
+                str(line.quantity), str(line.unit_price.amount), *map(_money_text, line[6:]),
+            ),
+            strict=True,
+        )
+    )  # fmt: skip
+
+
 def settlement_json(
     settlement: Settlement,
     *,
@@ -230,27 +315,7 @@ def settlement_json(
         "settled_at": settled_at,
         "reversed_at": reversed_at,
         "totals": {name: format_fen(getattr(totals, f"{name}_fen")) for name in _TOTAL_FIELDS},
-        "items": [
-            {
-                "line_no": line.line_no,
-                "item_code": line.item_code,
-                "item_name": line.item_name,
-                "item_class": line.item_class.value,
-                "quantity": str(line.quantity),
-                "unit_price": str(line.unit_price.amount),
-                "amount": format_fen(line.amount_fen),
-                "full_selfpay": format_fen(line.full_selfpay_fen),
-                "over_cap_selfpay": format_fen(line.over_cap_selfpay_fen),
-                "first_selfpay": format_fen(line.first_selfpay_fen),
-                "in_scope": format_fen(line.in_scope_fen),
-                "basic_insurance": format_fen(line.basic_insurance_fen),
-                "critical_illness": format_fen(line.critical_illness_fen),
-                "medical_assistance": format_fen(line.medical_assistance_fen),
-                "charity": format_fen(line.charity_fen),
-                "patient_pay": format_fen(line.patient_pay_fen),
-            }
-            for line in settlement.lines
-        ],
+        "items": [_item_json(line) for line in settlement.lines],
         "funds": [
             {
                 "fund": step.fund.value,

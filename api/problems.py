@@ -15,6 +15,8 @@ from settlement.rejection import Rejection
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://onestop.example/problems/"
+BODY_UNREADABLE = "There was an error parsing the body"
+"""FastAPI's detail when a JSON body cannot be decoded at all (bad UTF-8, nesting too deep)."""
 logger = logging.getLogger("onestop")
 
 
@@ -89,6 +91,24 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+def _is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+def _wrong_media_type(request: Request, errors: list[dict[str, Any]]) -> bool:
+    """A JSON route was sent a body of another media type (or none named).
+
+    FastAPI then validates the raw bytes against the model and says the body is not an object;
+    the client's actual mistake is the media type, so the answer says that.
+    """
+    if _is_json(request.headers.get("content-type")):
+        return False
+    return any(error["loc"] == ["body"] and error["code"] != "missing" for error in errors)
+
+
 def install(app: FastAPI) -> None:
     """Render every error as problem+json."""
 
@@ -107,6 +127,22 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = _validation_errors(exc)
+        if _wrong_media_type(request, errors):
+            content_type = request.headers.get("content-type") or "no content type"
+            return problem_response(
+                415,
+                "Unsupported media type",
+                "Send the body as application/json.",
+                kind="unsupported-media-type",
+                errors=[
+                    {
+                        "loc": ["header", "content-type"],
+                        "msg": f"{content_type[:100]} is not application/json",
+                        "code": "unsupported_media_type",
+                    }
+                ],
+                instance=request.url.path,
+            )
         return problem_response(
             422,
             "Request refused",
@@ -130,6 +166,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
+            # Answered like malformed JSON (422 json_invalid): one kind of problem, one answer.
+            message = "the body cannot be read as JSON (not UTF-8, or nested too deeply)"
+            return problem_response(
+                422,
+                "Request refused",
+                "The request has 1 problem(s); nothing was written.",
+                kind="invalid-request",
+                errors=[{"loc": ["body"], "msg": message, "code": "json_invalid"}],
+                instance=request.url.path,
+            )
         return problem_response(
             exc.status_code,
             str(exc.detail) if exc.status_code != 404 else "Not found",

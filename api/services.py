@@ -301,13 +301,34 @@ def _write_settlement(
             )
         ],
     )
-    connection.execute(_INSERT_LINES, line_row_values(settlement_id, result))
-    connection.execute(_INSERT_FUNDS, fund_row_values(settlement_id, result))
+    _insert_plain(connection, LINES, line_row_values(settlement_id, result))
+    _insert_plain(connection, FUNDS, fund_row_values(settlement_id, result))
     paid = [(step.fund.value, step.fund_code, step.paid_fen) for step in result.funds]
     connection.execute(
         _INSERT_POSTINGS,
         posting_values(settlement_id, result.hospital_id, paid, kind="settle", posted_at=now),
     )
+
+
+_PLAIN_INSERTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+
+
+def _insert_plain(connection: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """executemany straight through the driver for rows of plain ints and strings.
+
+    The lines of a bill are the most rows a settlement writes; their values need no type
+    conversion, so they skip SQLAlchemy's per-value processing.
+    """
+    key = (connection.dialect.name, table.name)
+    if key not in _PLAIN_INSERTS:
+        columns = tuple(rows[0])
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        quoted = ", ".join(f'"{column}"' for column in columns)
+        markers = ", ".join(marker for _ in columns)
+        _PLAIN_INSERTS[key] = (f"INSERT INTO {table.name} ({quoted}) VALUES ({markers})", columns)
+    sql, columns = _PLAIN_INSERTS[key]
+    assert tuple(rows[0]) == columns, (tuple(rows[0]), columns)
+    connection.exec_driver_sql(sql, [tuple(row[column] for column in columns) for row in rows])
 
 
 def _write_accumulators(connection: Connection, after: AccumulatorsFen, person_id: str) -> None:

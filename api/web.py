@@ -62,6 +62,9 @@ TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 LOGIN_BODY_BYTES_MAX = 4 * 1024
 LOGIN_FIELDS_MAX = 8
 KEY_CHARS_MAX = 200
+KEY_PATTERN = re.compile(r"^osk_[0-9A-Za-z]{1,16}_[0-9A-Za-z_-]{1,180}$")
+"""What `api.security.new_key` makes; anything else is refused before the database is asked
+(a pasted NUL or other control character must not reach PostgreSQL as a prefix)."""
 ROLES = ("finance", "admin", "hospital")
 SEARCH_RESULTS_MAX = 50
 HOSPITALS_LISTED_MAX = 500
@@ -110,6 +113,11 @@ class PageRefused(Exception):
 # ---------------------------------------------------------------- sessions
 
 
+def audit_actor(key_prefix: str) -> str:
+    """Who the audit names, written as the API's writes write it (`key:<prefix>`)."""
+    return f"key:{key_prefix}"
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -138,8 +146,9 @@ def start_session(state: AppState, principal: Principal, replaced_token: str | N
         )
         session.add(
             AuditRecord(
-                at=now, actor=principal.key_prefix, action="web.login", subject="finance view"
-            )
+                at=now, actor=audit_actor(principal.key_prefix), action="web.login",
+                subject="finance view",
+            )  # fmt: skip
         )
         session.commit()
     return token
@@ -151,8 +160,9 @@ def end_session(state: AppState, token: str, actor: str | None) -> None:
         if actor is not None:
             session.add(
                 AuditRecord(
-                    at=state.clock(), actor=actor, action="web.logout", subject="finance view"
-                )
+                    at=state.clock(), actor=audit_actor(actor), action="web.logout",
+                    subject="finance view",
+                )  # fmt: skip
             )
         session.commit()
 
@@ -369,7 +379,8 @@ async def login(request: Request, state: State) -> Response:
         return _html(
             state, "finance_login.html", refused.status, principal=None, message=refused.message
         )
-    principal = state.keys.authenticate(key) if 0 < len(key) <= KEY_CHARS_MAX else None
+    well_formed = len(key) <= KEY_CHARS_MAX and KEY_PATTERN.fullmatch(key) is not None
+    principal = state.keys.authenticate(key) if well_formed else None
     if principal is None or principal.role not in ROLES:
         message = "API 密钥无效或已吊销。The API key is unknown or revoked."
         return _html(state, "finance_login.html", 401, principal=None, message=message)

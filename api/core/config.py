@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         "lost if the machine itself loses power. FULL: also survives power loss, with an fsync "
         "per commit. PostgreSQL is the production database either way.",
     )
+    gc_gen0_threshold: int = Field(
+        default=20_000,
+        description="Allocations between collections of the youngest generation (Python's default "
+        "is 700); start-up objects are frozen out of collection. 0 keeps Python's defaults.",
+    )
     business_timezone: str = Field(
         default="Asia/Shanghai",
         description="The time zone whose calendar days and months finance reports use.",

@@ -38,6 +38,13 @@ router = APIRouter(prefix="/v1", tags=["finance"])
 HospitalFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[0-9A-Za-z_.-]+$")]
 Month = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2018-03"])]
 
+DATE_MIN = date(1900, 1, 1)
+DATE_MAX = date(9998, 12, 31)
+"""The dates a finance query may name. A period's bounds become local midnights in UTC and its
+end the day after; outside these years that arithmetic would leave the calendar (a 500)."""
+EMPTY_RECORDS_BODY_BYTES_MAX = 4 * 1024
+"""A detail body without a single record is `{"records": []}`; larger ones are checked whole."""
+
 
 def scope_hospital(
     principal: Principal, hospital_id: str | None, *, required: bool = False
@@ -61,7 +68,27 @@ def scope_hospital(
     return hospital_id
 
 
+def _out_of_range(name: str, day: date) -> dict[str, Any] | None:
+    if DATE_MIN <= day <= DATE_MAX:
+        return None
+    return {
+        "loc": ["query", name],
+        "msg": f"{day.isoformat()} is outside {DATE_MIN.isoformat()} to {DATE_MAX.isoformat()}",
+        "code": "date_out_of_range",
+    }
+
+
 def _period(date_from: date, date_to: date, zone: str) -> Period:
+    errors = [
+        error
+        for error in (_out_of_range("date_from", date_from), _out_of_range("date_to", date_to))
+        if error is not None
+    ]
+    if errors:
+        raise ApiProblem(
+            422, "Request refused", f"The request has {len(errors)} problem(s).",
+            kind="invalid-request", errors=errors,
+        )  # fmt: skip
     if date_to < date_from:
         raise ApiProblem(
             422, "Request refused", "date_to is before date_from.", kind="invalid-request",
@@ -122,6 +149,13 @@ async def clearing(
     and what is owed (their sum), with the tariff's fund codes; totals tie out to the totals
     route for the same month to the fen."""
     scoped = scope_hospital(principal, hospital_id)
+    if not DATE_MIN.year <= int(month[:4]) <= DATE_MAX.year:
+        raise ApiProblem(
+            422, "Request refused", f"The month {month} is outside the years the service covers.",
+            kind="invalid-request",
+            errors=[{"loc": ["query", "month"], "msg": f"the year must be {DATE_MIN.year} to {DATE_MAX.year}",
+                     "code": "date_out_of_range"}],
+        )  # fmt: skip
     document = clearing_json(state.engine, month, state.settings.business_timezone, scoped)
     name = f"clearing-{month}" + (f"-{scoped}" if scoped else "")
     if format == "csv":
@@ -143,21 +177,30 @@ async def _limited(request: Request) -> AsyncIterator[bytes]:
     async for chunk in request.stream():
         seen += len(chunk)
         if seen > limit:
+            message = f"The body is larger than {limit} bytes."
             raise ApiProblem(
                 413,
                 "Request body too large",
-                f"The body is larger than {limit} bytes.",
+                message,
                 kind="body-too-large",
+                errors=[{"loc": ["body"], "msg": message, "code": "body_too_large"}],
             )
         yield chunk
 
 
 class _AsyncBody:
-    """The request body as an async file for ijson, read chunk by chunk."""
+    """The request body as an async file for ijson, read chunk by chunk.
+
+    It keeps the first EMPTY_RECORDS_BODY_BYTES_MAX bytes, so that a body in which ijson found
+    no record can be checked whole: `{"records": []}` is a valid empty call, while `{}`,
+    `{"records": null}` or a misspelt key must be refused, not reconciled as no records.
+    """
 
     def __init__(self, request: Request) -> None:
         self._chunks: AsyncIterator[bytes] = _limited(request).__aiter__()
         self._buffer = b""
+        self.head = b""
+        self.size = 0
 
     async def read(self, size: int = -1) -> bytes:
         while size < 0 or len(self._buffer) < size:
@@ -166,6 +209,9 @@ class _AsyncBody:
             except StopAsyncIteration:
                 break
             self._buffer += chunk
+            if self.size < EMPTY_RECORDS_BODY_BYTES_MAX:
+                self.head += chunk[: EMPTY_RECORDS_BODY_BYTES_MAX - self.size]
+            self.size += len(chunk)
         if size < 0:
             data, self._buffer = self._buffer, b""
         else:
@@ -173,15 +219,25 @@ class _AsyncBody:
         return data
 
 
+def _body_problem(message: str, code: str) -> ApiProblem:
+    return ApiProblem(
+        422, "Request refused", message, kind="invalid-request",
+        errors=[{"loc": ["body"], "msg": message, "code": code}],
+    )  # fmt: skip
+
+
 async def _csv_lines(request: Request) -> AsyncIterator[str]:
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     pending = ""
-    async for chunk in _limited(request):
-        pending += decoder.decode(chunk)
-        *complete, pending = pending.split("\n")
-        for line in complete:
-            yield line + "\n"
-    pending += decoder.decode(b"", final=True)
+    try:
+        async for chunk in _limited(request):
+            pending += decoder.decode(chunk)
+            *complete, pending = pending.split("\n")
+            for line in complete:
+                yield line + "\n"
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError as error:
+        raise _body_problem(f"The CSV is not UTF-8: {error.reason}.", "csv_encoding") from None
     if pending:
         yield pending
 
@@ -240,8 +296,9 @@ async def _load_csv(request: Request, reconciliation: Reconciliation) -> None:
 async def _load_json(request: Request, reconciliation: Reconciliation) -> None:
     batch: list[tuple[int, dict[str, Any]]] = []
     index = 0
+    body = _AsyncBody(request)
     try:
-        async for item in ijson.items(_AsyncBody(request), "records.item", use_float=False):
+        async for item in ijson.items(body, "records.item", use_float=False):
             batch.append((index, item if isinstance(item, dict) else {"_fields": 0}))
             index += 1
             if len(batch) >= Reconciliation.BATCH:
@@ -252,7 +309,24 @@ async def _load_json(request: Request, reconciliation: Reconciliation) -> None:
             422, "Request refused", f"The body is not valid JSON: {error}", kind="invalid-request",
             errors=[{"loc": ["body"], "msg": str(error), "code": "json_invalid"}],
         ) from None  # fmt: skip
+    if index == 0:
+        _check_empty_records(body)
     reconciliation.add(batch)
+
+
+def _check_empty_records(body: _AsyncBody) -> None:
+    """No record was found: the body must be `{"records": []}`, not another shape."""
+    if body.size <= EMPTY_RECORDS_BODY_BYTES_MAX:
+        try:
+            document = orjson.loads(body.head)
+        except orjson.JSONDecodeError:
+            document = None
+        if document == {"records": []}:
+            return
+    raise _body_problem(
+        'The body must be {"records": [...]}, an object whose only field is the array of records.',
+        "records_missing",
+    )
 
 
 def _stream_json(reconciliation: Reconciliation, head: dict[str, Any]) -> Iterator[bytes]:

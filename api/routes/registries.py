@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
-from api.contract import PersonIn
+from api.contract import HospitalIn, PersonIn
 from api.deps import CurrentPrincipal, State, require_roles
 from api.models import HospitalCreate, HospitalPublic, PersonPublic
 from api.registry import get_hospital, get_person, write_hospital, write_person
@@ -25,10 +25,11 @@ RegistryId = Annotated[str, Path(max_length=64, pattern=r"^[0-9A-Za-z_.-]+$")]
     summary="Register or update a hospital",
 )
 async def put_hospital(
-    hospital_id: RegistryId, body: HospitalCreate, principal: CurrentPrincipal, state: State
+    hospital_id: RegistryId, body: HospitalIn, principal: CurrentPrincipal, state: State
 ) -> JSONResponse:
     require_roles(principal, "admin")
-    put = write_hospital(state.engine, hospital_id, body, f"key:{principal.key_prefix}")
+    hospital = HospitalCreate(**body.model_dump())
+    put = write_hospital(state.engine, hospital_id, hospital, f"key:{principal.key_prefix}")
     return JSONResponse(put.value.model_dump(mode="json"), status_code=201 if put.created else 200)
 
 

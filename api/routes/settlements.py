@@ -9,9 +9,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from api.contract import AccumulatorsOut, ClaimIn, ProblemOut, SettlementOut
+from api.contract import AccumulatorsOut, ClaimIn, ProblemOut, ReversalIn, SettlementOut
 from api.deps import CurrentPrincipal, State, require_roles
-from api.models import ReasonIn
 from api.services import (
     authorize_hospital,
     get_settlement,
@@ -32,6 +31,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         (404, "No such settlement or person"),
         (409, "The claim id is settled with another body"),
         (413, "The request body is too large"),
+        (415, "The body is not application/json (or, where CSV is taken, text/csv)"),
         (422, "The request or the claim is refused; `errors` lists every problem"),
         (503, "A lock could not be had in time; retry after the Retry-After seconds"),
     )
@@ -116,7 +116,7 @@ async def get(settlement_id: SettlementId, principal: CurrentPrincipal, state: S
     summary="Reverse a settlement (repeating it returns the same)",
 )
 async def reverse(
-    settlement_id: SettlementId, body: ReasonIn, principal: CurrentPrincipal, state: State
+    settlement_id: SettlementId, body: ReversalIn, principal: CurrentPrincipal, state: State
 ) -> Response:
     require_roles(principal, "hospital", "admin")
     document = reverse_settlement(
