@@ -147,6 +147,11 @@ def _report(folder: Path, name: str, args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed(env: dict[str, str], args: argparse.Namespace, keys_file: Path) -> None:
+    _onestop(env, "demo", "seed", "--persons", str(args.persons), "--hospitals", str(args.hospitals),
+             "--keys-file", str(keys_file))  # fmt: skip
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "pg"), default="sqlite")
@@ -164,6 +169,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--name", default=None, help="report folder name under var/loadtest/")
     parser.add_argument("--locust-processes", type=int, default=1, help="locust worker processes")
+    parser.add_argument(
+        "--existing-sqlite",
+        type=Path,
+        default=None,
+        help="use this SQLite file as it is (seeded and prefilled), with keys.env beside it",
+    )
     return parser.parse_args(argv)
 
 
@@ -176,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     folder = ROOT / "var" / "loadtest" / name
     folder.mkdir(parents=True, exist_ok=True)
-    url, drop = _database(args.db, folder)
+    if args.existing_sqlite is not None:
+        url, drop = f"sqlite:///{args.existing_sqlite.resolve()}", (lambda: None)
+    else:
+        url, drop = _database(args.db, folder)
     env = {**os.environ, "ONESTOP_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -188,17 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         _onestop(env, "db", "upgrade")
         keys_file = folder / "keys.env"
-        _onestop(
-            env,
-            "demo",
-            "seed",
-            "--persons",
-            str(args.persons),
-            "--hospitals",
-            str(args.hospitals),
-            "--keys-file",
-            str(keys_file),
-        )
+        if args.existing_sqlite is not None:
+            keys_file = args.existing_sqlite.parent / "keys.env"
+        else:
+            _seed(env, args, keys_file)
         server = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", str(args.workers)],
             env=env, cwd=ROOT, start_new_session=True,
