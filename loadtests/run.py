@@ -226,39 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.locust_processes > 1:
             command += ["--processes", str(args.locust_processes)]
         subprocess.run(command, env=locust_env, cwd=ROOT, check=False)
-        figures = _stats(folder)
-        figures.update(
-            db=args.db,
-            workers=args.workers,
-            users=args.users,
-            duration_s=args.duration,
-            lines=args.lines,
-        )
-        (folder / "summary.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
-        (folder / "throughput.svg").write_text(
-            history_svg(folder / "locust_stats_history.csv", title=name), encoding="utf-8"
-        )
-        print(
-            f"\nsettlements/s {figures['settlements_per_s']:.0f}  (all requests/s {figures['requests_per_s']:.0f})\n"
-            f"settle latency p50 {figures['settle_p50_ms']:.0f} ms, p95 {figures['settle_p95_ms']:.0f} ms, "
-            f"p99 {figures['settle_p99_ms']:.0f} ms\n"
-            f"requests {figures['requests']}, failures {figures['failures']}\n"
-            f"reports: {folder}"
-        )
-        failed = []
-        if figures["failures"]:
-            failed.append(f"{figures['failures']} failed requests")
-        if args.min_rps and figures["settlements_per_s"] < args.min_rps:
-            failed.append(f"settlements/s {figures['settlements_per_s']:.0f} < {args.min_rps:.0f}")
-        if args.max_p99_ms and figures["settle_p99_ms"] > args.max_p99_ms:
-            failed.append(
-                f"settle p99 {figures['settle_p99_ms']:.0f} ms > {args.max_p99_ms:.0f} ms"
-            )
-        if failed:
-            print("THRESHOLDS MISSED: " + "; ".join(failed))
-            return 1
-        print("thresholds met")
-        return 0
+        return _report(folder, name, args)
     finally:
         if server is not None and server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
