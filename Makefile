@@ -73,5 +73,19 @@ loadtest: $(STAMP)
 	  --duration $(DURATION) --lines $(LINES) --persons $(PERSONS) --hospitals $(HOSPITALS) \
 	  --min-rps $(MIN_RPS) --max-p99-ms $(MAX_P99_MS)
 
+## soak: the long reliability runs (about 25 minutes; restarts the local PostgreSQL cluster):
+## kills of the service and database restarts under load, contention, a long schemathesis
+## run, then a 10-minute load test; each prints what it tried and what it lost.
+soak: $(STAMP)
+	ONESTOP_TEST_PG_URL=$${ONESTOP_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
+	ONESTOP_SOAK_SECONDS=$${ONESTOP_SOAK_SECONDS:-600} ONESTOP_SOAK_KILLS=$${ONESTOP_SOAK_KILLS:-60} \
+	ONESTOP_SOAK_DB_RESTARTS=$${ONESTOP_SOAK_DB_RESTARTS:-20} ONESTOP_SOAK_THREADS=$${ONESTOP_SOAK_THREADS:-12} \
+	ONESTOP_CONTENTION_THREADS=$${ONESTOP_CONTENTION_THREADS:-32} \
+	ONESTOP_CONTENTION_OPERATIONS=$${ONESTOP_CONTENTION_OPERATIONS:-100} \
+	ONESTOP_SOAK_EXAMPLES=$${ONESTOP_SOAK_EXAMPLES:-1000} \
+	$(BIN)/python -m pytest tests/api/test_crash_safety.py tests/api/test_contention.py \
+	  tests/api/test_hostile_input.py tests/api/test_schemathesis.py -q -s
+	$(BIN)/python -m loadtests.run --duration 600 --users 16 --name soak-$$(date +%Y%m%d-%H%M%S)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -363,6 +364,10 @@ class RecordsRefused(Exception):
 PROBLEMS_LISTED_MAX = 1_000
 
 
+_ID = re.compile(r"[0-9A-Za-z_.-]{1,64}")
+"""Settlement and claim ids as the service issues and accepts them."""
+
+
 def _money_fen(text_value: str) -> int | None:
     from decimal import Decimal, InvalidOperation
 
@@ -370,7 +375,8 @@ def _money_fen(text_value: str) -> int | None:
         value = Decimal(text_value)
     except InvalidOperation:
         return None
-    if not value.is_finite() or value != value.quantize(Decimal("0.01")) or abs(value) >= 10**12:
+    # Magnitude first: quantizing a 30-digit number would overflow the decimal context.
+    if not value.is_finite() or abs(value) >= 10**12 or value != value.quantize(Decimal("0.01")):
         return None
     return int(value.scaleb(2))
 
@@ -422,11 +428,11 @@ def parse_record(
             }
         )
     for name in ("settlement_id", "claim_id"):
-        if not 1 <= len(fields[name]) <= 64:
+        if not _ID.fullmatch(fields[name]):
             found.append(
                 {
                     "loc": ["records", index, name],
-                    "msg": f"{name} must have 1 to 64 characters",
+                    "msg": f"{name} must be 1 to 64 letters, digits, _ . or -",
                     "code": "invalid_id",
                 }
             )

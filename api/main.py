@@ -8,12 +8,14 @@ processes over one database (docs/architecture.md explains the trade-off).
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -43,6 +45,9 @@ line, and what the patient pays, exact to the fen.
 Authenticate with `Authorization: Bearer <api key>`. Errors are `application/problem+json`
 and list every problem found. Money is always a string with two decimals.
 """
+
+
+logger = logging.getLogger("onestop")
 
 
 class BodyLimit:
@@ -164,6 +169,37 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             "Another settlement for this person holds the lock; retry shortly.",
             kind="lock-unavailable",
             headers={"Retry-After": "1"},
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database_unavailable(request: Request, exc: DBAPIError) -> Response:
+        # A lost or refused database connection (a restart, a failover) is not a bug: answer
+        # 503 so that clients retry; the pool checks connections before use and recovers.
+        if exc.connection_invalidated or (
+            type(exc.orig).__module__.startswith("psycopg")
+            and isinstance(exc, OperationalError | InterfaceError)
+        ):
+            logger.warning(
+                "database unavailable on %s %s: %s",
+                request.method,
+                request.url.path,
+                type(exc.orig).__name__,
+            )
+            return problems.problem_response(
+                503,
+                "Database unavailable",
+                "The database cannot be reached just now; nothing was committed. Retry shortly.",
+                kind="database-unavailable",
+                headers={"Retry-After": "1"},
+                instance=request.url.path,
+            )
+        logger.exception("database error on %s %s", request.method, request.url.path)
+        return problems.problem_response(
+            500,
+            "Internal error",
+            "The request failed unexpectedly; nothing was committed. It has been logged.",
+            kind="internal",
             instance=request.url.path,
         )
 

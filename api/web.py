@@ -146,9 +146,11 @@ def start_session(state: AppState, principal: Principal, replaced_token: str | N
         )
         session.add(
             AuditRecord(
-                at=now, actor=audit_actor(principal.key_prefix), action="web.login",
+                at=now,
+                actor=audit_actor(principal.key_prefix),
+                action="web.login",
                 subject="finance view",
-            )  # fmt: skip
+            )
         )
         session.commit()
     return token
@@ -160,9 +162,11 @@ def end_session(state: AppState, token: str, actor: str | None) -> None:
         if actor is not None:
             session.add(
                 AuditRecord(
-                    at=state.clock(), actor=audit_actor(actor), action="web.logout",
+                    at=state.clock(),
+                    actor=audit_actor(actor),
+                    action="web.logout",
                     subject="finance view",
-                )  # fmt: skip
+                )
             )
         session.commit()
 

@@ -255,6 +255,14 @@ async def _load_records(request: Request, reconciliation: Reconciliation) -> Non
             "Unsupported media type",
             "Send application/json or text/csv.",
             kind="unsupported-media-type",
+            errors=[
+                {
+                    "loc": ["header", "content-type"],
+                    "msg": f"{content_type[:100] or 'no content type'} is not application/json "
+                    "or text/csv",
+                    "code": "unsupported_media_type",
+                }
+            ],
         )
     reconciliation.finish()
 
