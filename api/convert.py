@@ -17,7 +17,6 @@ import orjson
 from api.contract import accumulators_json, settlement_json
 from settlement.conservation import check_conservation
 from settlement.model import (
-    Accumulators,
     AccumulatorsFen,
     Fund,
     Group,
@@ -27,7 +26,7 @@ from settlement.model import (
 from settlement.model import (
     Person as EnginePerson,
 )
-from settlement.money import fen_to_money, money
+from settlement.money import money
 from settlement.result import FundStep, LineSettlement, Settlement, Totals
 
 _TOTAL_FIELDS = (
@@ -66,18 +65,6 @@ def accumulators_fen(row: Any, year: int) -> AccumulatorsFen:
         row.ci_paid_fen,
         row.assistance_paid_fen,
         row.charity_paid_fen,
-    )
-
-
-def accumulators_to_engine(fen: AccumulatorsFen) -> Accumulators:
-    return Accumulators(
-        year=fen.year,
-        admissions=fen.admissions,
-        basic_paid=fen_to_money(fen.basic_paid),
-        ci_base=fen_to_money(fen.ci_base),
-        ci_paid=fen_to_money(fen.ci_paid),
-        assistance_paid=fen_to_money(fen.assistance_paid),
-        charity_paid=fen_to_money(fen.charity_paid),
     )
 
 

@@ -25,7 +25,6 @@ import api.models  # noqa: F401 - registers the tables this module writes on SQL
 from api.contract import ClaimIn, accumulators_json, settlement_json
 from api.convert import (
     accumulators_fen,
-    accumulators_to_engine,
     fund_row_values,
     line_row_values,
     person_to_engine,
@@ -268,7 +267,7 @@ def _settle_in_transaction(
         ).first()
         if existing is not None:
             return _replay(connection, existing, digest, claim.claim_id)
-        result = engine_settle(claim, person, level, accumulators_to_engine(before), tariffs)
+        result = engine_settle(claim, person, level, before.to_money(), tariffs)
         if isinstance(result, Rejection):
             raise rejection_problem(result)
         now = clock()
@@ -365,7 +364,7 @@ def preview_claim(engine: Engine, tariffs: TariffBook, claim_in: ClaimIn) -> dic
             _ACC_ROW, {"person_id": person.person_id, "year": claim.policy_year}
         ).first()
         before = accumulators_fen(row, claim.policy_year)
-    result = engine_settle(claim, person, level, accumulators_to_engine(before), tariffs)
+    result = engine_settle(claim, person, level, before.to_money(), tariffs)
     if isinstance(result, Rejection):
         raise rejection_problem(result)
     return settlement_json(

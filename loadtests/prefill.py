@@ -22,7 +22,6 @@ from sqlmodel import SQLModel
 
 import api.models  # noqa: F401 - registers the tables
 from api.convert import (
-    accumulators_to_engine,
     fund_row_values,
     line_row_values,
     person_to_engine,
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             claim = generate_claim(rng, catalog(), claim_id=f"PF{index}", hospital_id=hospital,
                                    person_id=person.person_id, year=2018, line_count=args.lines)  # fmt: skip
             before = accumulators.get(person.person_id, AccumulatorsFen.empty(2018))
-            result = settle(claim, person, levels[hospital], accumulators_to_engine(before), book)
+            result = settle(claim, person, levels[hospital], before.to_money(), book)
             assert isinstance(result, Settlement), result
             accumulators[person.person_id] = result.accumulators_after_fen
             settlement_id = f"PF{index:012d}"

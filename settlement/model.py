@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from moneyed import Money
 
-from settlement.money import ZERO, money_to_fen
+from settlement.money import ZERO, fen_to_money, money_to_fen
 
 
 class Group(StrEnum):
@@ -142,3 +142,15 @@ class AccumulatorsFen(NamedTuple):
     @classmethod
     def empty(cls, year: int) -> AccumulatorsFen:
         return cls(year, 0, 0, 0, 0, 0, 0)
+
+    def to_money(self) -> Accumulators:
+        """The same accumulators with `Money` amounts, as the engine's edges take them."""
+        return Accumulators(
+            year=self.year,
+            admissions=self.admissions,
+            basic_paid=fen_to_money(self.basic_paid),
+            ci_base=fen_to_money(self.ci_base),
+            ci_paid=fen_to_money(self.ci_paid),
+            assistance_paid=fen_to_money(self.assistance_paid),
+            charity_paid=fen_to_money(self.charity_paid),
+        )

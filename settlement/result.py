@@ -199,16 +199,7 @@ class Settlement:
 
     @property
     def accumulators_after(self) -> Accumulators:
-        after = self.accumulators_after_fen
-        return Accumulators(
-            year=after.year,
-            admissions=after.admissions,
-            basic_paid=fen_to_money(after.basic_paid),
-            ci_base=fen_to_money(after.ci_base),
-            ci_paid=fen_to_money(after.ci_paid),
-            assistance_paid=fen_to_money(after.assistance_paid),
-            charity_paid=fen_to_money(after.charity_paid),
-        )
+        return self.accumulators_after_fen.to_money()
 
     def fund(self, fund: Fund) -> FundStep:
         step = self.funds[FUND_INDEX[fund]]

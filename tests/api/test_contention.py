@@ -45,7 +45,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, col
 
 from api.contract import ClaimIn, accumulators_json
-from api.convert import accumulators_to_engine, person_to_engine
+from api.convert import person_to_engine
 from api.core.config import Settings
 from api.db import make_engine
 from api.ledger import check
@@ -294,7 +294,7 @@ def _replay_person(
             claim,
             engine_person,
             levels[row["hospital_id"]],
-            accumulators_to_engine(running),
+            running.to_money(),
             book,
         )
         assert isinstance(result, Settlement), result
