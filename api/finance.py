@@ -258,6 +258,17 @@ def clearing_xlsx(document: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def clearing_download(document: dict[str, Any], extension: str) -> tuple[str | bytes, str]:
+    """(content, media type) of the clearing document as a `csv` or `xlsx` file."""
+    if extension == "csv":
+        return clearing_csv(document), "text/csv; charset=utf-8"
+    assert extension == "xlsx", extension
+    return clearing_xlsx(document), XLSX_MEDIA_TYPE
+
+
 # ---------------------------------------------------------------- daily series (the chart)
 
 

@@ -20,7 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -36,9 +36,8 @@ from api.deps import AppState, State
 from api.finance import (
     FUNDS,
     Period,
-    clearing_csv,
+    clearing_download,
     clearing_json,
-    clearing_xlsx,
     daily_fund_payments,
     month_period,
     search_settlements,
@@ -459,34 +458,21 @@ def _attachment(view: View, extension: str) -> dict[str, str]:
     }
 
 
-@router.get("/finance/clearing.csv")
-async def clearing_csv_download(
-    request: Request, state: State, month: str | None = None, hospital_id: str | None = None
+@router.get("/finance/clearing.{extension}")
+async def clearing_download_page(
+    request: Request,
+    state: State,
+    extension: Literal["csv", "xlsx"],
+    month: str | None = None,
+    hospital_id: str | None = None,
 ) -> Response:
+    """The month's clearing as a CSV or XLSX file, under the session's scope."""
     found = _clearing_for(request, state, month, hospital_id)
     if isinstance(found, Response):
         return found
     view, document = found
-    return Response(
-        clearing_csv(document),
-        media_type="text/csv; charset=utf-8",
-        headers=_attachment(view, "csv"),
-    )
-
-
-@router.get("/finance/clearing.xlsx")
-async def clearing_xlsx_download(
-    request: Request, state: State, month: str | None = None, hospital_id: str | None = None
-) -> Response:
-    found = _clearing_for(request, state, month, hospital_id)
-    if isinstance(found, Response):
-        return found
-    view, document = found
-    return Response(
-        clearing_xlsx(document),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers=_attachment(view, "xlsx"),
-    )
+    content, media_type = clearing_download(document, extension)
+    return Response(content, media_type=media_type, headers=_attachment(view, extension))
 
 
 @router.get("/finance/statement/{settlement_id}")

@@ -20,12 +20,12 @@ from starlette.responses import Response, StreamingResponse
 from api.deps import CurrentPrincipal, State, require_roles
 from api.finance import (
     RECORD_COLUMNS,
+    XLSX_MEDIA_TYPE,
     Period,
     Reconciliation,
     RecordsRefused,
-    clearing_csv,
+    clearing_download,
     clearing_json,
-    clearing_xlsx,
     csv_records,
     totals_json,
 )
@@ -131,7 +131,7 @@ async def totals(
             "content": {
                 "application/json": {},
                 "text/csv": {},
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+                XLSX_MEDIA_TYPE: {},
             }
         },
         **PROBLEMS,
@@ -158,15 +158,10 @@ async def clearing(
         )  # fmt: skip
     document = clearing_json(state.engine, month, state.settings.business_timezone, scoped)
     name = f"clearing-{month}" + (f"-{scoped}" if scoped else "")
-    if format == "csv":
-        return Response(clearing_csv(document), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})  # fmt: skip
-    if format == "xlsx":
-        return Response(
-            clearing_xlsx(document),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-        )
+    if format != "json":
+        content, media_type = clearing_download(document, format)
+        return Response(content, media_type=media_type,
+                        headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'})  # fmt: skip
     return Response(orjson.dumps(document), media_type="application/json")
 
 
