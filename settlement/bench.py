@@ -86,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         per_claim = _run(loaded.book, calibration) / 1e9 / len(calibration)
         count = max(20, min(10_000, int(args.seconds / max(per_claim, 1e-6))))
         work = _workload(catalog, lines, count, args.seed)
-        seconds = sorted(_run(loaded.book, work) for _ in range(args.repeat))[args.repeat // 2] / 1e9
+        seconds = (
+            sorted(_run(loaded.book, work) for _ in range(args.repeat))[args.repeat // 2] / 1e9
+        )
         rate = count / seconds
         micros = seconds / count * 1e6
         print(f"{lines:>6} {count:>7} {rate:>14,.0f} {micros:>9.1f} {micros / lines:>8.2f}")
