@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from api.contract import PersonIn, StatusIn
+from api.contract import HospitalIn, PersonIn, StatusIn
 from api.db import write_session
-from api.models import Hospital, HospitalCreate
+from api.models import Hospital
 from api.registry import put_hospital, put_person
 from api.security import create_key
 from settlement.model import Group
@@ -89,7 +89,7 @@ def seed_if_empty(engine: Engine, keys_file: Path) -> bool:
             put_hospital(
                 session,
                 hospital_id,
-                HospitalCreate(name=name, level=level, region="220000"),
+                HospitalIn(name=name, level=level, region="220000"),
                 "demo",
             )
         for person_id, name, id_body, birth, gender, statuses in DEMO_PERSONS:

@@ -16,9 +16,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
-from api.contract import ID_PATTERN, PersonIn
+from api.contract import ID_PATTERN, HospitalIn, PersonIn
 from api.db import write_session
-from api.models import HospitalCreate
 from api.registry import put_hospital, put_person
 
 HOSPITAL_COLUMNS = ("hospital_id", "name", "level", "region")
@@ -102,12 +101,15 @@ def _parse(model: type[M], line_no: int, data: dict[str, Any], problems: list[st
 def import_hospitals(engine: Engine, path: Path) -> int:
     problems: list[str] = []
     seen: dict[str, int] = {}
-    parsed: list[tuple[str, HospitalCreate]] = []
+    parsed: list[tuple[str, HospitalIn]] = []
     for line_no, row in _rows(path, HOSPITAL_COLUMNS, problems):
         ok = _check_id(line_no, "hospital_id", row["hospital_id"], seen, problems)
-        body = _parse(
-            HospitalCreate, line_no, {k: v for k, v in row.items() if k != "hospital_id"}, problems
-        )
+        # The request model is strict about types; a CSV field is text, so a level of digits
+        # is read as a number first (anything else is refused by the model, with its line).
+        fields: dict[str, Any] = {k: v for k, v in row.items() if k != "hospital_id"}
+        if fields["level"].isdigit():
+            fields["level"] = int(fields["level"])
+        body = _parse(HospitalIn, line_no, fields, problems)
         if ok and body is not None:
             parsed.append((row["hospital_id"], body))
     if problems:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import StrictStr, StringConstraints
+from pydantic import StringConstraints
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
-from sqlmodel._compat import SQLModelConfig
 
 from settlement.model import Group
 
@@ -29,15 +28,6 @@ class HospitalBase(SQLModel):
         StringConstraints(pattern=r"^[0-9]{6}$"),
         Field(description="Region code, e.g. 220000"),
     ]
-
-
-class HospitalCreate(HospitalBase):
-    model_config = SQLModelConfig(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"name": "吉林大学第一医院", "level": 3, "region": "220000"}]
-        },
-    )
 
 
 class Hospital(HospitalBase, table=True):
@@ -256,13 +246,6 @@ class AuditRecord(SQLModel, table=True):
     """The API key's prefix, or 'cli' for the command line."""
     action: str = Field(max_length=64)
     subject: str = Field(sa_column=Column(String(200), nullable=False))
-
-
-class ReasonIn(SQLModel):
-    model_config = SQLModelConfig(
-        extra="forbid", json_schema_extra={"examples": [{"reason": "医院冲正：重复上传"}]}
-    )
-    reason: Annotated[StrictStr, Field(min_length=1, max_length=500)]
 
 
 # ---------------------------------------------------------------- finance view sessions

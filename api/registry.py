@@ -10,11 +10,10 @@ from typing import Generic, TypeVar
 from sqlalchemy import Engine, delete, insert, select
 from sqlmodel import Session, SQLModel, col
 
-from api.contract import PersonIn, StatusIn
+from api.contract import HospitalIn, PersonIn, StatusIn
 from api.db import read_session, write_session
 from api.models import (
     Hospital,
-    HospitalCreate,
     HospitalPublic,
     Person,
     PersonPublic,
@@ -42,7 +41,7 @@ def audit(session: Session, actor: str, action: str, subject: str) -> None:
 
 
 def put_hospital(
-    session: Session, hospital_id: str, body: HospitalCreate, actor: str
+    session: Session, hospital_id: str, body: HospitalIn, actor: str
 ) -> Put[HospitalPublic]:
     now = datetime.now(UTC)
     row = session.get(Hospital, hospital_id)
@@ -128,7 +127,7 @@ def get_person(engine: Engine, person_id: str) -> PersonPublic:
 
 
 def write_hospital(
-    engine: Engine, hospital_id: str, body: HospitalCreate, actor: str
+    engine: Engine, hospital_id: str, body: HospitalIn, actor: str
 ) -> Put[HospitalPublic]:
     with write_session(engine) as session:
         result = put_hospital(session, hospital_id, body, actor)

@@ -1,8 +1,8 @@
 """Step 1 of the rules (§4): check every line and split it into self-pay parts and in scope.
 
-Every problem of every line is collected; nothing stops at the first. A clean line becomes a
-`ClassifiedLine` in integer fen: full self-pay (全自费), over-cap self-pay (超限价自费), first
-self-pay (先行自付) and in scope (政策范围内).
+Every problem of every line is collected; nothing stops at the first (`check_lines`). Clean
+lines are split in one pass (`classify_lines`) into columns of integer fen: full self-pay
+(全自费), over-cap self-pay (超限价自费), first self-pay (先行自付) and in scope (政策范围内).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.contract import HospitalIn, PersonIn
 from api.deps import CurrentPrincipal, State, require_roles
-from api.models import HospitalCreate, HospitalPublic, PersonPublic
+from api.models import HospitalPublic, PersonPublic
 from api.registry import get_hospital, get_person, write_hospital, write_person
 from api.routes.settlements import PROBLEMS
 
@@ -28,8 +28,7 @@ async def put_hospital(
     hospital_id: RegistryId, body: HospitalIn, principal: CurrentPrincipal, state: State
 ) -> JSONResponse:
     require_roles(principal, "admin")
-    hospital = HospitalCreate(**body.model_dump())
-    put = write_hospital(state.engine, hospital_id, hospital, f"key:{principal.key_prefix}")
+    put = write_hospital(state.engine, hospital_id, body, f"key:{principal.key_prefix}")
     return JSONResponse(put.value.model_dump(mode="json"), status_code=201 if put.created else 200)
 
 

@@ -271,6 +271,29 @@ def test_a_hospitals_file_with_a_region_that_is_not_six_digits_is_refused(
     assert client.get(f"/v1/hospitals/HR{tag}1", headers=admin).status_code == 404
 
 
+def test_a_hospitals_file_is_held_to_the_same_rules_as_the_hospital_route(
+    database_url: str, settings: Settings, client: TestClient, admin: dict[str, str], tmp_path: Path
+) -> None:
+    """The import and PUT /v1/hospitals share one request model: a control character in a
+    name (PostgreSQL cannot store NUL) and a level that is not a whole number 1–3 are refused."""
+    tag = _tag()
+    path = _write(
+        tmp_path / "hospitals.csv",
+        [
+            "hospital_id,name,level,region",
+            f"HS{tag}1,好医院,2,220000",
+            f"HS{tag}2,坏\x01名字,2,220000",
+            f"HS{tag}3,坏等级,2.0,220000",
+        ],
+    )
+    before = row_counts(settings)
+    result = _onestop(database_url, "hospitals", "import", str(path))
+    assert result.exit_code == EXIT_REFUSED, result.output
+    assert _listed_lines(result.output) == {3, 4}
+    assert row_counts(settings) == before
+    assert client.get(f"/v1/hospitals/HS{tag}1", headers=admin).status_code == 404
+
+
 def test_a_persons_file_with_bad_rows_lists_every_bad_line_and_imports_nothing(
     database_url: str, settings: Settings, client: TestClient, admin: dict[str, str], tmp_path: Path
 ) -> None:
