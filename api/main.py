@@ -1,40 +1,31 @@
 """The FastAPI application: start-up (settings, database, tariffs parsed once), limits, routes.
 
-Routes are `async` and call the database synchronously: each worker process settles one
-claim at a time with no per-request thread hand-off, and throughput comes from more worker
-processes over one database (docs/architecture.md explains the trade-off).
+The composition root: the one module that knows every layer (docs/architecture.md). Routes are
+`async` and call the database synchronously: each worker process settles one claim at a time
+with no per-request thread hand-off, and throughput comes from more worker processes over one
+database (docs/architecture.md explains the trade-off).
 """
 
 from __future__ import annotations
 
 import gc
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
-from api import problems, web
+from api.core import problems
+from api.core.clock import Clock, system_clock
 from api.core.config import Settings, get_settings
-from api.db import LockUnavailable, make_engine
-from api.deps import AppState
-from api.migrate import upgrade
-from api.routes import finance, registries, settlements
-from api.security import KeyStore
-from api.services import Clock, system_clock
-from api.statement import make_templates
+from api.core.deps import AppState
+from api.core.middleware import BodyLimit
+from api.core.templates import make_templates
+from api.db.engine import make_engine
+from api.db.keys import KeyStore
+from api.db.migrate import upgrade
+from api.routes import finance, health, reconciliation, registries, settlements
+from api.web import pages
 from tariffs import load_default, load_tariffs
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DESCRIPTION = """
 onestop settles a poor patient's discharge claim in one step: basic medical insurance, then
@@ -47,73 +38,7 @@ and list every problem found. Money is always a string with two decimals.
 """
 
 
-logger = logging.getLogger("onestop")
-
-
-class BodyLimit:
-    """Refuse request bodies over the configured size with 413, before reading them whole."""
-
-    def __init__(self, app: ASGIApp, limit_bytes: int, path_limits: dict[str, int]) -> None:
-        self.app = app
-        self.default_limit_bytes = limit_bytes
-        self.path_limits = path_limits
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.path_limits.get(scope.get("path", ""), self.default_limit_bytes)
-        if limit != self.default_limit_bytes:
-            # Routes with their own limit stream their bodies and count what they read.
-            declared = dict(scope.get("headers", ())).get(b"content-length")
-            if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                await self._refuse(scope, receive, send, limit)
-                return
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", ())).get(b"content-length")
-        if declared is not None:
-            # The server delivers no more than the declared length, so the header decides.
-            if not declared.isdigit() or int(declared) > self.default_limit_bytes:
-                await self._refuse(scope, receive, send, self.default_limit_bytes)
-                return
-            await self.app(scope, receive, send)
-            return
-        # No declared length (chunked): read up to the limit first, then hand the body on.
-        messages: list[Message] = []
-        seen = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            seen += len(message.get("body", b""))
-            if seen > self.default_limit_bytes:
-                await self._refuse(scope, receive, send, self.default_limit_bytes)
-                return
-            if not message.get("more_body", False):
-                break
-        replay = iter(messages)
-
-        async def replayed() -> Message:
-            return next(replay, None) or await receive()
-
-        await self.app(scope, replayed, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        message = f"The body is larger than {limit} bytes."
-        response = problems.problem_response(
-            413,
-            "Request body too large",
-            message,
-            kind="body-too-large",
-            errors=[{"loc": ["body"], "msg": message, "code": "body_too_large"}],
-            instance=scope.get("path"),
-        )
-        await response(scope, receive, send)
-
-
-def _tune_collector(gen0_threshold: int) -> None:
+def tune_collector(gen0_threshold: int) -> None:
     """Freeze what start-up built and collect less often.
 
     A settlement allocates thousands of short-lived objects; with the default threshold the
@@ -129,28 +54,32 @@ def _tune_collector(gen0_threshold: int) -> None:
     gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
+def start(settings: Settings, clock: Clock) -> AppState:
+    """Migrate if asked, open the database, parse the tariffs once: the state every request uses."""
+    if settings.migrate_on_start:
+        upgrade(settings.database_url)
+    engine = make_engine(settings)
+    loaded = load_default() if settings.tariff_dir is None else load_tariffs(settings.tariff_dir)
+    return AppState(
+        settings=settings,
+        engine=engine,
+        tariffs=loaded.book,
+        keys=KeyStore(engine, settings.key_cache_seconds),
+        templates=make_templates(),
+        clock=clock,
+    )
+
+
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.migrate_on_start:
-            upgrade(settings.database_url)
-        engine = make_engine(settings)
-        loaded = (
-            load_default() if settings.tariff_dir is None else load_tariffs(settings.tariff_dir)
-        )
-        app.state.onestop = AppState(
-            settings=settings,
-            engine=engine,
-            tariffs=loaded.book,
-            keys=KeyStore(engine, settings.key_cache_seconds),
-            templates=make_templates(),
-            clock=clock,
-        )
-        _tune_collector(settings.gc_gen0_threshold)
+        state = start(settings, clock)
+        app.state.onestop = state
+        tune_collector(settings.gc_gen0_threshold)
         yield
-        engine.dispose()
+        state.engine.dispose()
 
     app = FastAPI(
         title="onestop",
@@ -160,71 +89,15 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         lifespan=lifespan,
     )
     problems.install(app)
-
-    @app.exception_handler(LockUnavailable)
-    async def _lock_unavailable(request: Request, exc: LockUnavailable) -> Response:
-        return problems.problem_response(
-            503,
-            "Busy: the person's accumulators are locked",
-            "Another settlement for this person holds the lock; retry shortly.",
-            kind="lock-unavailable",
-            headers={"Retry-After": "1"},
-            instance=request.url.path,
-        )
-
-    @app.exception_handler(DBAPIError)
-    async def _database_unavailable(request: Request, exc: DBAPIError) -> Response:
-        # A lost or refused database connection (a restart, a failover) is not a bug: answer
-        # 503 so that clients retry; the pool checks connections before use and recovers.
-        if exc.connection_invalidated or (
-            type(exc.orig).__module__.startswith("psycopg")
-            and isinstance(exc, OperationalError | InterfaceError)
-        ):
-            logger.warning(
-                "database unavailable on %s %s: %s",
-                request.method,
-                request.url.path,
-                type(exc.orig).__name__,
-            )
-            return problems.problem_response(
-                503,
-                "Database unavailable",
-                "The database cannot be reached just now; nothing was committed. Retry shortly.",
-                kind="database-unavailable",
-                headers={"Retry-After": "1"},
-                instance=request.url.path,
-            )
-        logger.exception("database error on %s %s", request.method, request.url.path)
-        return problems.problem_response(
-            500,
-            "Internal error",
-            "The request failed unexpectedly; nothing was committed. It has been logged.",
-            kind="internal",
-            instance=request.url.path,
-        )
-
-    @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
-    async def healthz(request: Request) -> JSONResponse:
-        state: AppState = request.app.state.onestop
-        try:
-            with state.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except Exception as error:
-            return JSONResponse(
-                {"status": "unavailable", "database": str(type(error).__name__)}, 503
-            )
-        return JSONResponse(
-            {
-                "status": "ok",
-                "database": state.engine.dialect.name,
-                "tariffs": [t.version for t in state.tariffs.tariffs],
-            }
-        )
-
-    app.include_router(registries.router)
-    app.include_router(settlements.router)
-    app.include_router(finance.router)
-    app.include_router(web.router)
+    for router in (
+        health.router,
+        registries.router,
+        settlements.router,
+        finance.router,
+        reconciliation.router,
+        pages.router,
+    ):
+        app.include_router(router)
     app.add_middleware(
         BodyLimit,
         limit_bytes=settings.body_bytes_max,

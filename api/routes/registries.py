@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
-from api.contract import HospitalIn, PersonIn
-from api.deps import CurrentPrincipal, State, require_roles
-from api.models import HospitalPublic, PersonPublic
-from api.registry import get_hospital, get_person, write_hospital, write_person
-from api.routes.settlements import PROBLEMS
+from api.core.access import may_see_hospital, require_roles
+from api.core.contract import HospitalIn, PersonIn
+from api.core.deps import CurrentPrincipal, State
+from api.db.tables import HospitalPublic, PersonPublic
+from api.routes.responses import PROBLEMS
+from api.services.registries import get_hospital, get_person, write_hospital, write_person
 
 router = APIRouter(prefix="/v1", tags=["registries"])
 
@@ -28,7 +29,7 @@ async def put_hospital(
     hospital_id: RegistryId, body: HospitalIn, principal: CurrentPrincipal, state: State
 ) -> JSONResponse:
     require_roles(principal, "admin")
-    put = write_hospital(state.engine, hospital_id, body, f"key:{principal.key_prefix}")
+    put = write_hospital(state.engine, hospital_id, body, principal.actor)
     return JSONResponse(put.value.model_dump(mode="json"), status_code=201 if put.created else 200)
 
 
@@ -37,7 +38,7 @@ async def read_hospital(
     hospital_id: RegistryId, principal: CurrentPrincipal, state: State
 ) -> HospitalPublic:
     require_roles(principal, "admin", "finance", "hospital")
-    if principal.role == "hospital" and principal.hospital_id != hospital_id:
+    if not may_see_hospital(principal, hospital_id):
         require_roles(principal, "admin", "finance")
     return get_hospital(state.engine, hospital_id)
 
@@ -53,7 +54,7 @@ async def put_person(
 ) -> JSONResponse:
     """`id_number` is stored for matching and never shown in full again (last 4 characters)."""
     require_roles(principal, "admin")
-    put = write_person(state.engine, person_id, body, f"key:{principal.key_prefix}")
+    put = write_person(state.engine, person_id, body, principal.actor)
     return JSONResponse(put.value.model_dump(mode="json"), status_code=201 if put.created else 200)
 
 

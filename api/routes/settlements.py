@@ -2,48 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from api.contract import AccumulatorsOut, ClaimIn, ProblemOut, ReversalIn, SettlementOut
-from api.deps import CurrentPrincipal, State, require_roles
-from api.services import (
-    authorize_hospital,
+from api.core.access import authorize_hospital, require_roles
+from api.core.contract import AccumulatorsOut, ClaimIn, ReversalIn, SettlementOut
+from api.core.deps import CurrentPrincipal, State
+from api.routes.responses import PROBLEMS
+from api.routes.responses import json_response as _json
+from api.services.settlements import (
     get_settlement,
     preview_claim,
     read_accumulators,
     reverse_settlement,
     settle_claim,
 )
-from api.statement import render_statement
+from api.services.statement import render_statement
 
 router = APIRouter(prefix="/v1", tags=["settlement"])
-
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemOut, "description": description}
-    for status, description in (
-        (401, "No API key, or an unknown or revoked one"),
-        (403, "The key's role or hospital may not do this"),
-        (404, "No such settlement or person"),
-        (409, "The claim id is settled with another body"),
-        (413, "The request body is too large"),
-        (415, "The body is not application/json (or, where CSV is taken, text/csv)"),
-        (422, "The request or the claim is refused; `errors` lists every problem"),
-        (503, "A lock could not be had in time; retry after the Retry-After seconds"),
-    )
-}
-
-
-def _json(
-    document: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        orjson.dumps(document), status_code=status, media_type="application/json", headers=headers
-    )
 
 
 @router.post(
@@ -142,7 +121,7 @@ async def statement(
     require_roles(principal, "hospital", "finance", "admin")
     row, document = get_settlement(state.engine, settlement_id)
     authorize_hospital(principal, row.hospital_id)
-    return HTMLResponse(render_statement(state, document))
+    return HTMLResponse(render_statement(state.engine, state.templates, document))
 
 
 @router.get(

@@ -22,10 +22,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from api.core.config import Settings
-from api.db import make_engine, write_session
+from api.db.engine import make_engine, write_session
+from api.db.keys import create_key
+from api.db.migrate import upgrade
 from api.main import create_app
-from api.migrate import upgrade
-from api.security import create_key
 
 PG_ENV = "ONESTOP_TEST_PG_URL"
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"

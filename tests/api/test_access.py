@@ -11,8 +11,8 @@ import pytest
 from sqlmodel import Session, select
 
 from api.core.config import Settings
-from api.db import make_engine
-from api.models import ApiKey
+from api.db.engine import make_engine
+from api.db.tables import ApiKey
 from tests.api.conftest import World, row_counts
 
 PROBLEM_JSON = "application/problem+json"

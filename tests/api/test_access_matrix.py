@@ -36,8 +36,8 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli
 from api.core.config import Settings
-from api.db import make_engine
-from api.models import AuditRecord
+from api.db.engine import make_engine
+from api.db.tables import AuditRecord
 from tests.api.conftest import World, free_port, make_world
 
 ROLES = ("none", "admin", "finance", "hospital-own", "hospital-other")

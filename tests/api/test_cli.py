@@ -8,7 +8,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from api.cli import EXIT_REFUSED, app
+from api.cli import app
+from api.cli.common import EXIT_REFUSED
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 runner = CliRunner()

@@ -16,10 +16,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
-from api.cli import EXIT_REFUSED, app
+from api.cli import app
+from api.cli.common import EXIT_REFUSED
 from api.core.config import Settings
-from api.db import make_engine, write_session
-from api.security import create_key
+from api.db.engine import make_engine, write_session
+from api.db.keys import create_key
 from tests.api.conftest import row_counts
 
 runner = CliRunner()

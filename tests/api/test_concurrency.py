@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from api.core.config import Settings
-from api.db import make_engine
+from api.db.engine import make_engine
 from settlement.engine import settle as engine_settle
 from settlement.model import Accumulators, Claim, ClaimLine, Group, Person, Status
 from settlement.money import format_fen, money, money_to_fen

@@ -11,7 +11,7 @@ Afterwards the stored settlements are replayed one by one, in the order they wer
 with the pure engine: each must have been computed on exactly the accumulators that the
 settlements and reversals before it left, so that no update is lost and no cap is passed;
 the accumulators must end equal to the sum of the settled settlements' contributions; and
-`api.ledger.check` must find no difference.
+`api.services.ledger.check` must find no difference.
 
 Then the lock wait: with ONESTOP_LOCK_WAIT_MS=200, a transaction of the test's own holds the
 person's lock (PostgreSQL: SELECT … FOR UPDATE of the accumulator row; SQLite: BEGIN
@@ -44,12 +44,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, col
 
-from api.contract import ClaimIn, accumulators_json
-from api.convert import person_to_engine
 from api.core.config import Settings
-from api.db import make_engine
-from api.ledger import check
-from api.models import Person, PersonStatus
+from api.core.contract import ClaimIn, accumulators_json
+from api.db.engine import make_engine
+from api.db.rows import person_to_engine
+from api.db.tables import Person, PersonStatus
+from api.services.ledger import check
 from settlement.engine import settle as engine_settle
 from settlement.model import AccumulatorsFen, Group
 from settlement.result import Settlement

@@ -18,7 +18,7 @@ Afterwards what the clients were told is checked against the service and the dat
 - nothing is half-written: every settlement has its lines, its four fund rows, its four
   'settle' postings (and four negating 'reversal' postings once reversed) and its audit
   records, and no line, fund row or posting lacks its settlement;
-- `api.ledger.check` finds no difference anywhere in the database.
+- `api.services.ledger.check` finds no difference anywhere in the database.
 
 The PostgreSQL test restarts the database server under the same load (a fast shutdown, then
 an immediate one, which PostgreSQL recovers from like a crash) and never restarts the
@@ -61,8 +61,8 @@ from sqlalchemy.pool import Pool
 from sqlmodel import SQLModel
 
 from api.core.config import Settings
-from api.db import make_engine
-from api.ledger import check
+from api.db.engine import make_engine
+from api.services.ledger import check
 from settlement.money import money, money_to_fen
 from tests.api.conftest import World, free_port
 

@@ -18,12 +18,15 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlmodel import Session, select
 
-from api.chart import grouped, nice_step_fen, stacked_bars
 from api.core.config import Settings
-from api.db import make_engine
-from api.finance import AMOUNTS, clearing_csv, clearing_json, month_period, totals_json
-from api.models import ApiKey, Person, WebSession, mask_id_number
-from api.web import CHART_FUNDS, SESSION_COOKIE, SESSION_SECONDS, token_hash
+from api.core.contract import mask_id_number
+from api.db.engine import make_engine
+from api.db.tables import ApiKey, Person, WebSession
+from api.services.clearing import clearing_csv, clearing_json
+from api.services.finance import AMOUNTS, month_period, totals_json
+from api.web.chart import grouped, nice_step_fen, stacked_bars
+from api.web.pages import CHART_FUNDS
+from api.web.sessions import SESSION_COOKIE, SESSION_SECONDS, token_hash
 from tests.api.conftest import World
 
 FIGURE = re.compile(r'data-figure="([a-z_]+\.[a-z_]+)">([^<]*)<')

@@ -10,7 +10,7 @@ seen by another test. Three habits make that robust:
 - it is planted inside a context manager that reads the row first and writes it back (or
   inserts the deleted row again, with its id) in a `finally`, so it is undone even when an
   assertion fails, and each test checks after the restore that its rows are sound again;
-- the precise assertions are made on `api.ledger.verify(engine, 2019)` restricted to the
+- the precise assertions are made on `api.services.ledger.verify(engine, 2019)` restricted to the
   differences that name this test's rows, so a difference elsewhere in the shared database
   cannot make them pass or fail; the command itself is asserted to exit 1 and to print the
   row's name.
@@ -33,10 +33,11 @@ from sqlalchemy import Engine, Table, delete, func, insert, select, update
 from sqlmodel import SQLModel
 from typer.testing import CliRunner, Result
 
-from api.cli import EXIT_LEDGER_DIFFERS, app
+from api.cli import app
+from api.cli.ledger import EXIT_LEDGER_DIFFERS
 from api.core.config import Settings
-from api.db import make_engine
-from api.ledger import Difference, verify
+from api.db.engine import make_engine
+from api.services.ledger import Difference, verify
 from tests.api.conftest import World
 
 YEAR = 2019

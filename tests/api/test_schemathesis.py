@@ -31,10 +31,10 @@ import schemathesis
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from api.core.config import Settings
-from api.db import make_engine
-from api.demo import seed_if_empty
+from api.db.engine import make_engine
+from api.db.migrate import upgrade
 from api.main import create_app
-from api.migrate import upgrade
+from api.services.demo import seed_if_empty
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("ONESTOP_SOAK_EXAMPLES", "25"))
 DATABASE_PATH = Path(tempfile.gettempdir()) / f"onestop-schemathesis-{os.getpid()}.db"

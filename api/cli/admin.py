@@ -1,0 +1,149 @@
+"""Operating the service: `onestop db upgrade`, `serve`, `keys create|revoke` and the registry
+imports `persons|hospitals import`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from api.cli.common import database, fail
+from api.core.access import Role
+
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create (shown once) and revoke.", no_args_is_help=True)
+persons_app = typer.Typer(help="Person registry.", no_args_is_help=True)
+hospitals_app = typer.Typer(help="Hospital registry.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Migrate the database named by ONESTOP_DATABASE_URL (SQLite file by default)."""
+    from api.core.config import Settings
+    from api.db.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database migrated to {revision}: {_redacted(settings.database_url)}")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Run the HTTP service (uvicorn with uvloop and httptools)."""
+    import uvicorn
+
+    uvicorn.run(
+        "api.app:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=False,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="admin, finance or hospital.")],
+    hospital: Annotated[
+        str | None, typer.Option(help="The hospital a hospital key is bound to.")
+    ] = None,
+    label: Annotated[str, typer.Option(help="A note on who holds the key.")] = "",
+) -> None:
+    """Create an API key and print it once, alone on the last line (only its hash is kept)."""
+    from datetime import UTC, datetime
+
+    from api.db.engine import write_session
+    from api.db.keys import create_key
+    from api.db.store import audit
+    from api.db.tables import Hospital
+
+    if (role == "hospital") != (hospital is not None):
+        raise fail(
+            ["--hospital is required for a hospital key and refused for other roles"], "key refused"
+        )
+    with write_session(database()) as session:
+        if hospital is not None and session.get(Hospital, hospital) is None:
+            raise fail([f"hospital {hospital} is not registered"], "key refused")
+        key, row = create_key(session, role, hospital, label)
+        subject = f"{row.prefix} role {role} {hospital or ''}"
+        audit(session, "cli", "key.create", subject, datetime.now(UTC))
+        session.commit()
+    typer.echo(
+        f"created {role} key {row.prefix}" + (f" for hospital {hospital}" if hospital else "")
+    )
+    typer.echo(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix (osk_<prefix>_…).")],
+) -> None:
+    """Revoke a key; services stop accepting it within their key cache time (5 s by default)."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from api.db.engine import write_session
+    from api.db.store import audit
+    from api.db.tables import ApiKey
+
+    with write_session(database()) as session:
+        row = session.exec(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+        if row is None:
+            raise fail([f"no key with prefix {prefix}"], "nothing revoked")
+        now = datetime.now(UTC)
+        row.revoked_at = row.revoked_at or now
+        audit(session, "cli", "key.revoke", prefix, now)
+        session.commit()
+    typer.echo(f"revoked key {prefix}")
+
+
+@persons_app.command("import")
+def persons_import(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE.csv", help="Persons CSV (see docs/operations.md).")
+    ],
+) -> None:
+    """Import persons all-or-nothing; list every bad row and import nothing if any is bad."""
+    from api.services.imports import import_persons
+
+    _run_import(import_persons, file, "persons")
+
+
+@hospitals_app.command("import")
+def hospitals_import(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE.csv", help="Hospitals CSV (see docs/operations.md).")
+    ],
+) -> None:
+    """Import hospitals all-or-nothing; list every bad row and import nothing if any is bad."""
+    from api.services.imports import import_hospitals
+
+    _run_import(import_hospitals, file, "hospitals")
+
+
+def _run_import(importer: Any, file: Path, what: str) -> None:
+    from api.services.imports import ImportRefused
+
+    try:
+        count = importer(database(), file)
+    except ImportRefused as refused:
+        raise fail(
+            refused.problems, f"{file}: nothing imported ({len(refused.problems)} problems)"
+        ) from None
+    typer.echo(f"imported {count} {what} from {file}")

@@ -1,0 +1,436 @@
+"""The shapes of API_CONTRACT.md, and the one place that converts them to and from the engine.
+
+Request models refuse unknown fields (a misspelt field must not silently change what a fund
+pays) and JSON numbers for money, quantities and prices (a float has already lost the fen).
+They check form only; what a claim means (unknown codes, amounts, decimals) is the engine's
+to judge, so that one answer names every problem of the claim at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from settlement.model import Accumulators, AccumulatorsFen, Claim, ClaimLine, Group, Person, Status
+from settlement.money import format_fen, money
+from settlement.result import LineSettlement, Settlement, Totals
+
+DECIMAL_PATTERN = r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$"
+"""A plain decimal string: no exponent, no NaN; length bounded so parsing stays cheap."""
+MONEY_PATTERN = r"^-?[0-9]{1,15}\.[0-9]{2}$"
+"""A money string as the contract writes it back: exactly two decimals."""
+ID_PATTERN = r"^[0-9A-Za-z_.-]{1,64}$"
+LINE_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+"""One line of text: no control characters (PostgreSQL cannot store NUL; a name is one line)."""
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""Free text: tabs and line breaks allowed, no other control character (none is ever meant)."""
+ICD10_TEXT = Annotated[StrictStr, Field(min_length=1, max_length=16)]
+
+DecimalText = Annotated[
+    StrictStr,
+    Field(
+        pattern=DECIMAL_PATTERN,
+        description="A decimal number written as a JSON string, never a JSON number.",
+        examples=["11", "45.00"],
+    ),
+]
+MoneyText = Annotated[
+    StrictStr,
+    Field(
+        pattern=MONEY_PATTERN, description="CNY amount, exactly two decimals.", examples=["495.00"]
+    ),
+]
+Identifier = Annotated[StrictStr, Field(pattern=ID_PATTERN)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ItemIn(_Strict):
+    """One billed line (费用明细): amount must equal round(quantity × unit_price)."""
+
+    line_no: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    item_code: Annotated[StrictStr, Field(min_length=1, max_length=32)]
+    quantity: Annotated[DecimalText, Field(description="At most 4 decimals.", examples=["11"])]
+    unit_price: Annotated[DecimalText, Field(description="At most 6 decimals.", examples=["45.00"])]
+    amount: Annotated[DecimalText, Field(description="At most 2 decimals.", examples=["495.00"])]
+
+
+class ClaimIn(_Strict):
+    """A discharge claim (出院结算申请) as a hospital billing system posts it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "claim_id": "ZY20180312001",
+                    "hospital_id": "H2201001",
+                    "person_id": "P0001",
+                    "admission_date": "2018-03-01",
+                    "discharge_date": "2018-03-12",
+                    "diagnoses": ["C34.1"],
+                    "surgery": True,
+                    "items": [
+                        {
+                            "line_no": 1,
+                            "item_code": "S0001",
+                            "quantity": "11",
+                            "unit_price": "45.00",
+                            "amount": "495.00",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+    claim_id: Identifier
+    hospital_id: Identifier
+    person_id: Identifier
+    admission_date: date
+    discharge_date: date
+    diagnoses: Annotated[list[ICD10_TEXT], Field(min_length=1, max_length=50)]
+    surgery: StrictBool
+    items: Annotated[list[ItemIn], Field(max_length=100_000)]
+    """The engine refuses more than CLAIM_LINES_MAX lines with a named problem; this bound
+    only keeps a hostile body from being parsed without end."""
+
+    def to_engine(self) -> Claim:
+        return Claim(
+            claim_id=self.claim_id,
+            hospital_id=self.hospital_id,
+            person_id=self.person_id,
+            admission_date=self.admission_date,
+            discharge_date=self.discharge_date,
+            diagnoses=tuple(self.diagnoses),
+            surgery=self.surgery,
+            lines=tuple(
+                ClaimLine(
+                    item.line_no,
+                    item.item_code,
+                    Decimal(item.quantity),
+                    money(item.unit_price),
+                    money(item.amount),
+                )
+                for item in self.items
+            ),
+        )
+
+
+class StatusIn(_Strict):
+    group: Group
+    valid_from: date
+    valid_to: date | None
+
+    @model_validator(mode="after")
+    def _valid_to_not_before_valid_from(self) -> StatusIn:
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise PydanticCustomError(
+                "invalid_period",
+                "valid_to {valid_to} is before valid_from {valid_from}",
+                {"valid_to": str(self.valid_to), "valid_from": str(self.valid_from)},
+            )
+        return self
+
+    def to_engine(self) -> Status:
+        return Status(self.group, self.valid_from, self.valid_to)
+
+
+class PersonIn(_Strict):
+    """A person as registered (参保人员), with assistance statuses and their validity."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "李四",
+                    "id_number": "220102195808172342",
+                    "birth_date": "1958-08-17",
+                    "gender": "female",
+                    "insured_region": "220000",
+                    "statuses": [{"group": "dibao", "valid_from": "2017-01-01", "valid_to": None}],
+                }
+            ]
+        },
+    )
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=LINE_TEXT_PATTERN)]
+    id_number: Annotated[StrictStr, Field(pattern=r"^[0-9]{17}[0-9X]$")]
+    birth_date: date
+    gender: Literal["male", "female", "unknown"]
+    insured_region: Annotated[StrictStr, Field(pattern=r"^[0-9]{6}$")]
+    statuses: Annotated[list[StatusIn], Field(max_length=20)] = []
+
+    def to_engine(self, person_id: str) -> Person:
+        return Person(
+            person_id=person_id,
+            birth_date=self.birth_date,
+            insured_region=self.insured_region,
+            statuses=tuple(status.to_engine() for status in self.statuses),
+        )
+
+
+class HospitalIn(_Strict):
+    """A hospital as registered (定点医疗机构): its name, level (1 乡镇/一级, 2 县级/二级,
+    3 三级) and region. Strict: `"level": true` or `"2"` is refused, not read as a level."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [{"name": "吉林大学第一医院", "level": 3, "region": "220000"}]
+        },
+    )
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=LINE_TEXT_PATTERN)]
+    level: Annotated[StrictInt, Field(ge=1, le=3, description="1 乡镇/一级, 2 县级/二级, 3 三级")]
+    region: Annotated[
+        StrictStr, Field(pattern=r"^[0-9]{6}$", description="Region code, e.g. 220000")
+    ]
+
+
+def mask_id_number(id_number: str) -> str:
+    """Show only the last four characters: 220102**********1234 → '**************1234'."""
+    return "*" * max(0, len(id_number) - 4) + id_number[-4:]
+
+
+class ReversalIn(_Strict):
+    """Why a settlement is reversed (冲正原因), kept with the settlement and in the audit."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"examples": [{"reason": "医院冲正：重复上传"}]},
+    )
+
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
+
+
+class AccumulatorsBody(_Strict):
+    """Year-to-date accumulators of one person (年度累计), as the contract shows them."""
+
+    year: Annotated[StrictInt, Field(ge=1900, le=9999)]
+    admissions: Annotated[StrictInt, Field(ge=0)] = 0
+    basic_paid: MoneyText = "0.00"
+    ci_base: MoneyText = "0.00"
+    ci_paid: MoneyText = "0.00"
+    assistance_paid: MoneyText = "0.00"
+    charity_paid: MoneyText = "0.00"
+
+    def to_engine(self) -> Accumulators:
+        return Accumulators(
+            year=self.year,
+            admissions=self.admissions,
+            basic_paid=money(self.basic_paid),
+            ci_base=money(self.ci_base),
+            ci_paid=money(self.ci_paid),
+            assistance_paid=money(self.assistance_paid),
+            charity_paid=money(self.charity_paid),
+        )
+
+
+ACCUMULATOR_AMOUNTS = AccumulatorsFen._fields[2:]
+"""The accumulators' amounts (after year and admissions), in fen in the engine, money here."""
+
+
+def accumulators_json(accumulators: AccumulatorsFen) -> dict[str, Any]:
+    return {
+        "year": accumulators.year,
+        "admissions": accumulators.admissions,
+        **{name: format_fen(getattr(accumulators, name)) for name in ACCUMULATOR_AMOUNTS},
+    }
+
+
+TOTAL_KEYS = tuple(field.name.removesuffix("_fen") for field in dataclasses.fields(Totals))
+"""The bill's totals as the contract names them: the engine's `Totals` without `_fen`."""
+
+
+_ITEM_KEYS = tuple(name.removesuffix("_fen") for name in LineSettlement._fields)
+"""The contract's item keys, in the order of `LineSettlement`'s fields."""
+
+
+def _money_text(fen: int) -> str:
+    """`format_fen` with a short way for the common cases of a bill's line (zero, positive)."""
+    if fen == 0:
+        return "0.00"
+    if fen > 0:
+        return f"{fen // 100}.{fen % 100:02d}"
+    return format_fen(fen)
+
+
+def _item_json(line: LineSettlement) -> dict[str, Any]:
+    """One line of the bill; the ten amounts follow the six descriptive fields in field order."""
+    return dict(
+        zip(
+            _ITEM_KEYS,
+            (
+                line.line_no, line.item_code, line.item_name, line.item_class.value,
+                str(line.quantity), str(line.unit_price.amount), *map(_money_text, line[6:]),
+            ),
+            strict=True,
+        )
+    )  # fmt: skip
+
+
+def settlement_json(
+    settlement: Settlement,
+    *,
+    settlement_id: str | None,
+    status: Literal["settled", "reversed", "preview"],
+    settled_at: str | None,
+    reversed_at: str | None,
+) -> dict[str, Any]:
+    """The contract's settlement object, built directly (one pass, no intermediate models)."""
+    totals = settlement.totals
+    return {
+        "settlement_id": settlement_id,
+        "status": status,
+        "claim_id": settlement.claim_id,
+        "hospital_id": settlement.hospital_id,
+        "person_id": settlement.person_id,
+        "admission_date": settlement.admission_date.isoformat(),
+        "discharge_date": settlement.discharge_date.isoformat(),
+        "policy_year": settlement.policy_year,
+        "tariff_version": settlement.tariff_version,
+        "group": None if settlement.group is None else settlement.group.value,
+        "charity_disease": settlement.charity_disease,
+        "settled_at": settled_at,
+        "reversed_at": reversed_at,
+        "totals": {name: format_fen(getattr(totals, f"{name}_fen")) for name in TOTAL_KEYS},
+        "items": [_item_json(line) for line in settlement.lines],
+        "funds": [
+            {
+                "fund": step.fund.value,
+                "fund_code": step.fund_code,
+                "base": format_fen(step.base_fen),
+                "payable": format_fen(step.payable_fen),
+                "cap_remaining": None
+                if step.cap_remaining_fen is None
+                else format_fen(step.cap_remaining_fen),
+                "paid": format_fen(step.paid_fen),
+                "explanation": list(step.explanation),
+            }
+            for step in settlement.funds
+        ],
+        "accumulators_after": accumulators_json(settlement.accumulators_after_fen),
+    }
+
+
+# ---------------------------------------------------------------- response shapes (OpenAPI)
+# The service builds responses with `settlement_json` (one pass, no intermediate models);
+# these models describe the same documents in the served OpenAPI document.
+
+
+class TotalsOut(BaseModel):
+    total: MoneyText
+    full_selfpay: MoneyText
+    over_cap_selfpay: MoneyText
+    first_selfpay: MoneyText
+    in_scope: MoneyText
+    deductible_applied: MoneyText
+    basic_insurance: MoneyText
+    critical_illness: MoneyText
+    medical_assistance: MoneyText
+    charity: MoneyText
+    fund_total: MoneyText
+    patient_pay: MoneyText
+
+
+class ItemOut(BaseModel):
+    line_no: int
+    item_code: str
+    item_name: str
+    item_class: Literal["A", "B", "C"]
+    quantity: str
+    unit_price: str
+    amount: MoneyText
+    full_selfpay: MoneyText
+    over_cap_selfpay: MoneyText
+    first_selfpay: MoneyText
+    in_scope: MoneyText
+    basic_insurance: MoneyText
+    critical_illness: MoneyText
+    medical_assistance: MoneyText
+    charity: MoneyText
+    patient_pay: MoneyText
+
+
+class FundOut(BaseModel):
+    fund: Literal["basic_insurance", "critical_illness", "medical_assistance", "charity"]
+    fund_code: str
+    base: MoneyText
+    payable: MoneyText
+    cap_remaining: MoneyText | None
+    paid: MoneyText
+    explanation: list[str]
+
+
+class AccumulatorsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "year": 2018, "admissions": 2, "basic_paid": "35256.08",
+                    "ci_base": "33939.02", "ci_paid": "14166.46",
+                    "assistance_paid": "6240.79", "charity_paid": "0.00",
+                }
+            ]
+        }
+    )  # fmt: skip
+    year: int
+    admissions: int
+    basic_paid: MoneyText
+    ci_base: MoneyText
+    ci_paid: MoneyText
+    assistance_paid: MoneyText
+    charity_paid: MoneyText
+
+
+class SettlementOut(BaseModel):
+    """The itemized bill: what each fund pays on every line, and what the patient pays."""
+
+    settlement_id: str | None
+    status: Literal["settled", "reversed", "preview"]
+    claim_id: str
+    hospital_id: str
+    person_id: str
+    admission_date: date
+    discharge_date: date
+    policy_year: int
+    tariff_version: str
+    group: Group | None
+    charity_disease: str | None
+    settled_at: str | None
+    reversed_at: str | None
+    totals: TotalsOut
+    items: list[ItemOut]
+    funds: list[FundOut]
+    accumulators_after: AccumulatorsOut
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details, listing every problem found."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]]
+    instance: str | None = None

@@ -1,0 +1,63 @@
+"""FastAPI dependencies: the application state and who is calling, as `Annotated` types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jinja2 import Environment
+from sqlalchemy import Engine
+
+from api.core.access import Principal
+from api.core.clock import Clock, system_clock
+from api.core.config import Settings
+from api.core.problems import unauthorized
+from settlement.tariff import TariffBook
+
+
+class Keys(Protocol):
+    """Looks API keys up (`api.db.keys.KeyStore`)."""
+
+    def authenticate(self, key: str) -> Principal | None: ...
+
+    def principal_for_prefix(self, prefix: str) -> Principal | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    """Everything made once at start-up: settings, database engine, tariffs, keys, templates."""
+
+    settings: Settings
+    engine: Engine
+    tariffs: TariffBook
+    keys: Keys
+    templates: Environment
+    clock: Clock = system_clock
+    """Stamps settlements and reversals; tests put their own to spread them over days."""
+
+
+async def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.onestop
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+_bearer = HTTPBearer(auto_error=False, description="An onestop API key: `Bearer osk_…`")
+
+
+async def get_principal(
+    state: State,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized("Send an API key as `Authorization: Bearer <key>`.")
+    principal = state.keys.authenticate(credentials.credentials)
+    if principal is None:
+        raise unauthorized("The API key is unknown or revoked.")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,225 @@
+"""The one place where database rows and engine types turn into each other.
+
+A settlement read back from the database is rebuilt as the engine's `Settlement` and checked
+for conservation again before it is shown, so a row changed behind the service's back can
+never be served as a balanced bill. Rows are read by attribute, so ORM objects and Core rows
+serve alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any
+
+import orjson
+
+from api.core.contract import ACCUMULATOR_AMOUNTS, accumulators_json, settlement_json
+from api.db.tables import ACCUMULATOR_COLUMNS, LINE_AMOUNT_COLUMNS, TOTAL_COLUMNS
+from settlement.conservation import check_conservation
+from settlement.model import (
+    AccumulatorsFen,
+    Fund,
+    Group,
+    ItemClass,
+    Status,
+)
+from settlement.model import (
+    Person as EnginePerson,
+)
+from settlement.money import money
+from settlement.result import FundStep, LineSettlement, Settlement, Totals
+
+_line_amounts = attrgetter(*LINE_AMOUNT_COLUMNS)
+"""A line's amounts in column order: the same names on a `LineSettlement` and a line row."""
+_accumulator_values = attrgetter(*ACCUMULATOR_COLUMNS.values())
+
+
+def person_to_engine(person: Any, statuses: Sequence[Any]) -> EnginePerson:
+    """From a person row and its status rows (ORM objects or Core rows: read by attribute)."""
+    return EnginePerson(
+        person_id=person.person_id,
+        birth_date=person.birth_date,
+        insured_region=person.insured_region,
+        statuses=tuple(
+            Status(Group(status.group), status.valid_from, status.valid_to) for status in statuses
+        ),
+    )
+
+
+def accumulators_fen(row: Any, year: int) -> AccumulatorsFen:
+    """From an accumulator row (ORM or Core), or the empty year when there is none."""
+    if row is None:
+        return AccumulatorsFen.empty(year)
+    return AccumulatorsFen(year, *_accumulator_values(row))
+
+
+def accumulator_row_values(accumulators: AccumulatorsFen) -> dict[str, int]:
+    """The accumulator's columns (not its key) from the engine's figures."""
+    return {column: getattr(accumulators, name) for name, column in ACCUMULATOR_COLUMNS.items()}
+
+
+def settlement_row_values(
+    settlement: Settlement,
+    *,
+    settlement_id: str,
+    claim_hash: str,
+    settled_at: datetime,
+) -> dict[str, Any]:
+    totals = settlement.totals
+    values: dict[str, Any] = {name: getattr(totals, name) for name in TOTAL_COLUMNS}
+    values.update(
+        settlement_id=settlement_id,
+        claim_id=settlement.claim_id,
+        hospital_id=settlement.hospital_id,
+        person_id=settlement.person_id,
+        claim_hash=claim_hash,
+        status="settled",
+        admission_date=settlement.admission_date,
+        discharge_date=settlement.discharge_date,
+        policy_year=settlement.policy_year,
+        tariff_version=settlement.tariff_version,
+        group=None if settlement.group is None else settlement.group.value,
+        charity_disease=settlement.charity_disease,
+        settled_at=settled_at,
+        reversed_at=None,
+        reversal_reason=None,
+        accumulators_after=orjson.dumps(
+            accumulators_json(settlement.accumulators_after_fen)
+        ).decode(),
+    )
+    return values
+
+
+def line_row_values(settlement_id: str, settlement: Settlement) -> list[dict[str, Any]]:
+    return [
+        {
+            "settlement_id": settlement_id,
+            "position": position,
+            "line_no": line.line_no,
+            "item_code": line.item_code,
+            "item_name": line.item_name,
+            "item_class": line.item_class.value,
+            "quantity": str(line.quantity),
+            "unit_price": str(line.unit_price.amount),
+            **dict(zip(LINE_AMOUNT_COLUMNS, _line_amounts(line), strict=True)),
+        }
+        for position, line in enumerate(settlement.lines)
+    ]
+
+
+def fund_row_values(settlement_id: str, settlement: Settlement) -> list[dict[str, Any]]:
+    return [
+        {
+            "settlement_id": settlement_id,
+            "position": position,
+            "fund": step.fund.value,
+            "fund_code": step.fund_code,
+            "base_fen": step.base_fen,
+            "payable_fen": step.payable_fen,
+            "cap_remaining_fen": step.cap_remaining_fen,
+            "paid_fen": step.paid_fen,
+            "explanation": orjson.dumps(list(step.explanation)).decode(),
+        }
+        for position, step in enumerate(settlement.funds)
+    ]
+
+
+def posting_values(
+    settlement_id: str,
+    hospital_id: str,
+    funds: list[tuple[str, str, int]],
+    *,
+    kind: str,
+    posted_at: datetime,
+) -> list[dict[str, Any]]:
+    """Ledger postings for (fund, fund code, paid): negated for a reversal."""
+    sign = -1 if kind == "reversal" else 1
+    return [
+        {
+            "settlement_id": settlement_id,
+            "hospital_id": hospital_id,
+            "fund": fund,
+            "fund_code": fund_code,
+            "kind": kind,
+            "amount_fen": sign * paid_fen,
+            "posted_at": posted_at,
+        }
+        for fund, fund_code, paid_fen in funds
+    ]
+
+
+def settlement_from_rows(row: Any, lines: Sequence[Any], funds: Sequence[Any]) -> Settlement:
+    """The engine's settlement rebuilt from its rows, checked for conservation again."""
+    after = orjson.loads(row.accumulators_after)
+    settlement = Settlement(
+        claim_id=row.claim_id,
+        hospital_id=row.hospital_id,
+        person_id=row.person_id,
+        admission_date=row.admission_date,
+        discharge_date=row.discharge_date,
+        policy_year=row.policy_year,
+        tariff_version=row.tariff_version,
+        group=None if row.group is None else Group(row.group),
+        charity_disease=row.charity_disease,
+        totals=Totals(**{name: getattr(row, name) for name in TOTAL_COLUMNS}),
+        lines=tuple(
+            LineSettlement(
+                line.line_no,
+                line.item_code,
+                line.item_name,
+                ItemClass(line.item_class),
+                Decimal(line.quantity),
+                money(line.unit_price),
+                *_line_amounts(line),
+            )
+            for line in sorted(lines, key=_line_order)
+        ),
+        funds=tuple(
+            FundStep(
+                fund=Fund(fund.fund),
+                fund_code=fund.fund_code,
+                base_fen=fund.base_fen,
+                payable_fen=fund.payable_fen,
+                cap_remaining_fen=fund.cap_remaining_fen,
+                paid_fen=fund.paid_fen,
+                sentences=tuple(("{}", (text,)) for text in orjson.loads(fund.explanation)),
+            )
+            for fund in sorted(funds, key=lambda fund: fund.position)
+        ),
+        accumulators_after_fen=AccumulatorsFen(
+            after["year"],
+            after["admissions"],
+            *(_fen(after[name]) for name in ACCUMULATOR_AMOUNTS),
+        ),
+    )
+    check_conservation(settlement)
+    return settlement
+
+
+def _line_order(line: Any) -> int:
+    position: int = line.position
+    return position
+
+
+def _fen(text: str) -> int:
+    return int(Decimal(text).scaleb(2))
+
+
+def settlement_document(row: Any, settlement: Settlement) -> dict[str, Any]:
+    return settlement_json(
+        settlement,
+        settlement_id=row.settlement_id,
+        status="reversed" if row.status == "reversed" else "settled",
+        settled_at=timestamp(row.settled_at),
+        reversed_at=None if row.reversed_at is None else timestamp(row.reversed_at),
+    )
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, to the microsecond as stored."""
+    if moment.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

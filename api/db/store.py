@@ -1,0 +1,305 @@
+"""The settlement store: every read and write a settlement or a reversal makes, on a connection
+the caller holds in one transaction.
+
+Statements are built once: each execution then reuses its compiled form from the cache, which
+matters at a thousand settlements a second (building a select costs more than running it).
+Locks: SQLite write transactions began with BEGIN IMMEDIATE (`api.db.engine.writer`), so
+the whole database is held; PostgreSQL locks the person's accumulators row with SELECT … FOR
+UPDATE under a lock timeout. Lock order is always accumulators, then settlement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, exc, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from api.core.problems import LockUnavailable, claim_refused, item
+from api.db.rows import (
+    accumulator_row_values,
+    accumulators_fen,
+    fund_row_values,
+    line_row_values,
+    person_to_engine,
+    posting_values,
+    settlement_document,
+    settlement_from_rows,
+    settlement_row_values,
+)
+from api.db.tables import (
+    ACCUMULATOR,
+    ACCUMULATOR_COLUMNS,
+    AUDIT,
+    FUND_POSTING,
+    HOSPITAL,
+    PERSON,
+    PERSON_STATUS,
+    SETTLEMENT,
+    SETTLEMENT_FUND,
+    SETTLEMENT_LINE,
+)
+from settlement.model import AccumulatorsFen
+from settlement.model import Person as EnginePerson
+from settlement.result import Settlement
+
+_HOSPITAL_LEVEL = select(HOSPITAL.c.level).where(HOSPITAL.c.hospital_id == bindparam("hospital_id"))
+_PERSON = select(PERSON.c.person_id, PERSON.c.birth_date, PERSON.c.insured_region).where(
+    PERSON.c.person_id == bindparam("person_id")
+)
+_STATUSES = select(
+    PERSON_STATUS.c.group, PERSON_STATUS.c.valid_from, PERSON_STATUS.c.valid_to
+).where(PERSON_STATUS.c.person_id == bindparam("person_id"))
+_ACC_ROW = select(ACCUMULATOR).where(
+    ACCUMULATOR.c.person_id == bindparam("person_id"), ACCUMULATOR.c.year == bindparam("year")
+)
+_ACC_ROW_LOCKED = _ACC_ROW.with_for_update()
+_ACC_NEW = {
+    "sqlite": sqlite.insert(ACCUMULATOR).on_conflict_do_nothing(),
+    "postgresql": postgresql.insert(ACCUMULATOR).on_conflict_do_nothing(),
+}
+_ACC_EMPTY = accumulator_row_values(AccumulatorsFen.empty(0))
+_SETTLED_FOR_CLAIM = select(SETTLEMENT).where(
+    SETTLEMENT.c.hospital_id == bindparam("hospital_id"),
+    SETTLEMENT.c.claim_id == bindparam("claim_id"),
+    SETTLEMENT.c.status == "settled",
+)
+_SETTLEMENT_BY_ID = select(SETTLEMENT).where(
+    SETTLEMENT.c.settlement_id == bindparam("settlement_id")
+)
+_SETTLEMENT_BY_ID_LOCKED = _SETTLEMENT_BY_ID.with_for_update()
+_LINES_OF = select(SETTLEMENT_LINE).where(
+    SETTLEMENT_LINE.c.settlement_id == bindparam("settlement_id")
+)
+_FUNDS_OF = select(SETTLEMENT_FUND).where(
+    SETTLEMENT_FUND.c.settlement_id == bindparam("settlement_id")
+)
+_INSERT_SETTLEMENT = insert(SETTLEMENT)
+_INSERT_POSTINGS = insert(FUND_POSTING)
+_INSERT_AUDIT = insert(AUDIT)
+_UPDATE_ACC = (
+    update(ACCUMULATOR)
+    .where(
+        ACCUMULATOR.c.person_id == bindparam("key_person_id"),
+        ACCUMULATOR.c.year == bindparam("key_year"),
+    )
+    .values({column: bindparam(column) for column in ACCUMULATOR_COLUMNS.values()})
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSettlement:
+    """A settlement the engine made, with the identity and time the service gave it."""
+
+    result: Settlement
+    settlement_id: str
+    claim_hash: str
+    settled_at: datetime
+
+
+# ---------------------------------------------------------------- transactions and locks
+
+
+def lock_timeout(connection: Connection, lock_wait_ms: int) -> None:
+    """Bound the wait for row locks (PostgreSQL; SQLite's busy timeout is set per connection)."""
+    if connection.dialect.name != "sqlite":
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_wait_ms)}ms'")
+
+
+def lock_error(error: exc.OperationalError) -> LockUnavailable | None:
+    """The lock wait ran out (PostgreSQL lock timeout, SQLite busy), or None for another error."""
+    original = getattr(error, "orig", None)
+    name = type(original).__name__
+    message = str(original)
+    if name in ("LockNotAvailable", "QueryCanceled") or "database is locked" in message:
+        return LockUnavailable(message)
+    return None
+
+
+# ---------------------------------------------------------------- parties and accumulators
+
+
+def load_parties(
+    connection: Connection, hospital_id: str, person_id: str
+) -> tuple[int, EnginePerson]:
+    """The hospital's level and the person with their statuses; unknown ones refused (422)."""
+    level = connection.execute(_HOSPITAL_LEVEL, {"hospital_id": hospital_id}).scalar()
+    person = connection.execute(_PERSON, {"person_id": person_id}).first()
+    errors = []
+    if level is None:
+        errors.append(
+            item(
+                ["body", "hospital_id"],
+                f"hospital {hospital_id} is not registered",
+                "unknown_hospital",
+            )
+        )
+    if person is None:
+        errors.append(
+            item(["body", "person_id"], f"person {person_id} is not registered", "unknown_person")
+        )
+    if errors:
+        raise claim_refused(errors)
+    assert level is not None
+    assert person is not None
+    statuses = connection.execute(_STATUSES, {"person_id": person_id}).all()
+    return int(level), person_to_engine(person, statuses)
+
+
+def person_exists(connection: Connection, person_id: str) -> bool:
+    return connection.execute(_PERSON, {"person_id": person_id}).first() is not None
+
+
+def ensure_accumulators(connection: Connection, person_id: str, year: int) -> None:
+    """The person's accumulators row for the year, created empty if there is none yet."""
+    connection.execute(
+        _ACC_NEW[connection.dialect.name], {"person_id": person_id, "year": year, **_ACC_EMPTY}
+    )
+
+
+def lock_accumulators(connection: Connection, person_id: str, year: int) -> AccumulatorsFen:
+    """The person's accumulators for the year, locked for this transaction (created if new)."""
+    ensure_accumulators(connection, person_id, year)
+    query = _ACC_ROW if connection.dialect.name == "sqlite" else _ACC_ROW_LOCKED
+    row = connection.execute(query, {"person_id": person_id, "year": year}).one()
+    return accumulators_fen(row, year)
+
+
+def read_accumulators(connection: Connection, person_id: str, year: int) -> AccumulatorsFen:
+    """The accumulators as they stand, unlocked (the empty year when there is no row)."""
+    row = connection.execute(_ACC_ROW, {"person_id": person_id, "year": year}).first()
+    return accumulators_fen(row, year)
+
+
+def write_accumulators(connection: Connection, person_id: str, after: AccumulatorsFen) -> None:
+    """Set the person's (existing) accumulators row of `after.year` to `after`."""
+    connection.execute(
+        _UPDATE_ACC,
+        {"key_person_id": person_id, "key_year": after.year, **accumulator_row_values(after)},
+    )
+
+
+def undo_accumulators(connection: Connection, row: Any) -> None:
+    """Subtract exactly what the settlement added (rules §9); later settlements stay as they are."""
+    acc = ACCUMULATOR.c
+    connection.execute(
+        update(ACCUMULATOR)
+        .where(acc.person_id == row.person_id, acc.year == row.policy_year)
+        .values(
+            admissions=acc.admissions - 1,
+            basic_paid_fen=acc.basic_paid_fen - row.basic_insurance_fen,
+            ci_base_fen=acc.ci_base_fen - (row.in_scope_fen - row.basic_insurance_fen),
+            ci_paid_fen=acc.ci_paid_fen - row.critical_illness_fen,
+            assistance_paid_fen=acc.assistance_paid_fen - row.medical_assistance_fen,
+            charity_paid_fen=acc.charity_paid_fen - row.charity_fen,
+        )
+    )
+
+
+# ---------------------------------------------------------------- settlements
+
+
+def settled_for_claim(connection: Connection, hospital_id: str, claim_id: str) -> Any:
+    """The settled (not reversed) settlement of a hospital's claim id, or None."""
+    return connection.execute(
+        _SETTLED_FOR_CLAIM, {"hospital_id": hospital_id, "claim_id": claim_id}
+    ).first()
+
+
+def settlement_row(connection: Connection, settlement_id: str, *, locked: bool = False) -> Any:
+    """The settlement's row, or None; `locked` takes its row lock (PostgreSQL)."""
+    query = (
+        _SETTLEMENT_BY_ID_LOCKED
+        if locked and connection.dialect.name != "sqlite"
+        else _SETTLEMENT_BY_ID
+    )
+    return connection.execute(query, {"settlement_id": settlement_id}).first()
+
+
+def stored_document(connection: Connection, row: Any) -> dict[str, Any]:
+    """The stored settlement as the contract's document, checked for conservation again."""
+    key = {"settlement_id": row.settlement_id}
+    lines = connection.execute(_LINES_OF, key).all()
+    funds = connection.execute(_FUNDS_OF, key).all()
+    return settlement_document(row, settlement_from_rows(row, lines, funds))
+
+
+def write_settlements(connection: Connection, settlements: Sequence[NewSettlement]) -> None:
+    """Insert settlements with their lines, fund steps and 'settle' postings: the one write.
+
+    The service writes one per transaction; the load tests' prefill writes thousands.
+    """
+    rows, lines, funds, postings = [], [], [], []
+    for new in settlements:
+        result = new.result
+        rows.append(
+            settlement_row_values(
+                result,
+                settlement_id=new.settlement_id,
+                claim_hash=new.claim_hash,
+                settled_at=new.settled_at,
+            )
+        )
+        lines += line_row_values(new.settlement_id, result)
+        funds += fund_row_values(new.settlement_id, result)
+        paid = [(step.fund.value, step.fund_code, step.paid_fen) for step in result.funds]
+        postings += posting_values(
+            new.settlement_id, result.hospital_id, paid, kind="settle", posted_at=new.settled_at
+        )
+    connection.execute(_INSERT_SETTLEMENT, rows)
+    _insert_plain(connection, SETTLEMENT_LINE, lines)
+    _insert_plain(connection, SETTLEMENT_FUND, funds)
+    connection.execute(_INSERT_POSTINGS, postings)
+
+
+def mark_reversed(connection: Connection, row: Any, reason: str, now: datetime) -> None:
+    """Mark a settled settlement reversed and append its negated postings."""
+    connection.execute(
+        update(SETTLEMENT)
+        .where(SETTLEMENT.c.settlement_id == row.settlement_id, SETTLEMENT.c.status == "settled")
+        .values(status="reversed", reversed_at=now, reversal_reason=reason)
+    )
+    key = {"settlement_id": row.settlement_id}
+    funds = sorted(connection.execute(_FUNDS_OF, key).all(), key=lambda fund: fund.position)
+    paid = [(fund.fund, fund.fund_code, fund.paid_fen) for fund in funds]
+    connection.execute(
+        _INSERT_POSTINGS,
+        posting_values(row.settlement_id, row.hospital_id, paid, kind="reversal", posted_at=now),
+    )
+
+
+_PLAIN_INSERTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+
+
+def _insert_plain(connection: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """executemany straight through the driver for rows of plain ints and strings.
+
+    The lines of a bill are the most rows a settlement writes; their values need no type
+    conversion, so they skip SQLAlchemy's per-value processing.
+    """
+    key = (connection.dialect.name, table.name)
+    if key not in _PLAIN_INSERTS:
+        columns = tuple(rows[0])
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        quoted = ", ".join(f'"{column}"' for column in columns)
+        markers = ", ".join(marker for _ in columns)
+        _PLAIN_INSERTS[key] = (f"INSERT INTO {table.name} ({quoted}) VALUES ({markers})", columns)
+    sql, columns = _PLAIN_INSERTS[key]
+    assert tuple(rows[0]) == columns, (tuple(rows[0]), columns)
+    connection.exec_driver_sql(sql, [tuple(row[column] for column in columns) for row in rows])
+
+
+# ---------------------------------------------------------------- audit
+
+
+def audit(
+    connection: Connection | Session, actor: str, action: str, subject: str, now: datetime
+) -> None:
+    """Who (`key:<prefix>`, 'cli' or 'demo') did what to what, and when: every write leaves one."""
+    connection.execute(
+        _INSERT_AUDIT, [{"at": now, "actor": actor, "action": action, "subject": subject[:200]}]
+    )

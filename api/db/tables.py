@@ -1,0 +1,310 @@
+"""The database tables (SQLModel), their Core handles and their column lists: one owner each.
+
+Money is stored as integer fen (BIGINT). The SQLModel family follows the full-stack
+template: `XBase` (shared fields) → `X(table=True)` / `XPublic` (the registries' answers).
+Postings are append-only: a reversal appends negated postings, it never edits one.
+The column lists at the end are derived from the engine's types (`Totals`,
+`LineSettlement`, `AccumulatorsFen`, `Fund`), so a new amount there is a new column here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import StringConstraints
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlmodel import Field, SQLModel
+
+from settlement.model import AccumulatorsFen, Fund, Group
+from settlement.result import LineSettlement, Totals
+
+# ---------------------------------------------------------------- hospitals
+
+
+class HospitalBase(SQLModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    level: Annotated[int, Field(ge=1, le=3, description="1 乡镇/一级, 2 县级/二级, 3 三级")]
+    # SQLModel's Field ignores `regex` under pydantic v2, so the pattern is a StringConstraint.
+    region: Annotated[
+        str,
+        StringConstraints(pattern=r"^[0-9]{6}$"),
+        Field(description="Region code, e.g. 220000"),
+    ]
+
+
+class Hospital(HospitalBase, table=True):
+    hospital_id: str = Field(primary_key=True, max_length=64)
+    created_at: datetime
+    updated_at: datetime
+
+
+class HospitalPublic(HospitalBase):
+    hospital_id: str
+
+
+# ---------------------------------------------------------------- persons
+
+
+class Person(SQLModel, table=True):
+    person_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=100)
+    id_number: str = Field(max_length=18)
+    """Stored in full for matching with the civil-affairs registry; never returned unmasked."""
+    birth_date: date
+    gender: str = Field(max_length=8)
+    insured_region: str = Field(max_length=6)
+    created_at: datetime
+    updated_at: datetime
+
+
+class PersonStatus(SQLModel, table=True):
+    __tablename__ = "person_status"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: str = Field(foreign_key="person.person_id", index=True, max_length=64)
+    group: str = Field(max_length=32)
+    valid_from: date
+    valid_to: date | None = None
+
+
+class StatusPublic(SQLModel):
+    group: Group
+    valid_from: date
+    valid_to: date | None
+
+
+class PersonPublic(SQLModel):
+    person_id: str
+    name: str
+    id_number: str
+    """Masked: only the last four characters are shown."""
+    birth_date: date
+    gender: str
+    insured_region: str
+    statuses: list[StatusPublic]
+
+
+# ---------------------------------------------------------------- keys
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+    id: int | None = Field(default=None, primary_key=True)
+    prefix: str = Field(max_length=16, unique=True)
+    """The key's public prefix, by which it is looked up; the secret part is only hashed."""
+    secret_hash: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    hospital_id: str | None = Field(default=None, foreign_key="hospital.hospital_id", max_length=64)
+    label: str = Field(default="", max_length=200)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+# ---------------------------------------------------------------- settlements
+
+
+class SettlementRow(SQLModel, table=True):
+    """One settlement; amounts in fen. Replays and conflicts are decided on `claim_hash`."""
+
+    __tablename__ = "settlement"
+    __table_args__ = (
+        # At most one settled settlement per hospital and claim id; reversed ones may repeat.
+        Index(
+            "uq_settlement_settled_claim",
+            "hospital_id",
+            "claim_id",
+            unique=True,
+            sqlite_where=text("status = 'settled'"),
+            postgresql_where=text("status = 'settled'"),
+        ),
+        Index("ix_settlement_settled_at", "settled_at"),
+        Index("ix_settlement_hospital_settled_at", "hospital_id", "settled_at"),
+    )
+
+    settlement_id: str = Field(primary_key=True, max_length=40)
+    claim_id: str = Field(max_length=64)
+    hospital_id: str = Field(foreign_key="hospital.hospital_id", max_length=64)
+    person_id: str = Field(foreign_key="person.person_id", max_length=64, index=True)
+    claim_hash: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    admission_date: date
+    discharge_date: date
+    policy_year: int
+    tariff_version: str = Field(max_length=64)
+    group: str | None = Field(default=None, max_length=32)
+    charity_disease: str | None = Field(default=None, max_length=100)
+    settled_at: datetime
+    reversed_at: datetime | None = None
+    reversal_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    total_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    full_selfpay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    over_cap_selfpay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    first_selfpay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    in_scope_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    deductible_applied_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    basic_insurance_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    critical_illness_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    medical_assistance_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    charity_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    fund_total_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    patient_pay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    accumulators_after: str = Field(sa_column=Column(Text, nullable=False))
+    """The accumulators after this settlement, as the contract's JSON object."""
+
+
+class SettlementLineRow(SQLModel, table=True):
+    __tablename__ = "settlement_line"
+    settlement_id: str = Field(
+        foreign_key="settlement.settlement_id", primary_key=True, max_length=40
+    )
+    line_no: int = Field(primary_key=True)
+    position: int
+    """The line's place in the claim as posted, so a replay shows the lines in that order."""
+    item_code: str = Field(max_length=32)
+    item_name: str = Field(max_length=200)
+    item_class: str = Field(max_length=1)
+    quantity: str = Field(max_length=40)
+    unit_price: str = Field(max_length=40)
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    full_selfpay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    over_cap_selfpay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    first_selfpay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    in_scope_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    basic_insurance_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    critical_illness_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    medical_assistance_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    charity_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    patient_pay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class SettlementFundRow(SQLModel, table=True):
+    """What each fund did for a settlement (the platform's setldetail row)."""
+
+    __tablename__ = "settlement_fund"
+    settlement_id: str = Field(
+        foreign_key="settlement.settlement_id", primary_key=True, max_length=40
+    )
+    position: int = Field(primary_key=True)
+    fund: str = Field(max_length=32)
+    fund_code: str = Field(max_length=16)
+    base_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    payable_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    cap_remaining_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    paid_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    explanation: str = Field(sa_column=Column(Text, nullable=False))
+    """The explanation sentences as a JSON list of strings."""
+
+
+class FundPosting(SQLModel, table=True):
+    """Append-only ledger: what a fund owes a hospital. A reversal appends the negation."""
+
+    __tablename__ = "fund_posting"
+    __table_args__ = (
+        UniqueConstraint("settlement_id", "fund", "kind", name="uq_posting_once"),
+        Index("ix_posting_hospital_posted_at", "hospital_id", "posted_at"),
+    )
+    id: int | None = Field(
+        default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True)
+    )
+    settlement_id: str = Field(foreign_key="settlement.settlement_id", max_length=40, index=True)
+    hospital_id: str = Field(max_length=64)
+    fund: str = Field(max_length=32)
+    fund_code: str = Field(max_length=16)
+    kind: str = Field(max_length=16)
+    """'settle' or 'reversal'."""
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    posted_at: datetime
+
+
+class AccumulatorRow(SQLModel, table=True):
+    """Year-to-date figures of one person for one policy year; locked by each settlement."""
+
+    __tablename__ = "accumulator"
+    person_id: str = Field(foreign_key="person.person_id", primary_key=True, max_length=64)
+    year: int = Field(primary_key=True)
+    admissions: int = 0
+    basic_paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    ci_base_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    ci_paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    assistance_paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    charity_paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class AuditRecord(SQLModel, table=True):
+    """Who changed what and when: every write leaves one."""
+
+    __tablename__ = "audit"
+    id: int | None = Field(
+        default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True)
+    )
+    at: datetime
+    actor: str = Field(max_length=64)
+    """The API key's prefix, or 'cli' for the command line."""
+    action: str = Field(max_length=64)
+    subject: str = Field(sa_column=Column(String(200), nullable=False))
+
+
+# ---------------------------------------------------------------- finance view sessions
+
+
+class WebSession(SQLModel, table=True):
+    """A browser session of the finance view (api/web/sessions.py), started by logging in with a key.
+
+    The cookie holds a random token; only its SHA-256 is stored, so the table cannot be
+    replayed as cookies. The key itself is never stored: its prefix is, and every page looks
+    the key up again, so revoking the key ends its sessions.
+    """
+
+    __tablename__ = "web_session"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    key_prefix: str = Field(max_length=16, index=True)
+    role: str = Field(max_length=16)
+    hospital_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+
+
+# ---------------------------------------------------------------- Core handles and column lists
+
+SETTLEMENT: Table = SQLModel.metadata.tables["settlement"]
+SETTLEMENT_LINE: Table = SQLModel.metadata.tables["settlement_line"]
+SETTLEMENT_FUND: Table = SQLModel.metadata.tables["settlement_fund"]
+FUND_POSTING: Table = SQLModel.metadata.tables["fund_posting"]
+ACCUMULATOR: Table = SQLModel.metadata.tables["accumulator"]
+AUDIT: Table = SQLModel.metadata.tables["audit"]
+HOSPITAL: Table = SQLModel.metadata.tables["hospital"]
+PERSON: Table = SQLModel.metadata.tables["person"]
+PERSON_STATUS: Table = SQLModel.metadata.tables["person_status"]
+API_KEY: Table = SQLModel.metadata.tables["api_key"]
+WEB_SESSION: Table = SQLModel.metadata.tables["web_session"]
+
+TOTAL_COLUMNS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(Totals))
+"""The settlement row's amounts: the fields of the engine's `Totals`, by name."""
+LINE_AMOUNT_COLUMNS: tuple[str, ...] = tuple(
+    name for name in LineSettlement._fields if name.endswith("_fen")
+)
+"""The settlement line's amounts: the `_fen` fields of the engine's `LineSettlement`."""
+FUND_TOTAL_COLUMNS: dict[str, str] = {fund.value: f"{fund.value}_fen" for fund in Fund}
+"""Each fund's total column on the settlement row."""
+ACCUMULATOR_COLUMNS: dict[str, str] = {
+    name: name if name == "admissions" else f"{name}_fen" for name in AccumulatorsFen._fields[1:]
+}
+"""The engine's `AccumulatorsFen` field → the accumulator column (the year is the key)."""
+
+for _name in (*TOTAL_COLUMNS, *FUND_TOTAL_COLUMNS.values()):
+    assert _name in SETTLEMENT.c, _name
+for _name in LINE_AMOUNT_COLUMNS:
+    assert _name in SETTLEMENT_LINE.c, _name
+for _name in ACCUMULATOR_COLUMNS.values():
+    assert _name in ACCUMULATOR.c, _name

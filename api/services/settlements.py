@@ -1,0 +1,193 @@
+"""Settlements: settle, preview, read, reverse; each a transaction over the settlement store.
+
+Settling locks the person's accumulators row for the policy year, decides idempotency under
+that lock, runs the engine once, and writes the settlement, its lines, its fund steps, its
+postings, the new accumulators and an audit record in one commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, exc
+
+from api.core.access import Principal, authorize_hospital
+from api.core.clock import Clock, system_clock
+from api.core.contract import ClaimIn, accumulators_json, settlement_json
+from api.core.problems import claim_conflict, not_found, rejection_problem
+from api.db import store
+from api.db.engine import read_connection, write_connection
+from api.db.rows import timestamp
+from settlement.engine import settle
+from settlement.model import Claim
+from settlement.rejection import Rejection
+from settlement.tariff import TariffBook
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A settlement document and whether this call created it or replayed it."""
+
+    document: dict[str, Any]
+    created: bool
+
+
+def claim_hash(claim_in: ClaimIn) -> str:
+    """SHA-256 of the claim's canonical JSON (sorted keys, no spaces): same body, same hash."""
+    canonical = orjson.dumps(claim_in.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def new_settlement_id(moment: datetime) -> str:
+    return f"ST{moment:%Y%m%d}{secrets.token_hex(8).upper()}"
+
+
+def _replay(connection: Connection, row: Any, digest: str, claim_id: str) -> Outcome:
+    if row.claim_hash != digest:
+        raise claim_conflict(claim_id, row.settlement_id)
+    return Outcome(store.stored_document(connection, row), created=False)
+
+
+def settle_claim(
+    engine: Engine,
+    tariffs: TariffBook,
+    claim_in: ClaimIn,
+    actor: Principal,
+    lock_wait_ms: int,
+    clock: Clock = system_clock,
+) -> Outcome:
+    """Settle and store a claim (201), or replay the same claim settled before (200)."""
+    claim = claim_in.to_engine()
+    digest = claim_hash(claim_in)
+    try:
+        return _settle_in_transaction(engine, tariffs, claim, digest, actor, lock_wait_ms, clock)
+    except exc.IntegrityError:
+        # A concurrent duplicate committed first (the unique index caught it): answer as a replay.
+        with read_connection(engine) as connection:
+            row = store.settled_for_claim(connection, claim.hospital_id, claim.claim_id)
+            if row is None:
+                raise
+            return _replay(connection, row, digest, claim.claim_id)
+    except exc.OperationalError as error:
+        mapped = store.lock_error(error)
+        if mapped is None:
+            raise
+        raise mapped from error
+
+
+def _settle_in_transaction(
+    engine: Engine,
+    tariffs: TariffBook,
+    claim: Claim,
+    digest: str,
+    actor: Principal,
+    lock_wait_ms: int,
+    clock: Clock,
+) -> Outcome:
+    with write_connection(engine) as connection:
+        store.lock_timeout(connection, lock_wait_ms)
+        level, person = store.load_parties(connection, claim.hospital_id, claim.person_id)
+        before = store.lock_accumulators(connection, person.person_id, claim.policy_year)
+        existing = store.settled_for_claim(connection, claim.hospital_id, claim.claim_id)
+        if existing is not None:
+            return _replay(connection, existing, digest, claim.claim_id)
+        result = settle(claim, person, level, before.to_money(), tariffs)
+        if isinstance(result, Rejection):
+            raise rejection_problem(result)
+        now = clock()
+        settlement_id = new_settlement_id(now)
+        store.write_settlements(
+            connection, [store.NewSettlement(result, settlement_id, digest, now)]
+        )
+        store.write_accumulators(connection, person.person_id, result.accumulators_after_fen)
+        subject = f"{settlement_id} claim {claim.hospital_id}/{claim.claim_id}"
+        store.audit(connection, actor.actor, "settle", subject, now)
+        connection.commit()
+        document = settlement_json(
+            result, settlement_id=settlement_id, status="settled",
+            settled_at=timestamp(now), reversed_at=None,
+        )  # fmt: skip
+        return Outcome(document, created=True)
+
+
+def preview_claim(engine: Engine, tariffs: TariffBook, claim_in: ClaimIn) -> dict[str, Any]:
+    """The same result as settling, computed on the accumulators as they stand; writes nothing."""
+    claim = claim_in.to_engine()
+    with read_connection(engine) as connection:
+        level, person = store.load_parties(connection, claim.hospital_id, claim.person_id)
+        before = store.read_accumulators(connection, person.person_id, claim.policy_year)
+    result = settle(claim, person, level, before.to_money(), tariffs)
+    if isinstance(result, Rejection):
+        raise rejection_problem(result)
+    return settlement_json(
+        result, settlement_id=None, status="preview", settled_at=None, reversed_at=None
+    )
+
+
+def get_settlement(engine: Engine, settlement_id: str) -> tuple[Any, dict[str, Any]]:
+    """(the settlement's row, its document); 404 when there is none."""
+    with read_connection(engine) as connection:
+        row = store.settlement_row(connection, settlement_id)
+        if row is None:
+            raise not_found("settlement", settlement_id)
+        return row, store.stored_document(connection, row)
+
+
+def reverse_settlement(
+    engine: Engine,
+    settlement_id: str,
+    reason: str,
+    actor: Principal,
+    lock_wait_ms: int,
+    clock: Clock = system_clock,
+) -> dict[str, Any]:
+    """Reverse a settlement (repeating it answers the same reversed settlement)."""
+    try:
+        return _reverse_in_transaction(engine, settlement_id, reason, actor, lock_wait_ms, clock)
+    except exc.OperationalError as error:
+        mapped = store.lock_error(error)
+        if mapped is None:
+            raise
+        raise mapped from error
+
+
+def _reverse_in_transaction(
+    engine: Engine,
+    settlement_id: str,
+    reason: str,
+    actor: Principal,
+    lock_wait_ms: int,
+    clock: Clock,
+) -> dict[str, Any]:
+    with write_connection(engine) as connection:
+        store.lock_timeout(connection, lock_wait_ms)
+        row = store.settlement_row(connection, settlement_id)
+        if row is None:
+            raise not_found("settlement", settlement_id)
+        authorize_hospital(actor, row.hospital_id)
+        # Lock order is always accumulators, then settlement: no two transactions wait in a circle.
+        store.lock_accumulators(connection, row.person_id, row.policy_year)
+        row = store.settlement_row(connection, settlement_id, locked=True)
+        assert row is not None
+        if row.status == "reversed":
+            return store.stored_document(connection, row)
+        now = clock()
+        store.mark_reversed(connection, row, reason, now)
+        store.undo_accumulators(connection, row)
+        store.audit(connection, actor.actor, "reverse", f"{settlement_id}: {reason}", now)
+        connection.commit()
+        row = store.settlement_row(connection, settlement_id)
+        return store.stored_document(connection, row)
+
+
+def read_accumulators(engine: Engine, person_id: str, year: int) -> dict[str, Any]:
+    """A registered person's accumulators for the year (zero before any settlement)."""
+    with read_connection(engine) as connection:
+        if not store.person_exists(connection, person_id):
+            raise not_found("person", person_id)
+        return accumulators_json(store.read_accumulators(connection, person_id, year))

@@ -1,0 +1,352 @@
+"""The finance view: server-rendered pages for finance, admin and hospital users (no JavaScript).
+
+Sessions (logging in with a key, the cookie) are `api.web.sessions`; the chart's geometry is
+`api.web.chart`; the figures come from the finance and clearing services.
+
+GET /finance shows a month (default: the current one in the business time zone): totals per
+fund (settled, reversed, net), a stacked bar chart of daily net fund payments (inline SVG),
+the clearing table with CSV and XLSX downloads, and a search by claim or settlement id whose
+matches open the printable statement. A hospital user sees its own hospital only, like the
+finance routes (`scope_hospital`); finance and admin users may filter by hospital.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from sqlmodel import col
+from starlette.responses import HTMLResponse, Response
+
+from api.core.access import ROLES, Principal, may_see_hospital, scope_hospital
+from api.core.contract import ID_PATTERN
+from api.core.deps import AppState, State
+from api.core.keys import well_formed
+from api.core.problems import ApiProblem
+from api.db.engine import read_session
+from api.db.tables import Hospital
+from api.services.clearing import clearing_download, clearing_json
+from api.services.finance import (
+    DATE_MAX,
+    DATE_MIN,
+    FUND_ORDER,
+    Period,
+    daily_fund_payments,
+    month_period,
+    search_settlements,
+    totals_json,
+)
+from api.services.settlements import get_settlement
+from api.services.statement import FUND_LABELS, STATUS_LABELS, render_statement
+from api.web.chart import grouped, stacked_bars
+from api.web.sessions import (
+    SESSION_COOKIE,
+    SESSION_PATH,
+    SESSION_SECONDS,
+    TOKEN_PATTERN,
+    PageRefused,
+    end_session,
+    login_key,
+    redirect,
+    same_origin,
+    session_cookie,
+    session_principal,
+    start_session,
+    to_login,
+)
+
+router = APIRouter(tags=["finance view"], include_in_schema=False)
+
+SEARCH_RESULTS_MAX = 50
+HOSPITALS_LISTED_MAX = 500
+MONTH_PATTERN = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+IDENTIFIER = re.compile(ID_PATTERN)
+
+FUND_ENGLISH_NAMES = {
+    "basic_insurance": "basic insurance",
+    "critical_illness": "critical illness insurance",
+    "medical_assistance": "medical assistance",
+    "charity": "charity",
+}
+FUND_COLOURS = {
+    "basic_insurance": "#2563eb",
+    "critical_illness": "#f59e0b",
+    "medical_assistance": "#059669",
+    "charity": "#db2777",
+}
+CHART_FUNDS = {fund: f"{FUND_LABELS[fund]} {FUND_ENGLISH_NAMES[fund]}" for fund in FUND_ORDER}
+TOTAL_ROWS = (
+    ("total", "医疗费总额", "total medical costs"),
+    *((fund, FUND_LABELS[fund], FUND_ENGLISH_NAMES[fund]) for fund in FUND_ORDER),
+    ("fund_total", "基金支付合计", "fund total"),
+    ("patient_pay", "个人负担", "patient pay"),
+)
+ROLE_LABELS = {"finance": "财务 finance", "admin": "管理员 admin", "hospital": "医院 hospital"}
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _html(state: AppState, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    page = state.templates.get_template(template).render(
+        role_labels=ROLE_LABELS, session_path=SESSION_PATH, **context
+    )
+    return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
+
+
+def _refused(state: AppState, principal: Principal | None, refused: PageRefused) -> HTMLResponse:
+    return _html(
+        state, "finance_error.html", refused.status, principal=principal, message=refused.message
+    )
+
+
+def _link(path: str, **query: str | None) -> str:
+    present = {name: value for name, value in query.items() if value}
+    return path + ("?" + urlencode(present) if present else "")
+
+
+# ---------------------------------------------------------------- what a page covers
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    month: str
+    period: Period
+    hospital_id: str | None
+    """The hospital the page covers: a hospital user's own, or the filter (None: all)."""
+
+
+def current_month(state: AppState) -> str:
+    return state.clock().astimezone(ZoneInfo(state.settings.business_timezone)).strftime("%Y-%m")
+
+
+def shift_month(month: str, months: int) -> str:
+    year, number = (int(part) for part in month.split("-"))
+    index = year * 12 + number - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def resolve_view(
+    state: AppState, principal: Principal, month: str | None, hospital_id: str | None
+) -> View:
+    month = month or current_month(state)
+    if not MONTH_PATTERN.fullmatch(month) or not DATE_MIN.year <= int(month[:4]) <= DATE_MAX.year:
+        raise PageRefused(422, "月份格式应为 YYYY-MM。The month must read YYYY-MM.")
+    hospital_id = hospital_id or None
+    if hospital_id is not None and not IDENTIFIER.fullmatch(hospital_id):
+        raise PageRefused(422, "医院编号无效。The hospital id is not valid.")
+    try:
+        scoped = scope_hospital(principal, hospital_id)
+    except ApiProblem as problem:
+        raise PageRefused(problem.status, f"无权查看该医院。{problem.detail}") from None
+    return View(month, month_period(month, state.settings.business_timezone), scoped)
+
+
+def _hospitals(state: AppState, principal: Principal, scoped: str | None) -> dict[str, str]:
+    """Hospital id → name for the filter's list (a hospital user's own only, else the first
+    HOSPITALS_LISTED_MAX) and for the page's scope line (the scoped hospital, always)."""
+    query = select(col(Hospital.hospital_id), col(Hospital.name)).order_by(
+        col(Hospital.hospital_id)
+    )
+    if principal.role == "hospital":
+        query = query.where(col(Hospital.hospital_id) == principal.hospital_id)
+    with read_session(state.engine) as session:
+        names = {row[0]: row[1] for row in session.execute(query.limit(HOSPITALS_LISTED_MAX))}
+        if scoped is not None and scoped not in names:
+            hospital = session.get(Hospital, scoped)
+            if hospital is not None:
+                names[scoped] = hospital.name
+    return names
+
+
+def _search(
+    state: AppState, view: View, term: str | None
+) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """Matches for the search term (None when there is no search) and a message if refused."""
+    if not term:
+        return None, None
+    if not IDENTIFIER.fullmatch(term):
+        return [], "请输入住院号或结算单号（字母、数字、_ . -）。Enter a claim id or settlement id."
+    zone = ZoneInfo(state.settings.business_timezone)
+    found = search_settlements(state.engine, term, view.hospital_id, SEARCH_RESULTS_MAX)
+    for match in found:
+        match["settled_local"] = match["settled_at"].astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        match["status_label"] = f"{STATUS_LABELS.get(match['status'], '')} {match['status']}"
+        match["link"] = f"{SESSION_PATH}/statement/{match['settlement_id']}"
+    return found, None
+
+
+def month_context(state: AppState, view: View) -> dict[str, Any]:
+    """Everything the month's page shows: totals, chart, clearing and the navigation links."""
+    series = daily_fund_payments(state.engine, view.period, view.hospital_id)
+    zone = state.settings.business_timezone
+
+    def month_link(month: str) -> str:
+        return _link(SESSION_PATH, month=month, hospital_id=view.hospital_id)
+
+    return {
+        "month": view.month,
+        "period": view.period,
+        "totals": totals_json(state.engine, view.period, view.hospital_id),
+        "total_rows": TOTAL_ROWS,
+        "chart": stacked_bars(series, CHART_FUNDS),
+        "clearing": clearing_json(state.engine, view.month, zone, view.hospital_id),
+        "previous_link": month_link(shift_month(view.month, -1)),
+        "next_link": month_link(shift_month(view.month, 1)),
+        "previous_month": shift_month(view.month, -1),
+        "next_month": shift_month(view.month, 1),
+        "csv_link": _link(
+            f"{SESSION_PATH}/clearing.csv", month=view.month, hospital_id=view.hospital_id
+        ),
+        "xlsx_link": _link(
+            f"{SESSION_PATH}/clearing.xlsx", month=view.month, hospital_id=view.hospital_id
+        ),
+    }
+
+
+# ---------------------------------------------------------------- routes
+
+
+@router.get("/finance/login")
+async def login_page(request: Request, state: State) -> Response:
+    if session_principal(state, request) is not None:
+        return redirect(SESSION_PATH)
+    return _html(state, "finance_login.html", principal=None, message=None)
+
+
+@router.post("/finance/login")
+async def login(request: Request, state: State) -> Response:
+    if not same_origin(request):
+        return _refused(state, None, PageRefused(403, "来源不符。The form came from another site."))
+    try:
+        key = await login_key(request)
+    except PageRefused as refused:
+        return _html(
+            state, "finance_login.html", refused.status, principal=None, message=refused.message
+        )
+    principal = state.keys.authenticate(key) if well_formed(key) else None
+    if principal is None or principal.role not in ROLES:
+        message = "API 密钥无效或已吊销。The API key is unknown or revoked."
+        return _html(state, "finance_login.html", 401, principal=None, message=message)
+    token = start_session(state, principal, request.cookies.get(SESSION_COOKIE))
+    return redirect(SESSION_PATH, session_cookie(request, token, SESSION_SECONDS))
+
+
+@router.post("/finance/logout")
+async def logout(request: Request, state: State) -> Response:
+    if not same_origin(request):
+        return _refused(state, None, PageRefused(403, "来源不符。The form came from another site."))
+    principal = session_principal(state, request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token is not None and TOKEN_PATTERN.fullmatch(token):
+        end_session(state, token, principal)
+    return redirect(f"{SESSION_PATH}/login", session_cookie(request, "", 0))
+
+
+@router.get("/finance")
+async def finance_page(
+    request: Request,
+    state: State,
+    month: str | None = None,
+    hospital_id: str | None = None,
+    q: str | None = None,
+) -> Response:
+    principal = session_principal(state, request)
+    if principal is None:
+        return to_login(request)
+    try:
+        view = resolve_view(state, principal, month, hospital_id)
+    except PageRefused as refused:
+        return _refused(state, principal, refused)
+    results, search_message = _search(state, view, (q or "").strip())
+    return _html(
+        state,
+        "finance.html",
+        principal=principal,
+        view=view,
+        hospitals=_hospitals(state, principal, view.hospital_id),
+        query=(q or "").strip()[:64],
+        results=results,
+        search_message=search_message,
+        fund_labels=FUND_LABELS,
+        fund_names=FUND_ENGLISH_NAMES,
+        fund_colours=FUND_COLOURS,
+        grouped=grouped,
+        **month_context(state, view),
+    )
+
+
+def _clearing_for(
+    request: Request, state: AppState, month: str | None, hospital_id: str | None
+) -> tuple[View, dict[str, Any]] | Response:
+    """The clearing document of the month the session may see, or the page to answer instead."""
+    principal = session_principal(state, request)
+    if principal is None:
+        return to_login(request)
+    try:
+        view = resolve_view(state, principal, month, hospital_id)
+    except PageRefused as refused:
+        return _refused(state, principal, refused)
+    zone = state.settings.business_timezone
+    return view, clearing_json(state.engine, view.month, zone, view.hospital_id)
+
+
+def _attachment(view: View, extension: str) -> dict[str, str]:
+    name = f"clearing-{view.month}" + (f"-{view.hospital_id}" if view.hospital_id else "")
+    return {
+        "Content-Disposition": f'attachment; filename="{name}.{extension}"',
+        "Cache-Control": "no-store",
+    }
+
+
+@router.get("/finance/clearing.{extension}")
+async def clearing_download_page(
+    request: Request,
+    state: State,
+    extension: Literal["csv", "xlsx"],
+    month: str | None = None,
+    hospital_id: str | None = None,
+) -> Response:
+    """The month's clearing as a CSV or XLSX file, under the session's scope."""
+    found = _clearing_for(request, state, month, hospital_id)
+    if isinstance(found, Response):
+        return found
+    view, document = found
+    content, media_type = clearing_download(document, extension)
+    return Response(content, media_type=media_type, headers=_attachment(view, extension))
+
+
+@router.get("/finance/statement/{settlement_id}")
+async def statement_page(request: Request, state: State, settlement_id: str) -> Response:
+    principal = session_principal(state, request)
+    if principal is None:
+        return to_login(request)
+    try:
+        if not IDENTIFIER.fullmatch(settlement_id) or len(settlement_id) > 40:
+            raise PageRefused(404, f"没有该结算单。No settlement {settlement_id[:40]}.")
+        try:
+            row, document = get_settlement(state.engine, settlement_id)
+        except ApiProblem as problem:
+            raise PageRefused(problem.status, f"没有该结算单。{problem.detail}") from None
+        if not may_see_hospital(principal, row.hospital_id):
+            raise PageRefused(
+                403, "该结算单不属于本医院。The settlement belongs to another hospital."
+            )
+    except PageRefused as refused:
+        return _refused(state, principal, refused)
+    return HTMLResponse(
+        render_statement(state.engine, state.templates, document), headers=PAGE_HEADERS
+    )
