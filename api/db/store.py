@@ -10,7 +10,8 @@ UPDATE under a lock timeout. Lock order is always accumulators, then settlement.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -110,14 +111,19 @@ def lock_timeout(connection: Connection, lock_wait_ms: int) -> None:
         connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_wait_ms)}ms'")
 
 
-def lock_error(error: exc.OperationalError) -> LockUnavailable | None:
-    """The lock wait ran out (PostgreSQL lock timeout, SQLite busy), or None for another error."""
-    original = getattr(error, "orig", None)
-    name = type(original).__name__
-    message = str(original)
-    if name in ("LockNotAvailable", "QueryCanceled") or "database is locked" in message:
-        return LockUnavailable(message)
-    return None
+@contextmanager
+def lock_waits_mapped() -> Iterator[None]:
+    """A lock wait that ran out (PostgreSQL lock timeout, SQLite busy) raised as LockUnavailable."""
+    try:
+        yield
+    except exc.OperationalError as error:
+        original = getattr(error, "orig", None)
+        message = str(original)
+        if type(original).__name__ in ("LockNotAvailable", "QueryCanceled") or (
+            "database is locked" in message
+        ):
+            raise LockUnavailable(message) from error
+        raise
 
 
 # ---------------------------------------------------------------- parties and accumulators

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from api.core.access import authorize_hospital, require_roles
+from api.core.access import Principal, authorize_hospital, require_roles
 from api.core.contract import AccumulatorsOut, ClaimIn, ReversalIn, SettlementOut
-from api.core.deps import CurrentPrincipal, State
+from api.core.deps import AppState, CurrentPrincipal, State
 from api.routes.responses import PROBLEMS
 from api.routes.responses import json_response as _json
 from api.services.settlements import (
@@ -82,10 +82,15 @@ SettlementId = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
     summary="Get a settlement",
 )
 async def get(settlement_id: SettlementId, principal: CurrentPrincipal, state: State) -> Response:
+    return _json(_readable(settlement_id, principal, state))
+
+
+def _readable(settlement_id: str, principal: Principal, state: AppState) -> dict[str, Any]:
+    """The settlement's document, for a role that may read settlements and its hospital."""
     require_roles(principal, "hospital", "finance", "admin")
     row, document = get_settlement(state.engine, settlement_id)
     authorize_hospital(principal, row.hospital_id)
-    return _json(document)
+    return document
 
 
 @router.post(
@@ -118,9 +123,7 @@ async def reverse(
 async def statement(
     settlement_id: SettlementId, principal: CurrentPrincipal, state: State
 ) -> HTMLResponse:
-    require_roles(principal, "hospital", "finance", "admin")
-    row, document = get_settlement(state.engine, settlement_id)
-    authorize_hospital(principal, row.hospital_id)
+    document = _readable(settlement_id, principal, state)
     return HTMLResponse(render_statement(state.engine, state.templates, document))
 
 

@@ -9,12 +9,13 @@ e.g. `dibao:2017-01-01:;registered_poor:2016-06-01:2020-12-31`.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from api.core.contract import ID_PATTERN, HospitalIn, PersonIn
 from api.db.engine import write_session
@@ -98,6 +99,22 @@ def _parse(model: type[M], line_no: int, data: dict[str, Any], problems: list[st
         return None
 
 
+def _write_all(
+    engine: Engine,
+    problems: list[str],
+    parsed: list[tuple[str, M]],
+    put: Callable[[Session, str, M, str], Any],
+) -> int:
+    """Refuse the file if any row is bad; otherwise put every row in one transaction."""
+    if problems:
+        raise ImportRefused(problems)
+    with write_session(engine) as session:
+        for key, body in parsed:
+            put(session, key, body, "cli")
+        session.commit()
+    return len(parsed)
+
+
 def import_hospitals(engine: Engine, path: Path) -> int:
     problems: list[str] = []
     seen: dict[str, int] = {}
@@ -112,13 +129,7 @@ def import_hospitals(engine: Engine, path: Path) -> int:
         body = _parse(HospitalIn, line_no, fields, problems)
         if ok and body is not None:
             parsed.append((row["hospital_id"], body))
-    if problems:
-        raise ImportRefused(problems)
-    with write_session(engine) as session:
-        for hospital_id, body in parsed:
-            put_hospital(session, hospital_id, body, "cli")
-        session.commit()
-    return len(parsed)
+    return _write_all(engine, problems, parsed, put_hospital)
 
 
 def _statuses(line_no: int, text: str, problems: list[str]) -> list[dict[str, Any]] | None:
@@ -146,10 +157,4 @@ def import_persons(engine: Engine, path: Path) -> int:
         body = _parse(PersonIn, line_no, {**data, "statuses": statuses}, problems)
         if ok and body is not None:
             parsed.append((row["person_id"], body))
-    if problems:
-        raise ImportRefused(problems)
-    with write_session(engine) as session:
-        for person_id, body in parsed:
-            put_person(session, person_id, body, "cli")
-        session.commit()
-    return len(parsed)
+    return _write_all(engine, problems, parsed, put_person)

@@ -65,7 +65,10 @@ def settle_claim(
     claim = claim_in.to_engine()
     digest = claim_hash(claim_in)
     try:
-        return _settle_in_transaction(engine, tariffs, claim, digest, actor, lock_wait_ms, clock)
+        with store.lock_waits_mapped():
+            return _settle_in_transaction(
+                engine, tariffs, claim, digest, actor, lock_wait_ms, clock
+            )
     except exc.IntegrityError:
         # A concurrent duplicate committed first (the unique index caught it): answer as a replay.
         with read_connection(engine) as connection:
@@ -73,11 +76,6 @@ def settle_claim(
             if row is None:
                 raise
             return _replay(connection, row, digest, claim.claim_id)
-    except exc.OperationalError as error:
-        mapped = store.lock_error(error)
-        if mapped is None:
-            raise
-        raise mapped from error
 
 
 def _settle_in_transaction(
@@ -147,13 +145,8 @@ def reverse_settlement(
     clock: Clock = system_clock,
 ) -> dict[str, Any]:
     """Reverse a settlement (repeating it answers the same reversed settlement)."""
-    try:
+    with store.lock_waits_mapped():
         return _reverse_in_transaction(engine, settlement_id, reason, actor, lock_wait_ms, clock)
-    except exc.OperationalError as error:
-        mapped = store.lock_error(error)
-        if mapped is None:
-            raise
-        raise mapped from error
 
 
 def _reverse_in_transaction(

@@ -264,13 +264,10 @@ async def finance_page(
     hospital_id: str | None = None,
     q: str | None = None,
 ) -> Response:
-    principal = session_principal(state, request)
-    if principal is None:
-        return to_login(request)
-    try:
-        view = resolve_view(state, principal, month, hospital_id)
-    except PageRefused as refused:
-        return _refused(state, principal, refused)
+    found = _session_view(request, state, month, hospital_id)
+    if isinstance(found, Response):
+        return found
+    principal, view = found
     results, search_message = _search(state, view, (q or "").strip())
     return _html(
         state,
@@ -289,17 +286,28 @@ async def finance_page(
     )
 
 
-def _clearing_for(
+def _session_view(
     request: Request, state: AppState, month: str | None, hospital_id: str | None
-) -> tuple[View, dict[str, Any]] | Response:
-    """The clearing document of the month the session may see, or the page to answer instead."""
+) -> tuple[Principal, View] | Response:
+    """Who is logged in and what the page covers, or the page to answer instead (the login
+    form, or an error page for a bad month or another hospital)."""
     principal = session_principal(state, request)
     if principal is None:
         return to_login(request)
     try:
-        view = resolve_view(state, principal, month, hospital_id)
+        return principal, resolve_view(state, principal, month, hospital_id)
     except PageRefused as refused:
         return _refused(state, principal, refused)
+
+
+def _clearing_for(
+    request: Request, state: AppState, month: str | None, hospital_id: str | None
+) -> tuple[View, dict[str, Any]] | Response:
+    """The clearing document of the month the session may see, or the page to answer instead."""
+    found = _session_view(request, state, month, hospital_id)
+    if isinstance(found, Response):
+        return found
+    _, view = found
     zone = state.settings.business_timezone
     return view, clearing_json(state.engine, view.month, zone, view.hospital_id)
 
