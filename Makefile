@@ -54,7 +54,7 @@ unit: $(STAMP)
 
 ## bench: the engine benchmark (figures go to docs/performance.md).
 bench: $(STAMP)
-	$(BIN)/python -m settlement.bench
+	$(BIN)/python -m loadtests.bench
 
 ## loadtest: a fresh database, the service and locust headless; prints settlements/s and
 ## latency, writes reports under var/loadtest/, exits 1 when a threshold is missed.

@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from settlement.generate import PricedItem, generate_claim, skewed_line_count
+from loadtests.generate import PricedItem, generate_claim, skewed_line_count
 from tariffs import load_default
 
 

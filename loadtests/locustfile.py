@@ -67,7 +67,7 @@ RUN = datetime.now(UTC).strftime("%H%M%S")
 BUSINESS_ZONE = ZoneInfo(os.environ.get("ONESTOP_BUSINESS_TIMEZONE", "Asia/Shanghai"))
 
 
-@events.test_start.add_listener
+@events.test_start.add_listener  # type: ignore[untyped-decorator]
 def _check_setup(environment: Any, **_: Any) -> None:
     if not HOSPITAL_KEYS:
         raise SystemExit("no hospital keys: set ONESTOP_LOADTEST_KEYS (see the module docstring)")
@@ -113,7 +113,8 @@ class HospitalBillingSystem(FastHttpUser):
             response.failure("wrong bill: " + "; ".join(problems[:5]))
             return None
         response.success()
-        return bill
+        document: dict[str, Any] = bill
+        return document
 
     @task(70)
     def settle(self) -> None:

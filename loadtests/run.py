@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     folder = ROOT / "var" / "loadtest" / name
     folder.mkdir(parents=True, exist_ok=True)
+    drop: Callable[[], None]
     if args.existing_sqlite is not None:
         url, drop = f"sqlite:///{args.existing_sqlite.resolve()}", (lambda: None)
     else:

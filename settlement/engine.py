@@ -174,16 +174,46 @@ def _settle_checked(
     tariff: Tariff,
     split: SplitLines,
 ) -> Settlement:
+    """Settle a claim already found valid: run the cascade, itemize, total and balance."""
     in_scope_fen = sum(split.in_scope_fen)
     group = select_group(person, tariff, claim.discharge_date)
     age_at_admission = person.age_on(claim.admission_date)
     disease, charity_reason = charity.eligibility(tariff.charity, group, claim, age_at_admission)
     case = Case(tariff, group, hospital_level, before, in_scope_fen, disease, charity_reason)
-    cascade = Cascade(in_scope_left_fen=in_scope_fen)
+    steps = _run_cascade(case)
+    settlement = Settlement(
+        claim_id=claim.claim_id,
+        hospital_id=claim.hospital_id,
+        person_id=claim.person_id,
+        admission_date=claim.admission_date,
+        discharge_date=claim.discharge_date,
+        policy_year=claim.policy_year,
+        tariff_version=tariff.version,
+        group=group,
+        charity_disease=None if disease is None else disease.name,
+        totals=_totals(split, in_scope_fen, steps),
+        lines=_line_settlements(claim, split, steps),
+        funds=tuple(steps),
+        accumulators_after_fen=_accumulators_after(before, in_scope_fen, steps),
+    )
+    check_conservation(settlement)
+    return settlement
+
+
+def _run_cascade(case: Case) -> list[FundStep]:
+    """Every fund's step, in the fixed order, each on what the funds before it left."""
+    cascade = Cascade(in_scope_left_fen=case.in_scope_fen)
     steps: list[FundStep] = []
     for stage in STAGES:
         step, cascade = stage(case, cascade)
         steps.append(step)
+    return steps
+
+
+def _line_settlements(
+    claim: Claim, split: SplitLines, steps: list[FundStep]
+) -> tuple[LineSettlement, ...]:
+    """The bill's lines: each line's step-1 split, its share of every fund, and the rest."""
     line_nos, codes, quantities, unit_prices, _ = zip(*claim.lines, strict=True)
     basic, critical, assistance, charity_shares = _itemize(split.in_scope_fen, line_nos, steps)
     patient = [
@@ -194,7 +224,7 @@ def _settle_checked(
     ]
     # tuple.__new__ over zipped columns builds the records in C, without a Python-level
     # __new__ call per line (the field order is LineSettlement's).
-    lines = tuple(
+    return tuple(
         map(
             partial(tuple.__new__, LineSettlement),
             zip(
@@ -218,9 +248,13 @@ def _settle_checked(
             ),
         )
     )
+
+
+def _totals(split: SplitLines, in_scope_fen: int, steps: list[FundStep]) -> Totals:
+    """The claim's totals: the step-1 columns summed, what each fund paid, the patient's rest."""
     total_fen = sum(split.amount_fen)
     paid = [step.paid_fen for step in steps]
-    totals = Totals(
+    return Totals(
         total_fen=total_fen,
         full_selfpay_fen=sum(split.full_selfpay_fen),
         over_cap_selfpay_fen=sum(split.over_cap_fen),
@@ -234,23 +268,6 @@ def _settle_checked(
         fund_total_fen=sum(paid),
         patient_pay_fen=total_fen - sum(paid),
     )
-    settlement = Settlement(
-        claim_id=claim.claim_id,
-        hospital_id=claim.hospital_id,
-        person_id=claim.person_id,
-        admission_date=claim.admission_date,
-        discharge_date=claim.discharge_date,
-        policy_year=claim.policy_year,
-        tariff_version=tariff.version,
-        group=group,
-        charity_disease=None if disease is None else disease.name,
-        totals=totals,
-        lines=lines,
-        funds=tuple(steps),
-        accumulators_after_fen=_accumulators_after(before, in_scope_fen, steps),
-    )
-    check_conservation(settlement)
-    return settlement
 
 
 def _itemize(

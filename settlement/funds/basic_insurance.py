@@ -10,44 +10,9 @@ from settlement.result import Exact, Fen, FundStep, Rate, Sentence
 
 def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
     policy = case.tariff.basic
-    level = policy.levels[case.hospital_level]
-    tilt = policy.tilt.get(case.group) if case.group is not None else None
     accumulators = case.accumulators
     in_scope_fen = cascade.in_scope_left_fen
-    sentences: list[Sentence] = [
-        (
-            "level-{} hospital: deductible (起付线) {}, rate {}",
-            (case.hospital_level, Fen(level.deductible_fen), Rate(level.rate_ppm)),
-        )
-    ]
-    deductible_factor_ppm = SCALE
-    rate_ppm = level.rate_ppm
-    if tilt is not None:
-        deductible_factor_ppm = tilt.deductible_factor_ppm
-        rate_ppm = min(SCALE, rate_ppm + tilt.rate_bonus_ppm)
-        sentences.append(
-            (
-                "{} tilt: deductible × {}, rate + {} = {}",
-                (
-                    case.group,
-                    Rate(deductible_factor_ppm),
-                    Rate(tilt.rate_bonus_ppm),
-                    Rate(rate_ppm),
-                ),
-            )
-        )
-    subsequent_factor_ppm = SCALE
-    if accumulators.admissions >= 1:
-        subsequent_factor_ppm = policy.subsequent_admission_factor_ppm
-        sentences.append(
-            (
-                "later admission of {} ({} before): deductible × {}",
-                (accumulators.year, accumulators.admissions, Rate(subsequent_factor_ppm)),
-            )
-        )
-    deductible_fen = round_half_up_div(
-        level.deductible_fen * deductible_factor_ppm * subsequent_factor_ppm, SCALE * SCALE
-    )
+    deductible_fen, rate_ppm, sentences = _deductible_and_rate(case)
     over_fen = max(0, in_scope_fen - deductible_fen)
     exact = over_fen * rate_ppm
     payable_fen = round_half_up_div(exact, SCALE)
@@ -90,3 +55,50 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
         deductible_applied_fen=min(in_scope_fen, deductible_fen),
     )
     return step, cascade.after_paying(paid_fen)
+
+
+def _deductible_and_rate(case: Case) -> tuple[int, int, list[Sentence]]:
+    """This admission's deductible and rate, with the sentences saying how they were found.
+
+    The hospital level's deductible and rate, tilted for the person's group; the deductible
+    lowered again for a later admission of the year.
+    """
+    policy = case.tariff.basic
+    level = policy.levels[case.hospital_level]
+    tilt = policy.tilt.get(case.group) if case.group is not None else None
+    accumulators = case.accumulators
+    sentences: list[Sentence] = [
+        (
+            "level-{} hospital: deductible (起付线) {}, rate {}",
+            (case.hospital_level, Fen(level.deductible_fen), Rate(level.rate_ppm)),
+        )
+    ]
+    deductible_factor_ppm = SCALE
+    rate_ppm = level.rate_ppm
+    if tilt is not None:
+        deductible_factor_ppm = tilt.deductible_factor_ppm
+        rate_ppm = min(SCALE, rate_ppm + tilt.rate_bonus_ppm)
+        sentences.append(
+            (
+                "{} tilt: deductible × {}, rate + {} = {}",
+                (
+                    case.group,
+                    Rate(deductible_factor_ppm),
+                    Rate(tilt.rate_bonus_ppm),
+                    Rate(rate_ppm),
+                ),
+            )
+        )
+    subsequent_factor_ppm = SCALE
+    if accumulators.admissions >= 1:
+        subsequent_factor_ppm = policy.subsequent_admission_factor_ppm
+        sentences.append(
+            (
+                "later admission of {} ({} before): deductible × {}",
+                (accumulators.year, accumulators.admissions, Rate(subsequent_factor_ppm)),
+            )
+        )
+    deductible_fen = round_half_up_div(
+        level.deductible_fen * deductible_factor_ppm * subsequent_factor_ppm, SCALE * SCALE
+    )
+    return deductible_fen, rate_ppm, sentences

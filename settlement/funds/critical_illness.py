@@ -11,6 +11,7 @@ from settlement.funds import Cascade, Case, capped
 from settlement.model import Fund
 from settlement.money import SCALE, round_half_up_div
 from settlement.result import Exact, Fen, FundStep, Rate, Sentence
+from settlement.tariff import Band
 
 
 def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
@@ -44,21 +45,8 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
             (Fen(low_fen), Fen(high_fen), Fen(above_fen)),
         )
     )
-    exact = 0
-    for band in policy.bands:
-        band_high_fen = high_fen if band.to_fen is None else min(high_fen, band.to_fen)
-        length_fen = band_high_fen - max(low_fen, band.from_fen)
-        if length_fen <= 0:
-            continue
-        rate_ppm = min(SCALE, band.rate_ppm + rate_bonus_ppm)
-        exact += length_fen * rate_ppm
-        upper = "∞" if band.to_fen is None else Fen(band.to_fen)
-        sentences.append(
-            (
-                "band [{}, {}): {} × {}",
-                (Fen(band.from_fen), upper, Fen(length_fen), Rate(rate_ppm)),
-            )
-        )
+    exact, band_sentences = _walk_bands(policy.bands, low_fen, high_fen, rate_bonus_ppm)
+    sentences += band_sentences
     payable_fen = round_half_up_div(exact, SCALE)
     sentences.append(("exact {} → {}", (Exact(exact), Fen(payable_fen))))
     cap_fen = None if tilt is not None and tilt.no_cap else policy.annual_cap_fen
@@ -89,3 +77,30 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
     )
     # Critical illness pays only above the line, so what it pays comes off that part.
     return step, Cascade(cascade.in_scope_left_fen, above_fen - paid_fen).after_paying(paid_fen)
+
+
+def _walk_bands(
+    bands: tuple[Band, ...], low_fen: int, high_fen: int, rate_bonus_ppm: int
+) -> tuple[int, list[Sentence]]:
+    """The exact amount (fen × SCALE) the bands give this claim, and a sentence per band.
+
+    The claim covers the stretch from `low_fen` to `high_fen` above the deductible line; each
+    band it crosses pays its rate, plus the group's bonus, on the part of the stretch inside.
+    """
+    exact = 0
+    sentences: list[Sentence] = []
+    for band in bands:
+        band_high_fen = high_fen if band.to_fen is None else min(high_fen, band.to_fen)
+        length_fen = band_high_fen - max(low_fen, band.from_fen)
+        if length_fen <= 0:
+            continue
+        rate_ppm = min(SCALE, band.rate_ppm + rate_bonus_ppm)
+        exact += length_fen * rate_ppm
+        upper = "∞" if band.to_fen is None else Fen(band.to_fen)
+        sentences.append(
+            (
+                "band [{}, {}): {} × {}",
+                (Fen(band.from_fen), upper, Fen(length_fen), Rate(rate_ppm)),
+            )
+        )
+    return exact, sentences

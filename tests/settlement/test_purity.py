@@ -1,9 +1,9 @@
 """The engine's purity rules (STYLE.md "A pure core"), checked on the source with `ast`.
 
 Nothing under settlement/ imports the web framework, the database, the tariff loader, the
-file system or the clock, asks for today's date, or names `float`; nothing on the path of
-`settle` writes a float literal (SETTLEMENT_RULES.md §2: floats never appear).
-settlement/bench.py, a benchmark tool, is exempt where it exists.
+load tests, the file system or the clock, asks for today's date, or names `float`; nothing on
+the path of `settle` writes a float literal (SETTLEMENT_RULES.md §2: floats never appear).
+These rules hold for every file under settlement/, without exception.
 """
 
 from __future__ import annotations
@@ -14,15 +14,25 @@ from pathlib import Path
 import pytest
 
 SETTLEMENT_DIR = Path(__file__).resolve().parents[2] / "settlement"
-EXEMPT = {SETTLEMENT_DIR / "bench.py"}
 FORBIDDEN_MODULES = frozenset(
-    {"fastapi", "sqlmodel", "sqlalchemy", "api", "tariffs", "os", "pathlib", "io", "time"}
+    {
+        "fastapi",
+        "sqlmodel",
+        "sqlalchemy",
+        "api",
+        "tariffs",
+        "loadtests",
+        "os",
+        "pathlib",
+        "io",
+        "time",
+    }
 )
 CLOCK_CALLS = frozenset({"today", "now", "utcnow", "fromtimestamp", "utcfromtimestamp"})
 
 
 def engine_files() -> list[Path]:
-    return sorted(path for path in SETTLEMENT_DIR.rglob("*.py") if path not in EXEMPT)
+    return sorted(SETTLEMENT_DIR.rglob("*.py"))
 
 
 def parsed(path: Path) -> ast.Module:
@@ -122,7 +132,7 @@ def test_the_engine_has_source_files_to_check() -> None:
 
 
 @pytest.mark.parametrize("path", engine_files(), ids=lambda path: path.name)
-def test_no_engine_module_imports_the_web_the_database_the_loader_files_or_the_clock(
+def test_no_engine_module_imports_the_web_the_database_the_loader_the_load_tests_files_or_the_clock(
     path: Path,
 ) -> None:
     modules = imported_modules(parsed(path))
@@ -155,9 +165,16 @@ def test_no_module_on_the_settle_path_writes_a_float_literal(path: Path) -> None
 
 
 def test_the_import_check_catches_a_forbidden_import() -> None:
-    tree = ast.parse("import os.path\nfrom tariffs.loader import load_default\nimport decimal\n")
-    found = [module for _, module in imported_modules(tree) if module in FORBIDDEN_MODULES]
-    assert found == ["os", "tariffs"]
+    source = (
+        "import os.path\n"
+        "from tariffs.loader import load_default\n"
+        "from loadtests.generate import generate_claim\n"
+        "import decimal\n"
+    )
+    found = [
+        module for _, module in imported_modules(ast.parse(source)) if module in FORBIDDEN_MODULES
+    ]
+    assert found == ["os", "tariffs", "loadtests"]
 
 
 def test_the_clock_check_catches_date_today_and_datetime_now() -> None:

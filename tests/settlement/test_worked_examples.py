@@ -6,13 +6,11 @@ golden bills. Amounts are compared as the two-decimal strings the contract print
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from moneyed import Money
 
 from settlement.engine import settle
-from settlement.model import Accumulators, Group, ItemClass
+from settlement.model import Group, ItemClass
 from settlement.result import LineSettlement, Settlement
 from settlement.tariff import TariffBook
 from tests.worked_examples import e4_accumulators, example_claim, person
@@ -125,23 +123,6 @@ E4_ACCUMULATORS_AFTER = {
 
 def totals_as_text(settlement: Settlement, names: dict[str, str]) -> dict[str, str]:
     return {name: text(getattr(settlement.totals, name)) for name in names}
-
-
-@pytest.fixture(scope="module")
-def e1(book: TariffBook) -> Settlement:
-    """E1: no group, level-3 hospital, first admission of 2018, C34.1 with surgery."""
-    result = settle(example_claim(), person(), 3, Accumulators(year=2018), book)
-    assert isinstance(result, Settlement), result
-    return result
-
-
-@pytest.fixture(scope="module")
-def e2(book: TariffBook) -> Settlement:
-    """E2: dibao since 2017-01-01, level 3, first admission, C34.1 (lung cancer), surgery."""
-    dibao = person(Group.DIBAO, valid_from=date(2017, 1, 1))
-    result = settle(example_claim(), dibao, 3, Accumulators(year=2018), book)
-    assert isinstance(result, Settlement), result
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from loadtests.claims import bill_problems, claim_body
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_same_seed_gives_the_same_claims_and_another_seed_other_claims() -> None:

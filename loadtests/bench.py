@@ -1,12 +1,13 @@
-"""`python -m settlement.bench`: settle generated claims in-process and print the figures.
+"""`python -m loadtests.bench`: settle generated claims in-process and print the figures.
 
 Prints settlements per second and microseconds per claim for several bill sizes on one core,
 and peak memory. A benchmark, not a test: this machine is shared, so figures are printed for a
 person to read and record (docs/performance.md), never asserted.
 
-The only module of `settlement/` that reads files: it loads the shipped tariffs through
-`tariffs` (imported inside `main`), since a benchmark needs real policy data. The engine
-modules themselves never import `tariffs`.
+It lives beside the load tests, outside the engine, because it reads files: it loads the
+shipped tariffs through `tariffs`, since a benchmark needs real policy data, and the engine
+never imports `tariffs`. Unlike the locust suite it calls `settlement.engine.settle` directly,
+with no service and no HTTP in between.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import tracemalloc
 from collections.abc import Sequence
 from datetime import date
 
+from loadtests.generate import PricedItem, generate_claim
 from settlement.engine import settle
-from settlement.generate import PricedItem, generate_claim
 from settlement.model import Accumulators, Claim, Group, Person, Status
 from settlement.result import Settlement
 from settlement.tariff import TariffBook
+from tariffs import load_default
 
 SIZES = (10, 30, 100, 1000)
 GROUPS: tuple[Group | None, ...] = (None, None, Group.DESTITUTE, Group.DIBAO, Group.REGISTERED_POOR)
@@ -63,8 +65,6 @@ def _run(book: TariffBook, work: list[tuple[Claim, Person]]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from tariffs import load_default
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="time budget per size")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size (median reported)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from datetime import date
 
+from loadtests.generate import PricedItem, generate_claim, skewed_line_count
 from settlement.engine import settle
-from settlement.generate import PricedItem, generate_claim, skewed_line_count
 from settlement.model import Accumulators, Claim, Group, Person, Status
 from settlement.result import Settlement
 from tariffs import load_default
