@@ -83,8 +83,8 @@ soak: $(STAMP)
 	ONESTOP_CONTENTION_THREADS=$${ONESTOP_CONTENTION_THREADS:-32} \
 	ONESTOP_CONTENTION_OPERATIONS=$${ONESTOP_CONTENTION_OPERATIONS:-100} \
 	ONESTOP_SOAK_EXAMPLES=$${ONESTOP_SOAK_EXAMPLES:-1000} \
-	$(BIN)/python -m pytest tests/api/test_crash_safety.py tests/api/test_contention.py \
-	  tests/api/test_hostile_input.py tests/api/test_schemathesis.py -q -s
+	$(BIN)/python -m pytest tests/api/routes/test_crash_safety.py tests/api/routes/test_contention.py \
+	  tests/api/routes/test_hostile_input.py tests/api/routes/test_schemathesis.py -q -s
 	$(BIN)/python -m loadtests.run --duration 600 --users 16 --name soak-$$(date +%Y%m%d-%H%M%S)
 
 clean:

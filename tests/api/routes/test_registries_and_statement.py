@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from api.core.config import Settings
 from api.main import create_app
-from tests.api.conftest import World, row_counts
+from tests.support.db import row_counts
+from tests.support.world import World
 
 PROBLEM_JSON = "application/problem+json"
 ID_NUMBER = "220102196005021234"

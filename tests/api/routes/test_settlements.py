@@ -4,13 +4,16 @@ previews that write nothing, and refusals that name every problem and write noth
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from api.core.config import Settings
-from tests.api.conftest import World, row_counts
+from tests.support.db import row_counts
+from tests.support.world import World
 
 PROBLEM_JSON = "application/problem+json"
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
@@ -324,141 +327,85 @@ def test_a_preview_after_a_settlement_counts_it_as_an_earlier_admission(world: W
 
 # ---------------------------------------------------------------- engine rejections
 
-
-def test_two_unknown_item_codes_are_both_named_and_nothing_is_written(
-    world: World, settings: Settings
-) -> None:
-    claim = world.claim("e2")
-    claim["items"][0]["item_code"] = "ZZ0001"
-    claim["items"][3]["item_code"] = "ZZ0002"
-    response = assert_refused_and_nothing_written(
-        world,
-        settings,
-        claim,
-        {
-            (("body", "items", 0, "item_code"), "unknown_item_code"),
-            (("body", "items", 3, "item_code"), "unknown_item_code"),
-        },
-    )
-    messages = " ".join(error["msg"] for error in response.json()["errors"])
-    assert "ZZ0001" in messages
-    assert "ZZ0002" in messages
+Loc = tuple[Any, ...]
 
 
-def test_an_amount_that_is_not_quantity_times_price_is_refused(
-    world: World, settings: Settings
-) -> None:
-    claim = world.claim("e2")
-    claim["items"][1]["amount"] = "12000.01"
-    assert_refused_and_nothing_written(
-        world, settings, claim, {(("body", "items", 1, "amount"), "amount_mismatch")}
-    )
-
-
-def test_amounts_and_prices_with_too_many_decimals_are_refused(
-    world: World, settings: Settings
-) -> None:
-    claim = world.claim("e2")
-    claim["items"][0]["amount"] = "495.001"
-    claim["items"][2]["unit_price"] = "1230.5000001"
-    claim["items"][3]["quantity"] = "20.00001"
-    assert_refused_and_nothing_written(
-        world,
-        settings,
-        claim,
-        {
-            (("body", "items", 0, "amount"), "too_many_decimals"),
-            (("body", "items", 2, "unit_price"), "too_many_decimals"),
-            (("body", "items", 3, "quantity"), "too_many_decimals"),
-        },
-    )
-
-
-def test_a_zero_quantity_is_refused(world: World, settings: Settings) -> None:
-    claim = world.claim("e2")
-    claim["items"][0].update(quantity="0", amount="0.00")
-    assert_refused_and_nothing_written(
-        world, settings, claim, {(("body", "items", 0, "quantity"), "quantity_not_positive")}
-    )
-
-
-def test_a_discharge_before_the_admission_is_refused(world: World, settings: Settings) -> None:
-    claim = world.claim("e2", admission_date="2018-03-20", discharge_date="2018-03-12")
-    assert_refused_and_nothing_written(
-        world, settings, claim, {(("body", "discharge_date"), "discharge_before_admission")}
-    )
-
-
-def test_a_discharge_in_a_year_without_a_tariff_is_refused(
-    world: World, settings: Settings
-) -> None:
-    claim = world.claim("e2", admission_date="2021-03-01", discharge_date="2021-03-12")
-    assert_refused_and_nothing_written(
-        world, settings, claim, {(("body", "discharge_date"), "no_tariff")}
-    )
-
-
-def test_a_claim_of_5001_lines_is_refused_as_too_many_lines(
-    world: World, settings: Settings
-) -> None:
-    line = {"item_code": "A0002", "quantity": "1", "unit_price": "3.50", "amount": "3.50"}
-    claim = world.claim("e2", items=[{"line_no": n, **line} for n in range(1, 5002)])
-    response = assert_refused_and_nothing_written(
-        world, settings, claim, {(("body", "items"), "too_many_lines")}
-    )
-    assert "5001" in response.json()["errors"][0]["msg"]
-
-
-def test_a_claim_of_5000_lines_is_settled(world: World) -> None:
-    line = {"item_code": "A0002", "quantity": "1", "unit_price": "3.50", "amount": "3.50"}
-    claim = world.claim("e2", items=[{"line_no": n, **line} for n in range(1, 5001)])
-    response = settle(world, claim)
-    assert response.status_code == 201, response.text[:500]
-    assert response.json()["totals"]["total"] == "17500.00"
-    assert len(response.json()["items"]) == 5000
-
-
-def test_several_problems_in_one_claim_are_all_named_at_once(
-    world: World, settings: Settings
-) -> None:
+def _every_problem_at_once(world: World) -> dict[str, Any]:
+    """A claim with a problem of every kind the engine names in a claim or on a line."""
     claim = world.claim(
         "e2", admission_date="2018-03-20", discharge_date="2018-03-12", diagnoses=["XYZ"]
     )
-    claim["items"][0]["item_code"] = "ZZ0001"
-    claim["items"][1]["amount"] = "12000.01"
-    claim["items"][2].update(quantity="0", amount="0.00")
-    claim["items"][4]["line_no"] = claim["items"][3]["line_no"]
-    assert_refused_and_nothing_written(
-        world,
-        settings,
-        claim,
+    items = claim["items"]
+    items[0]["item_code"] = "ZZ0001"
+    items[1]["amount"] = "12000.01"
+    items[2].update(quantity="0", amount="0.00")
+    items[3]["item_code"] = "ZZ0002"
+    items[4]["line_no"] = items[3]["line_no"]
+    items[5]["amount"] = "-3600.00"
+    items[6]["amount"] = "105.001"
+    items[7].update(quantity="11.00001", unit_price="25.0000001")
+    return claim
+
+
+def _lines(count: int) -> Callable[[World], dict[str, Any]]:
+    line = {"item_code": "A0002", "quantity": "1", "unit_price": "3.50", "amount": "3.50"}
+    return lambda world: world.claim(
+        "e2", items=[{"line_no": n, **line} for n in range(1, count + 1)]
+    )
+
+
+ENGINE_REFUSALS: dict[str, tuple[Callable[[World], dict[str, Any]], set[tuple[Loc, str]], str]] = {
+    "every problem of the claim and its lines at once": (
+        _every_problem_at_once,
         {
             (("body", "discharge_date"), "discharge_before_admission"),
             (("body", "diagnoses", 0), "invalid_diagnosis"),
             (("body", "items", 0, "item_code"), "unknown_item_code"),
             (("body", "items", 1, "amount"), "amount_mismatch"),
             (("body", "items", 2, "quantity"), "quantity_not_positive"),
+            (("body", "items", 3, "item_code"), "unknown_item_code"),
             (("body", "items", 4, "line_no"), "duplicate_line_no"),
+            (("body", "items", 5, "amount"), "negative_amount"),
+            (("body", "items", 6, "amount"), "too_many_decimals"),
+            (("body", "items", 7, "quantity"), "too_many_decimals"),
+            (("body", "items", 7, "unit_price"), "too_many_decimals"),
         },
-    )
+        "ZZ0001 ZZ0002",
+    ),
+    "no lines": (_lines(0), {(("body", "items"), "no_lines")}, ""),
+    "5,001 lines": (_lines(5001), {(("body", "items"), "too_many_lines")}, "5001"),
+    "a discharge in a year without a tariff": (
+        lambda world: world.claim("e2", admission_date="2021-03-01", discharge_date="2021-03-12"),
+        {(("body", "discharge_date"), "no_tariff")},
+        "",
+    ),
+}
+"""Claims the engine refuses, the (loc, code) of every problem the answer must list, and words
+its messages must hold. The engine's rules themselves are tested in
+tests/settlement/test_rejections.py; here, how a rejection is answered over HTTP."""
 
 
-def test_a_preview_of_a_faulty_claim_is_refused_with_the_same_problems(
-    world: World, settings: Settings
+@pytest.mark.parametrize("path", ["/v1/settlements", "/v1/settlements/preview"])
+@pytest.mark.parametrize("refusal", ENGINE_REFUSALS)
+def test_a_claim_the_engine_refuses_is_a_422_problem_listing_every_problem_and_writes_nothing(
+    world: World, settings: Settings, refusal: str, path: str
 ) -> None:
-    claim = world.claim("e2")
-    claim["items"][0]["item_code"] = "ZZ0001"
-    claim["items"][1]["amount"] = "12000.01"
-    assert_refused_and_nothing_written(
-        world,
-        settings,
-        claim,
-        {
-            (("body", "items", 0, "item_code"), "unknown_item_code"),
-            (("body", "items", 1, "amount"), "amount_mismatch"),
-        },
-        path="/v1/settlements/preview",
+    build, expected, named = ENGINE_REFUSALS[refusal]
+    response = assert_refused_and_nothing_written(
+        world, settings, build(world), expected, path=path
     )
+    assert response.json()["type"].endswith("/claim-refused")
+    messages = " ".join(error["msg"] for error in response.json()["errors"])
+    for word in named.split():
+        assert word in messages
+
+
+def test_a_claim_of_5000_lines_is_settled(world: World) -> None:
+    claim = _lines(5000)(world)
+    response = settle(world, claim)
+    assert response.status_code == 201, response.text[:500]
+    assert response.json()["totals"]["total"] == "17500.00"
+    assert len(response.json()["items"]) == 5000
 
 
 # ---------------------------------------------------------------- schema refusals

@@ -3,9 +3,13 @@
 The matrix below lists every /v1 and /finance route of the application against every kind of
 caller and the status each must get. A route the application serves and the matrix does not
 list fails `test_the_matrix_lists_every_route_the_application_serves`: a new route cannot
-slip past the access review. Then: keys are stored hashed, never logged; a person's ID number
-is never shown unmasked by any route; and every write leaves an audit record naming who and
-when.
+slip past the access review. A refused request (401 or 403) is a problem+json answer (an HTML
+page on /finance) and writes nothing: no table gains or loses a row, and the hospitals,
+persons and settlements it aimed at are stored as they were. A missing, malformed, unknown,
+wrong or revoked key is refused like no key at all, on every /v1 route and for things that do
+not exist as for things that do. Then: keys are stored hashed, never logged; a person's ID
+number is never shown unmasked by any route; and every write leaves an audit record naming
+who and when.
 """
 
 from __future__ import annotations
@@ -14,9 +18,6 @@ import contextlib
 import hashlib
 import io
 import logging
-import os
-import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -31,14 +32,17 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
-from sqlmodel import Session, col
+from sqlmodel import Session, SQLModel, col
 from typer.testing import CliRunner
 
 from api.cli import app as cli
 from api.core.config import Settings
-from api.db.engine import make_engine
-from api.db.tables import AuditRecord
-from tests.api.conftest import World, free_port, make_world
+from api.db.engine import make_engine, write_session
+from api.db.keys import create_key
+from api.db.tables import ApiKey, AuditRecord
+from tests.support.db import row_counts
+from tests.support.server import serving
+from tests.support.world import World, make_world
 
 ROLES = ("none", "admin", "finance", "hospital-own", "hospital-other")
 """`none`: no key (or, on /finance, no session). `hospital-own`: the key of the hospital the
@@ -111,6 +115,8 @@ class Context:
     person_id: str
     settlement_id: str
     month: str
+    revoked_key: str = ""
+    """A key of the level-3 hospital, revoked (for REFUSED_CREDENTIALS)."""
 
     @property
     def hospital_id(self) -> str:
@@ -127,6 +133,10 @@ class Context:
         }[role]
 
     def bearer(self, role: str) -> dict[str, str]:
+        """The Authorization header of a role, or of a credential of REFUSED_CREDENTIALS."""
+        if role in REFUSED_CREDENTIALS:
+            authorization = REFUSED_CREDENTIALS[role](self)
+            return {} if authorization is None else {"Authorization": authorization}
         key = self.key(role)
         return {} if key is None else {"Authorization": f"Bearer {key}"}
 
@@ -169,45 +179,76 @@ def _period(ctx: Context) -> dict[str, str]:
     }
 
 
-Call = Callable[[Context, str], httpx.Response]
+Send = Callable[[], httpx.Response]
+Call = Callable[[Context, str], Send]
+"""Prepares a caller's request to a route (settling the settlement it reverses, logging the
+browser in) and returns what sends it: what the database holds just before the request is
+what a refused request must leave."""
+
+
+def request(ctx: Context, route: tuple[str, str], role: str) -> httpx.Response:
+    """The caller's request to the route, prepared and sent."""
+    return CALLS[route](ctx, role)()
 
 
 def _v1(method: str, path: Callable[[Context], str], **options: Any) -> Call:
-    def call(ctx: Context, role: str) -> httpx.Response:
+    def call(ctx: Context, role: str) -> Send:
         extra = {name: value(ctx) if callable(value) else value for name, value in options.items()}
-        return ctx.client.request(method, path(ctx), headers=ctx.bearer(role), **extra)
+        return lambda: ctx.client.request(method, path(ctx), headers=ctx.bearer(role), **extra)
 
     return call
 
 
-def _reverse(ctx: Context, role: str) -> httpx.Response:
+def _put_hospital(ctx: Context, role: str) -> Send:
+    """A put of the level-3 hospital under a name of the caller's own, so that a put that
+    should have been refused would show."""
+    body = {"name": f"测试医院3（{role}）", "level": 3, "region": "220000"}
+    url = f"/v1/hospitals/{ctx.hospital_id}"
+    return lambda: ctx.client.put(url, json=body, headers=ctx.bearer(role))
+
+
+def _put_person(ctx: Context, role: str) -> Send:
+    """A put of the matrix's person under a name of the caller's own (see `_put_hospital`)."""
+    body = {**PERSON, "name": f"矩阵（{role}）"}
+    url = f"/v1/persons/{ctx.person_id}"
+    return lambda: ctx.client.put(url, json=body, headers=ctx.bearer(role))
+
+
+def _reverse(ctx: Context, role: str) -> Send:
     settlement_id = ctx.settle()
-    return ctx.client.post(
+    return lambda: ctx.client.post(
         f"/v1/settlements/{settlement_id}/reversal",
         json={"reason": "矩阵冲正"},
         headers=ctx.bearer(role),
     )
 
 
-def _page(path: Callable[[Context], str], method: str = "GET") -> Call:
-    def call(ctx: Context, role: str) -> httpx.Response:
-        browser = ctx.browser(role)
+def _closing(browser: httpx.Client, send: Callable[[httpx.Client], httpx.Response]) -> Send:
+    def sent() -> httpx.Response:
         try:
-            return browser.request(method, path(ctx), follow_redirects=False)
+            return send(browser)
         finally:
             browser.close()
+
+    return sent
+
+
+def _page(path: Callable[[Context], str], method: str = "GET") -> Call:
+    def call(ctx: Context, role: str) -> Send:
+        return _closing(
+            ctx.browser(role),
+            lambda browser: browser.request(method, path(ctx), follow_redirects=False),
+        )
 
     return call
 
 
-def _login(ctx: Context, role: str) -> httpx.Response:
-    browser = ctx.open_browser()
-    try:
-        return browser.post(
-            "/finance/login", data={"key": ctx.key(role) or ""}, follow_redirects=False
-        )
-    finally:
-        browser.close()
+def _login(ctx: Context, role: str) -> Send:
+    key = ctx.key(role) or ""
+    return _closing(
+        ctx.open_browser(),
+        lambda browser: browser.post("/finance/login", data={"key": key}, follow_redirects=False),
+    )
 
 
 def _month_query(ctx: Context) -> str:
@@ -215,14 +256,9 @@ def _month_query(ctx: Context) -> str:
 
 
 CALLS: dict[tuple[str, str], Call] = {
-    ("PUT", "/v1/hospitals/{hospital_id}"): _v1(
-        "PUT", lambda c: f"/v1/hospitals/{c.hospital_id}",
-        json={"name": "测试医院3", "level": 3, "region": "220000"},
-    ),
+    ("PUT", "/v1/hospitals/{hospital_id}"): _put_hospital,
     ("GET", "/v1/hospitals/{hospital_id}"): _v1("GET", lambda c: f"/v1/hospitals/{c.hospital_id}"),
-    ("PUT", "/v1/persons/{person_id}"): _v1(
-        "PUT", lambda c: f"/v1/persons/{c.person_id}", json=PERSON
-    ),
+    ("PUT", "/v1/persons/{person_id}"): _put_person,
     ("GET", "/v1/persons/{person_id}"): _v1("GET", lambda c: f"/v1/persons/{c.person_id}"),
     ("POST", "/v1/settlements"): _v1("POST", lambda c: "/v1/settlements", json=Context.claim),
     ("POST", "/v1/settlements/preview"): _v1(
@@ -267,6 +303,8 @@ def build_context(world: World, client: httpx.Client, open_browser: Callable[[],
     put = client.put(f"/v1/persons/{person_id}", json=PERSON, headers=world.auth(world.keys.admin))
     assert put.status_code in (200, 201), put.text
     context = Context(world, client, open_browser, person_id, "", "")
+    context.revoked_key = _new_key(settings, "hospital", context.hospital_id)
+    _revoke(settings, context.revoked_key)
     context.settlement_id = context.settle()
     settled = client.get(
         f"/v1/settlements/{context.settlement_id}", headers=context.bearer("admin")
@@ -274,6 +312,25 @@ def build_context(world: World, client: httpx.Client, open_browser: Callable[[],
     moment = datetime.fromisoformat(settled.replace("Z", "+00:00"))
     context.month = moment.astimezone(ZoneInfo(settings.business_timezone)).strftime("%Y-%m")
     return context
+
+
+def _new_key(settings: Settings, role: str, hospital_id: str | None) -> str:
+    engine = make_engine(settings)
+    with write_session(engine) as session:
+        key, _ = create_key(session, role, hospital_id, "test_access_matrix")
+        session.commit()
+    engine.dispose()
+    return key
+
+
+def _revoke(settings: Settings, key: str) -> None:
+    engine = make_engine(settings)
+    with Session(engine) as session:
+        row = session.scalars(select(ApiKey).where(col(ApiKey.prefix) == _prefix(key))).one()
+        row.revoked_at = datetime.now(UTC)
+        session.add(row)
+        session.commit()
+    engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -307,14 +364,15 @@ def test_every_v1_route_is_in_the_openapi_document(client: TestClient) -> None:
     ("route", "role"), CASES, ids=[f"{method} {path} as {role}" for (method, path), role in CASES]
 )
 def test_each_route_answers_each_caller_as_the_matrix_says(
-    context: Context, route: tuple[str, str], role: str
+    context: Context, settings: Settings, route: tuple[str, str], role: str
 ) -> None:
     expected = MATRIX[route][ROLES.index(role)]
-    response = CALLS[route](context, role)
+    send = CALLS[route](context, role)
+    before = stored_state(context, settings)
+    response = send()
     assert response.status_code == expected, response.text[:1000]
     if route[1].startswith("/v1") and expected >= 400:
-        assert response.headers["content-type"].startswith(PROBLEM_JSON)
-        assert response.json()["status"] == expected
+        assert_problem(response, expected)
         if expected == 401:
             assert response.headers["WWW-Authenticate"] == "Bearer"
     if route[1].startswith("/finance") and expected >= 400:
@@ -322,6 +380,169 @@ def test_each_route_answers_each_caller_as_the_matrix_says(
     if expected == 303:
         location = response.headers["location"]
         assert location in ("/finance", "/finance/login"), location
+    if expected in (401, 403):
+        assert stored_state(context, settings) == before, "a refused request wrote something"
+
+
+# ---------------------------------------------------------------- refused callers
+
+MALFORMED_AUTHORIZATIONS = (
+    "Bearer",
+    "Bearer ",
+    "Bearer not-a-key",
+    "Bearer osk_",
+    "Bearer osk__secret",
+    "Bearer osk_abcdef123456_",
+    "Basic YWRtaW46YWRtaW4=",
+    "osk_abcdef123456_secret",
+)
+
+
+def _sent_as_is(authorization: str) -> Callable[[Context], str | None]:
+    return lambda _: authorization
+
+
+REFUSED_CREDENTIALS: dict[str, Callable[[Context], str | None]] = {
+    "no Authorization header": lambda c: None,
+    **{f"Authorization {value!r}": _sent_as_is(value) for value in MALFORMED_AUTHORIZATIONS},
+    "an unknown key": lambda c: "Bearer osk_000000000000_notasecretatall",
+    "a known key prefix with the wrong secret": (
+        lambda c: f"Bearer osk_{_prefix(c.world.keys.admin)}_wrongsecret"
+    ),
+    "a revoked key": lambda c: f"Bearer {c.revoked_key}",
+}
+"""Credentials that are no key at all: each is refused with 401 on every /v1 route."""
+V1_ROUTES = [route for route in MATRIX if route[1].startswith("/v1")]
+HOSPITAL_BODY = {"name": "越权医院", "level": 2, "region": "220000"}
+ABSENT_SETTLEMENT = "/v1/settlements/ST20180312DEADBEEFDEADBEEF"
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """An RFC 9457 problem+json answer of this status."""
+    assert response.status_code == status, response.text[:1000]
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"]
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+def assert_unauthorized(response: httpx.Response) -> None:
+    assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def stored_state(ctx: Context, settings: Settings) -> tuple[dict[str, int], list[tuple[Any, ...]]]:
+    """What a refused request must leave as it was: the row count of every table, and the
+    context's hospitals, persons (with their statuses) and settlements as stored."""
+    tables = SQLModel.metadata.tables
+    hospitals = list(ctx.world.hospitals.values())
+    persons = [ctx.person_id, *ctx.world.persons.values()]
+    aimed_at = [
+        (tables["hospital"], "hospital_id", hospitals),
+        (tables["person"], "person_id", persons),
+        (tables["person_status"], "person_id", persons),
+        (tables["settlement"], "hospital_id", hospitals),
+    ]
+    engine = make_engine(settings)
+    with engine.connect() as connection:
+        rows = [
+            tuple(row)
+            for table, column, keys in aimed_at
+            for row in connection.execute(
+                select(table).where(table.c[column].in_(keys)).order_by(*table.primary_key)
+            )
+        ]
+    engine.dispose()
+    return row_counts(settings), rows
+
+
+def absent_targets(ctx: Context) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """Requests about hospitals, persons and settlements that do not exist (a refusal must not
+    tell them from existing ones): method, path, body."""
+    return [
+        ("PUT", f"/v1/hospitals/H{ctx.world.tag}NEW", HOSPITAL_BODY),
+        ("GET", f"/v1/hospitals/H{ctx.world.tag}NEW", None),
+        ("PUT", f"/v1/persons/P{ctx.world.tag}NEW", PERSON),
+        ("GET", f"/v1/persons/P{ctx.world.tag}NEW", None),
+        ("GET", f"/v1/persons/P{ctx.world.tag}NEW/accumulators?year=2018", None),
+        ("GET", ABSENT_SETTLEMENT, None),
+        ("POST", f"{ABSENT_SETTLEMENT}/reversal", {"reason": "x"}),
+        ("GET", f"{ABSENT_SETTLEMENT}/statement", None),
+    ]
+
+
+@pytest.mark.parametrize("credential", REFUSED_CREDENTIALS)
+def test_a_request_without_a_valid_key_is_a_401_problem_with_a_bearer_challenge_and_writes_nothing(
+    context: Context, settings: Settings, credential: str
+) -> None:
+    for route in V1_ROUTES:
+        send = CALLS[route](context, credential)
+        before = stored_state(context, settings)
+        response = send()
+        assert_unauthorized(response)
+        assert stored_state(context, settings) == before, route
+    before = stored_state(context, settings)
+    for method, url, body in absent_targets(context):
+        response = context.client.request(
+            method, url, json=body, headers=context.bearer(credential)
+        )
+        assert_unauthorized(response)
+    assert stored_state(context, settings) == before
+
+
+def test_a_revoked_key_is_refused_and_only_that_key(context: Context, settings: Settings) -> None:
+    key = _new_key(settings, "hospital", context.hospital_id)
+    url = f"/v1/settlements/{context.settlement_id}"
+    assert context.client.get(url, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    _revoke(settings, key)
+    assert_unauthorized(context.client.get(url, headers={"Authorization": f"Bearer {key}"}))
+    before = stored_state(context, settings)
+    response = context.client.post(
+        "/v1/settlements", json=context.claim(), headers={"Authorization": f"Bearer {key}"}
+    )
+    assert_unauthorized(response)
+    assert stored_state(context, settings) == before
+    # Only that key is refused: the hospital's other key and finance still read the settlement.
+    for role in ("hospital-own", "finance"):
+        assert context.client.get(url, headers=context.bearer(role)).status_code == 200
+
+
+def test_only_admin_may_register_a_new_hospital_or_person(
+    context: Context, settings: Settings
+) -> None:
+    new_hospital = f"/v1/hospitals/H{context.world.tag}NEW"
+    new_person = f"/v1/persons/P{context.world.tag}NEW"
+    before = stored_state(context, settings)
+    for role in ("finance", "hospital-own", "hospital-other"):
+        headers = context.bearer(role)
+        assert_problem(context.client.put(new_hospital, json=HOSPITAL_BODY, headers=headers), 403)
+        assert_problem(context.client.put(new_person, json=PERSON, headers=headers), 403)
+    assert stored_state(context, settings) == before
+    admin = context.bearer("admin")
+    assert_problem(context.client.get(new_hospital, headers=admin), 404)
+    assert_problem(context.client.get(new_person, headers=admin), 404)
+
+
+def test_finance_may_read_the_settlements_and_statements_of_every_hospital(world: World) -> None:
+    for level in (1, 2, 3):
+        response = world.client.post(
+            "/v1/settlements",
+            json=world.claim("e2", level=level),
+            headers=world.hospital_headers(level),
+        )
+        assert response.status_code == 201, response.text
+        bill = response.json()
+        url = f"/v1/settlements/{bill['settlement_id']}"
+        fetched = world.client.get(url, headers=world.auth(world.keys.finance))
+        assert fetched.status_code == 200, fetched.text
+        assert fetched.json() == bill
+        statement = world.client.get(f"{url}/statement", headers=world.auth(world.keys.finance))
+        assert statement.status_code == 200, statement.text
+        assert statement.headers["content-type"].startswith("text/html")
+        assert bill["settlement_id"] in statement.text
 
 
 # ---------------------------------------------------------------- keys stored hashed
@@ -381,7 +602,7 @@ def test_the_id_number_is_never_shown_unmasked_by_any_route_to_any_caller(
 ) -> None:
     shown_masked = False
     for route, role in CASES:
-        response = CALLS[route](context, role)
+        response = request(context, route, role)
         texts = _texts(response)
         assert_id_number_masked(texts)
         shown_masked = shown_masked or any("*" * 14 + ID_NUMBER[-4:] in t for t in texts)
@@ -403,7 +624,7 @@ LOGGERS = ("onestop", "api", "uvicorn", "uvicorn.error", "uvicorn.access", "fast
 def _logged_requests(context: Context) -> None:
     """Every matrix request, a wrong secret, and a request that fails unexpectedly if it can."""
     for route, role in CASES:
-        CALLS[route](context, role)
+        request(context, route, role)
     admin = context.key("admin")
     assert admin is not None
     prefix = admin.split("_")[1]
@@ -412,8 +633,8 @@ def _logged_requests(context: Context) -> None:
     )
     assert wrong.status_code == 401
     # A 30-digit amount in a reconciliation record is (as of writing) an unexpected error in
-    # api/finance.py: its traceback is logged, and must hold no key either. The in-process
-    # test client re-raises it after the 500 is logged; a real server answers the 500.
+    # api/services/reconciliation.py: its traceback is logged, and must hold no key either. The
+    # in-process test client re-raises it after the 500 is logged; a real server answers the 500.
     record = {"settlement_id": "S1", "claim_id": "C1", "status": "settled",
               "total": "9" * 30 + ".00", "fund_total": "0.00", "patient_pay": "0.00"}  # fmt: skip
     with contextlib.suppress(Exception):
@@ -448,34 +669,8 @@ def test_no_key_or_id_number_reaches_the_application_logs(
 def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`onestop serve` at debug log level, its stdout and stderr kept in a file."""
     log = tmp_path / "server.log"
-    port = free_port()
-    env = {**os.environ, "ONESTOP_DATABASE_URL": database_url, "ONESTOP_KEY_CACHE_SECONDS": "0"}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "1",
-             "--log-level", "debug"],
-            env=env, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the server did not start in 30 s"
-            time.sleep(0.2)
-        yield base_url, log
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with serving(database_url, workers=1, log_level="debug", log_path=log) as server:
+        yield server.base_url, log
 
 
 def test_no_key_or_id_number_reaches_a_real_servers_log(

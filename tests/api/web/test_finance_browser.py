@@ -25,7 +25,8 @@ from api.db.engine import make_engine
 from api.main import create_app
 from api.services.finance import month_period, totals_json
 from api.web.chart import grouped
-from tests.api.conftest import Server, World, make_world, start_server, stop_server
+from tests.support.server import Server, serving
+from tests.support.world import World, make_world
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,7 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "var" / "test-artifacts"
 SCREENSHOT_BYTES_MIN = 10 * 1024
 
 
@@ -52,11 +53,8 @@ def require_chromium() -> None:
 @pytest.fixture
 def server(database_url: str) -> Iterator[Server]:
     require_chromium()
-    running = start_server(database_url, workers=1)
-    try:
+    with serving(database_url, workers=1) as running:
         yield running
-    finally:
-        stop_server(running)
 
 
 @dataclass

@@ -10,7 +10,7 @@ against the documented shape too.
 SQLite only: the generated requests test the HTTP edge (request validation, problem+json
 answers, the response shapes), which is the same code on either database, and the run is
 long enough on one. What PostgreSQL alone refuses (a NUL in a text value) is covered on both
-databases by tests/api/test_hostile_input.py.
+databases by tests/api/routes/test_hostile_input.py.
 
 `ONESTOP_SOAK_EXAMPLES` raises the number of examples per operation for a long run (`make
 soak`); the default keeps `make test` quick. The run is derandomized: the same examples each

@@ -26,7 +26,8 @@ from settlement.model import Accumulators, Claim, ClaimLine, Group, Person, Stat
 from settlement.money import format_fen, money, money_to_fen
 from settlement.result import Settlement
 from tariffs import load_default
-from tests.api.conftest import Server, World, start_server, stop_server
+from tests.support.server import Server, serving
+from tests.support.world import World
 
 REQUEST_TIMEOUT_SECONDS = 30.0
 BASIC_CAP = "150000.00"
@@ -46,12 +47,8 @@ def server(database_url: str) -> Iterator[Server]:
     On SQLite the two processes contend for the write lock (BEGIN IMMEDIATE + busy timeout),
     which is what these tests prove safe; on PostgreSQL they contend for the row lock.
     """
-    workers = 2
-    running = start_server(database_url, workers=workers)
-    try:
+    with serving(database_url, workers=2) as running:
         yield running
-    finally:
-        stop_server(running)
 
 
 def _concurrently(

@@ -54,7 +54,9 @@ from settlement.engine import settle as engine_settle
 from settlement.model import AccumulatorsFen, Group
 from settlement.result import Settlement
 from settlement.tariff import TariffBook
-from tests.api.conftest import Server, World, row_counts, start_server, stop_server
+from tests.support.db import row_counts
+from tests.support.server import Server, serving
+from tests.support.world import World
 
 
 def _env_int(name: str, default: int) -> int:
@@ -106,25 +108,19 @@ def _backend(database_url: str) -> str:
 
 @pytest.fixture
 def server(database_url: str) -> Iterator[Server]:
-    running = start_server(database_url, workers=WORKERS[_backend(database_url)])
-    try:
+    with serving(database_url, workers=WORKERS[_backend(database_url)]) as running:
         yield running
-    finally:
-        stop_server(running)
 
 
 @pytest.fixture
 def impatient_server(database_url: str) -> Iterator[Server]:
     """The service with a 200 ms lock wait."""
-    running = start_server(
+    with serving(
         database_url,
         workers=WORKERS[_backend(database_url)],
         extra_env={"ONESTOP_LOCK_WAIT_MS": str(LOCK_WAIT_MS)},
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        stop_server(running)
 
 
 def _claim(world: World, rng: random.Random, person: str, claim_id: str) -> dict[str, Any]:

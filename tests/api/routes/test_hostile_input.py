@@ -23,7 +23,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core.config import Settings
-from tests.api.conftest import World, make_world, row_counts
+from tests.support.db import row_counts
+from tests.support.world import World, make_world
 
 PROBLEM_JSON = "application/problem+json"
 MIB = 1024 * 1024
@@ -99,16 +100,6 @@ def claim_token(name: str, token: str) -> Body:
         written = json.dumps({name: claim["items"][0][name]})[1:-1]
         assert written in text
         return text.replace(written, f'"{name}": {token}', 1).encode()
-
-    return build
-
-
-def claim_with_lines(count: int) -> Body:
-    def build(target: Target) -> bytes:
-        claim = target.claim()
-        line = claim["items"][0]
-        claim["items"] = [{**line, "line_no": number} for number in range(1, count + 1)]
-        return as_json(claim)
 
     return build
 
@@ -197,12 +188,6 @@ TOTALS = "/v1/reconciliation/totals"
 JSON = "application/json"
 
 
-def duplicate_line_numbers(target: Target) -> bytes:
-    claim = target.claim()
-    claim["items"][1]["line_no"] = claim["items"][0]["line_no"]
-    return as_json(claim)
-
-
 def records_in(body: Body) -> Body:
     return lambda target: b'{"records": [' + body(target) + b"]}"
 
@@ -217,7 +202,10 @@ Row = tuple[str, Body, int, str]
 """A table row: the case's name, the body sent, the status it must get, the error codes (space-
 separated) its `errors` must include."""
 
-# Claim bodies, each posted to settle and to preview.
+# Claim bodies, each posted to settle and to preview. The engine's own rules (a zero quantity,
+# 5,001 lines, a discharge before the admission, …) are not repeated here: the engine's tests
+# hold them, and test_settlements.py how a refusal of the engine is answered. The rows below
+# that the engine refuses carry hostile text or extreme values into it.
 # fmt: off
 CLAIM_BODIES: list[Row] = [
     ("malformed json",                   raw(b'{"claim_id": "ZY1", "items": ['),          422, "json_invalid"),
@@ -246,11 +234,6 @@ CLAIM_BODIES: list[Row] = [
     ("unit price Infinity as a json token", claim_token("unit_price", "Infinity"),        422, "string_type"),
     ("quantity -Infinity as a json token", claim_token("quantity", "-Infinity"),          422, "string_type"),
     ("amount with 20 decimals",          claim_line_with(amount="495." + "0" * 19 + "1"), 422, "too_many_decimals"),
-    ("negative amount",                  claim_line_with(amount="-495.00"),               422, "negative_amount"),
-    ("zero quantity",                    claim_line_with(quantity="0"),                   422, "quantity_not_positive"),
-    ("5,001 lines",                      claim_with_lines(5_001),                         422, "too_many_lines"),
-    ("no lines",                         claim_with(items=[]),                            422, "no_lines"),
-    ("duplicate line numbers",           duplicate_line_numbers,                          422, "duplicate_line_no"),
     ("unknown top-level field",          claim_with_field("selfpay_ratio", "0.00"),       422, "extra_forbidden"),
     ("unknown field on a line",          claim_line_with(colour="red"),                   422, "extra_forbidden"),
     ("missing field",                    claim_without("surgery"),                        422, "missing"),
@@ -263,11 +246,8 @@ CLAIM_BODIES: list[Row] = [
     ("item code of 100,000 characters",  claim_line_with(item_code="S" * 100_000),        422, "string_too_long"),
     ("30 February",                      claim_with(admission_date="2018-02-30"),         422, BAD_DATE),
     ("date written day first",           claim_with(discharge_date="12/03/2018"),         422, BAD_DATE),
-    ("discharge before admission",       claim_with(admission_date="2018-04-01"),         422,
-                                                                                             "discharge_before_admission"),
     ("year 9999",                        claim_with(admission_date="9999-12-30", discharge_date="9999-12-31"),
                                                                                           422, "no_tariff"),
-    ("invalid icd-10 code",              claim_with(diagnoses=["NOTACODE"]),              422, "invalid_diagnosis"),
     ("icd-10 code with sql",             claim_with(diagnoses=["C34'--"]),                422, "invalid_diagnosis"),
     ("icd-10 code too long",             claim_with(diagnoses=["C34.1" * 4]),             422, "string_too_long"),
     ("no diagnosis",                     claim_with(diagnoses=[]),                        422, "too_short"),

@@ -1,16 +1,14 @@
-"""Crash safety: the service killed with SIGKILL, and PostgreSQL restarted, under load.
+"""The crash-safety harness: client threads that keep settling and reversing against
+`onestop serve` while the test kills the service or restarts PostgreSQL, and the checks of what
+they were told against the service and the database afterwards.
 
-`onestop serve` (two worker processes) runs in a session of its own, so that its whole
-process group — the uvicorn supervisor and its workers — can be killed with SIGKILL at once,
-the way the OOM killer or a pulled plug ends it. Client threads settle new claims, post
-duplicates, reverse settlements and settle reversed claims anew, and log every request and
-every answer. At seeded random moments the group is killed and the service is started again
-on the same database, on a new port that the clients follow. A request that got no answer
-(a connection error, a timeout, a 5xx other than a lock's 503) may or may not have been
-carried out, so its client retries it with the same body until it is answered, before it
-does anything else.
+Client threads settle new claims, post duplicates, reverse settlements and settle reversed
+claims anew, and log every request and every answer; they follow the service to a new port
+(`Endpoint`) when it is started again. A request that got no answer (a connection error, a
+timeout, a 5xx other than a lock's 503) may or may not have been carried out, so its client
+retries it with the same body until it is answered, before it does anything else.
 
-Afterwards what the clients were told is checked against the service and the database:
+`verify` then checks what the clients were told against the service and the database:
 
 - every settlement answered 201 (or first learnt of through a 200 replay) is stored and
   served exactly as it was returned; every reversal answered 200 is stored reversed;
@@ -20,17 +18,14 @@ Afterwards what the clients were told is checked against the service and the dat
   records, and no line, fund row or posting lacks its settlement;
 - `api.services.ledger.check` finds no difference anywhere in the database.
 
-The PostgreSQL test restarts the database server under the same load (a fast shutdown, then
-an immediate one, which PostgreSQL recovers from like a crash) and never restarts the
-service: while the database is down only 5xx answers and connection errors are allowed, and
-the service must recover by itself (its pool pings connections before use).
+The service runs with SERVICE_WORKERS worker processes leading a process group of its own
+(`start_service`), so that `tests.support.server.kill_server` ends the supervisor and its
+workers with one SIGKILL. The PostgreSQL helpers restart the local Debian cluster
+(pg_ctlcluster) with a fast or an immediate shutdown.
 
-The size of the run comes from the environment, so that `make soak` can run it long:
+The size of a run comes from the environment, so that `make soak` can run it long:
 ONESTOP_SOAK_SECONDS (load time), ONESTOP_SOAK_KILLS, ONESTOP_SOAK_DB_RESTARTS,
-ONESTOP_SOAK_THREADS and ONESTOP_SOAK_SEED. With `pytest -s` each test prints a summary line,
-`tried: N requests, K crashes, R restarts; lost: 0`; every request and every 201/200 answer
-is written to the test's temporary directory (requests.jsonl, answers.jsonl), next to the
-service's logs.
+ONESTOP_SOAK_THREADS and ONESTOP_SOAK_SEED.
 """
 
 from __future__ import annotations
@@ -39,14 +34,12 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -54,7 +47,6 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 from sqlalchemy import Engine, event, exc, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import Pool
@@ -64,7 +56,8 @@ from api.core.config import Settings
 from api.db.engine import make_engine
 from api.services.ledger import check
 from settlement.money import money, money_to_fen
-from tests.api.conftest import World, free_port
+from tests.support.server import Server, healthy, start_server
+from tests.support.world import World
 
 
 def _env_int(name: str, default: int) -> int:
@@ -132,110 +125,16 @@ AUDIT = TABLES["audit"]
 # ---------------------------------------------------------------- the service, killable
 
 
-@dataclass
-class Service:
-    """`onestop serve` leading a process group of its own (the group id is its pid)."""
-
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log_path: Path
-
-
-def start_service(
-    database_url: str, log_dir: Path, generation: int, extra_env: dict[str, str] | None = None
-) -> Service:
-    """Start the service in a new session and wait until /healthz answers 200."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "ONESTOP_DATABASE_URL": database_url,
-        "ONESTOP_KEY_CACHE_SECONDS": "0",
-        **(extra_env or {}),
-    }
-    log_path = log_dir / f"service-{generation}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "api.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(SERVICE_WORKERS),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    service = Service(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + HEALTHY_WITHIN_SECONDS
-    while time.monotonic() < deadline:
-        if _healthy(service.base_url):
-            return service
-        if process.poll() is not None:
-            raise RuntimeError(f"the service exited during start-up:\n{_tail(log_path)}")
-        time.sleep(0.1)
-    kill_service(service)
-    raise RuntimeError(f"the service was not healthy within {HEALTHY_WITHIN_SECONDS} s")
-
-
-def _healthy(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _tail(path: Path, characters: int = 4_000) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")[-characters:]
-
-
-def kill_service(service: Service) -> None:
-    """SIGKILL the whole process group and wait until none of it runs any more."""
-    _signal_group(service, signal.SIGKILL)
-    service.process.wait()
-    _wait_group_gone(service.process.pid)
-
-
-def stop_service(service: Service) -> None:
-    """SIGTERM the process group; SIGKILL it when it does not stop within 10 s."""
-    _signal_group(service, signal.SIGTERM)
-    with suppress(subprocess.TimeoutExpired):
-        service.process.wait(timeout=10)
-    kill_service(service)
-
-
-def _signal_group(service: Service, signal_number: int) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(service.process.pid, signal_number)
-
-
-def _wait_group_gone(group_id: int, seconds: float = 10.0) -> None:
-    """Wait until no process of the group runs (zombies left to an init that never reaps
-    them hold no lock, file or socket, so they do not count)."""
-    deadline = time.monotonic() + seconds
-    while _group_members_running(group_id):
-        assert time.monotonic() < deadline, f"process group {group_id} survived SIGKILL"
-        time.sleep(0.02)
-
-
-def _group_members_running(group_id: int) -> list[int]:
-    running = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (command) state ppid pgrp …": the command may hold spaces and parentheses.
-        state, _, group = stat.rsplit(")", 1)[1].split()[:3]
-        if int(group) == group_id and state not in ("Z", "X"):
-            running.append(int(entry.name))
-    return running
+def start_service(database_url: str, log_dir: Path, generation: int) -> Server:
+    """The service under test: SERVICE_WORKERS workers in a process group of their own (for
+    `kill_server`), logging to service-<generation>.log in `log_dir`."""
+    return start_server(
+        database_url,
+        workers=SERVICE_WORKERS,
+        log_path=log_dir / f"service-{generation}.log",
+        own_process_group=True,
+        healthy_within=HEALTHY_WITHIN_SECONDS,
+    )
 
 
 class Endpoint:
@@ -772,7 +671,7 @@ def _doubly_settled(engine: Engine) -> list[str]:
         ]
 
 
-def _summary(title: str, load: Load, crashes: int, restarts: int, verdict: Verdict) -> str:
+def summary(title: str, load: Load, crashes: int, restarts: int, verdict: Verdict) -> str:
     attempts = load.attempts
     outcomes = Counter(f"{attempt.action} {attempt.outcome}" for attempt in attempts)
     resolved: Counter[str] = Counter()
@@ -786,7 +685,7 @@ def _summary(title: str, load: Load, crashes: int, restarts: int, verdict: Verdi
     )
 
 
-def _assert_sound(verdict: Verdict, log_dir: Path) -> None:
+def assert_sound(verdict: Verdict, log_dir: Path) -> None:
     shown = "\n".join(verdict.problems[:30])
     more = len(verdict.problems) - 30
     assert not verdict.problems, (
@@ -796,54 +695,10 @@ def _assert_sound(verdict: Verdict, log_dir: Path) -> None:
     assert verdict.lost == 0
 
 
-def _gaps(rng: random.Random, disruptions: int) -> list[float]:
+def gaps(rng: random.Random, disruptions: int) -> list[float]:
     """Load time before each disruption and after the last, about SOAK_SECONDS in all."""
     share = SOAK_SECONDS / (disruptions + 1)
     return [rng.uniform(0.5, 1.5) * share for _ in range(disruptions + 1)]
-
-
-# ---------------------------------------------------------------- SIGKILL of the service
-
-
-def test_settlements_survive_the_service_killed_at_random_moments_and_none_is_doubled(
-    database_url: str, world: World, settings: Settings, tmp_path: Path
-) -> None:
-    backend = make_url(database_url).get_backend_name()
-    rng = random.Random(SOAK_SEED)
-    service = start_service(database_url, tmp_path, 0)
-    endpoint = Endpoint(service.base_url)
-    load = Load(world, endpoint, SOAK_THREADS, SOAK_SEED)
-    crashes = restarts = 0
-    probes = []
-    try:
-        gaps = _gaps(rng, SOAK_KILLS)
-        with running_load(load):
-            for gap in gaps[:-1]:
-                time.sleep(gap)
-                kill_service(service)
-                crashes += 1
-                time.sleep(rng.uniform(0.0, 0.5))
-                service = start_service(database_url, tmp_path, crashes)
-                restarts += 1
-                endpoint.move(service.base_url)
-                probes.append(load.probe())
-            time.sleep(gaps[-1])
-        verdict = verify(load, world, settings, service.base_url)
-    finally:
-        load.write_logs(tmp_path)
-        stop_service(service)
-    print("\n" + _summary(f"crash-safety {backend}", load, crashes, restarts, verdict))
-
-    attempts = load.attempts
-    server_errors = [a for a in attempts if a.status is not None and a.status >= 500]
-    assert all(attempt.status == 503 for attempt in server_errors), (
-        "a service that is killed answers nothing; it must never answer a server error: "
-        f"{[a for a in server_errors if a.status != 503][:10]}"
-    )
-    _assert_sound(verdict, tmp_path)
-    assert probes == ["201"] * restarts, "a new claim did not settle at once after a restart"
-    if SOAK_KILLS:
-        assert any(attempt.status is None for attempt in attempts), "no kill hit a request"
 
 
 # ---------------------------------------------------------------- PostgreSQL restarts
@@ -862,7 +717,7 @@ class Outage:
     """When the service first answered /healthz 200 again."""
 
 
-def _local_cluster(database_url: str) -> tuple[str, str] | None:
+def local_cluster(database_url: str) -> tuple[str, str] | None:
     """(version, name) of the local Debian cluster serving the URL's port, if there is one."""
     url = make_url(database_url)
     if url.host not in (None, "127.0.0.1", "localhost", "::1"):
@@ -879,7 +734,7 @@ def _local_cluster(database_url: str) -> tuple[str, str] | None:
     return None
 
 
-def _pg_ctl(
+def pg_ctl(
     cluster: tuple[str, str], action: str, *options: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -891,7 +746,7 @@ def _pg_ctl(
     )
 
 
-def _pg_accepting(database_url: str) -> bool:
+def pg_accepting(database_url: str) -> bool:
     conninfo = make_url(database_url).set(drivername="postgresql")
     try:
         with psycopg.connect(conninfo.render_as_string(hide_password=False), connect_timeout=2):
@@ -900,12 +755,12 @@ def _pg_accepting(database_url: str) -> bool:
         return False
 
 
-def _ensure_cluster_running(cluster: tuple[str, str], database_url: str) -> None:
+def ensure_cluster_running(cluster: tuple[str, str], database_url: str) -> None:
     """Start the cluster if it is down and wait until it accepts connections."""
-    if _pg_ctl(cluster, "status").returncode != 0:
-        _pg_ctl(cluster, "start")
+    if pg_ctl(cluster, "status").returncode != 0:
+        pg_ctl(cluster, "start")
     deadline = time.monotonic() + HEALTHY_WITHIN_SECONDS
-    while not _pg_accepting(database_url):
+    while not pg_accepting(database_url):
         assert time.monotonic() < deadline, f"PostgreSQL {cluster} does not accept connections"
         time.sleep(0.2)
 
@@ -914,7 +769,7 @@ _RESTARTED_AT: list[float] = []
 """Wall-clock moments this process restarted the database server (see below)."""
 
 
-def _refuse_connections_opened_before_the_restart() -> None:
+def refuse_connections_opened_before_the_restart() -> None:
     """Make every pool of this process drop connections opened before the last restart.
 
     They died with the server, and the session's own fixtures (the engine that drops the test
@@ -933,20 +788,20 @@ def _refuse_connection_opened_before_the_restart(
         raise exc.DisconnectionError("opened before the database server was restarted")
 
 
-def _restart_database(
-    cluster: tuple[str, str], mode: str, rng: random.Random, load: Load, service: Service
+def restart_database(
+    cluster: tuple[str, str], mode: str, rng: random.Random, load: Load, service: Server
 ) -> Outage:
     stopping = load.now()
-    stopped_process = _pg_ctl(cluster, "stop", "-m", mode)
+    stopped_process = pg_ctl(cluster, "stop", "-m", mode)
     assert stopped_process.returncode == 0, stopped_process.stderr
     stopped = load.now()
     time.sleep(rng.uniform(1.0, 2.0))
     starting = load.now()
-    started_process = _pg_ctl(cluster, "start")
+    started_process = pg_ctl(cluster, "start")
     assert started_process.returncode == 0, started_process.stderr
     started = load.now()
     deadline = time.monotonic() + HEALTHY_WITHIN_SECONDS
-    while not _healthy(service.base_url):
+    while not healthy(service.base_url):
         assert service.process.poll() is None, "the service died with the database"
         assert time.monotonic() < deadline, (
             f"the service did not recover within {HEALTHY_WITHIN_SECONDS} s of the restart"
@@ -955,9 +810,7 @@ def _restart_database(
     return Outage(mode, stopping, stopped, starting, started, load.now())
 
 
-def _answers_during_outages(
-    attempts: list[Attempt], outages: list[Outage]
-) -> tuple[int, list[str]]:
+def answers_during_outages(attempts: list[Attempt], outages: list[Outage]) -> tuple[int, list[str]]:
     """How many requests were made while the database was down, and every wrong answer:
     a server error or connection error outside an outage, or a success while it was down."""
     down = 0
@@ -979,53 +832,3 @@ def _answers_during_outages(
         if while_down and not failed:
             wrong.append(f"{attempt} answered while the database was down")
     return down, wrong
-
-
-def test_the_service_rides_out_postgresql_restarts_without_a_wrong_answer_or_a_restart(
-    database_url: str, world: World, settings: Settings, tmp_path: Path
-) -> None:
-    if make_url(database_url).get_backend_name() != "postgresql":
-        pytest.skip("restarts the PostgreSQL server; SQLite has none")
-    cluster = _local_cluster(database_url)
-    if cluster is None or os.geteuid() != 0:
-        pytest.skip("needs a local Debian PostgreSQL cluster (pg_ctlcluster) and root")
-    rng = random.Random(SOAK_SEED)
-    service = start_service(database_url, tmp_path, 0)
-    endpoint = Endpoint(service.base_url)
-    load = Load(world, endpoint, SOAK_THREADS, SOAK_SEED)
-    outages: list[Outage] = []
-    probes = []
-    try:
-        gaps = _gaps(rng, SOAK_DB_RESTARTS)
-        with running_load(load):
-            for restart, gap in enumerate(gaps[:-1]):
-                time.sleep(gap)
-                mode = ("fast", "immediate")[restart % 2]
-                outages.append(_restart_database(cluster, mode, rng, load, service))
-                probes.append(load.probe())
-            time.sleep(gaps[-1])
-        assert service.process.poll() is None, "the service stopped"
-        verdict = verify(load, world, settings, service.base_url)
-    finally:
-        load.write_logs(tmp_path)
-        stop_service(service)
-        _ensure_cluster_running(cluster, database_url)
-        _refuse_connections_opened_before_the_restart()
-    crashes = sum(outage.mode == "immediate" for outage in outages)
-    attempts = load.attempts
-    down, wrong = _answers_during_outages(attempts, outages)
-    print("\n" + _summary("database-restarts postgresql", load, crashes, len(outages), verdict))
-    print(f"  {down} requests were answered (5xx) or failed while the database was down")
-    for outage in outages:
-        print(
-            f"  {outage.mode} restart: down {outage.starting - outage.stopped:.1f} s, service "
-            f"healthy {outage.recovered - outage.started:.2f} s after the database was up"
-        )
-
-    assert not wrong, "\n".join(wrong[:30])
-    assert probes == ["201"] * len(outages), (
-        "a new claim did not settle at once after the service answered /healthz again"
-    )
-    if outages:
-        assert down > 0, "no request was made while the database was down"
-    _assert_sound(verdict, tmp_path)

@@ -30,7 +30,7 @@ from openpyxl import load_workbook
 
 from api.core.config import Settings
 from api.main import create_app
-from tests.api.conftest import World, make_world
+from tests.support.world import World, make_world
 
 PROBLEM_JSON = "application/problem+json"
 ZONE = ZoneInfo("Asia/Shanghai")

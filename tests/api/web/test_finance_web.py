@@ -1,4 +1,4 @@
-"""The finance view (api/web.py): login and sessions, the month's totals, the chart, clearing
+"""The finance view (api/web/): login and sessions, the month's totals, the chart, clearing
 with its downloads, search and the statement, and hospital scoping, on both databases."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from api.services.finance import AMOUNTS, month_period, totals_json
 from api.web.chart import grouped, nice_step_fen, stacked_bars
 from api.web.pages import CHART_FUNDS
 from api.web.sessions import SESSION_COOKIE, SESSION_SECONDS, token_hash
-from tests.api.conftest import World
+from tests.support.world import World
 
 FIGURE = re.compile(r'data-figure="([a-z_]+\.[a-z_]+)">([^<]*)<')
 

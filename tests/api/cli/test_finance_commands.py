@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from api.cli import app
-from tests.api.conftest import World
+from tests.support.world import World
 
 runner = CliRunner()
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the default business time zone of the finance reports

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.cli.common import EXIT_REFUSED
+from tests.support.world import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 runner = CliRunner()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import World
+from tests.support.world import World
 
 
 def test_e2_settled_over_http_gives_the_worked_figures_and_a_replay_gives_the_same(

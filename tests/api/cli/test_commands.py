@@ -21,7 +21,8 @@ from api.cli.common import EXIT_REFUSED
 from api.core.config import Settings
 from api.db.engine import make_engine, write_session
 from api.db.keys import create_key
-from tests.api.conftest import row_counts
+from tests.support.db import row_counts
+from tests.support.world import id_number
 
 runner = CliRunner()
 
@@ -34,12 +35,6 @@ def _onestop(database_url: str, *args: str) -> Result:
 
 def _tag() -> str:
     return secrets.token_hex(4).upper()
-
-
-def _id_number(body: str) -> str:
-    """A resident ID number with its ISO 7064 MOD 11-2 check character."""
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
 
 
 def _listed_lines(output: str) -> set[int]:
@@ -196,9 +191,9 @@ def test_a_good_persons_file_imports_every_row_with_its_statuses(
         tmp_path / "persons.csv",
         [
             "person_id,name,id_number,birth_date,gender,insured_region,statuses",
-            f"PI{tag}1,张导入,{_id_number('22010219600501123')},1960-05-01,male,220000,",
-            f"PI{tag}2,李导入,{_id_number('22010219580817234')},1958-08-17,female,220000,dibao:2017-01-01:",
-            f"PI{tag}3,王导入,{_id_number('22020319700312345')},1970-03-12,unknown,220000,"
+            f"PI{tag}1,张导入,{id_number('22010219600501123')},1960-05-01,male,220000,",
+            f"PI{tag}2,李导入,{id_number('22010219580817234')},1958-08-17,female,220000,dibao:2017-01-01:",
+            f"PI{tag}3,王导入,{id_number('22020319700312345')},1970-03-12,unknown,220000,"
             "dibao:2017-01-01:;registered_poor:2016-06-01:2020-12-31",
         ],
     )
@@ -211,8 +206,8 @@ def test_a_good_persons_file_imports_every_row_with_its_statuses(
     assert first.json()["name"] == "张导入"
     assert first.json()["birth_date"] == "1960-05-01"
     assert first.json()["statuses"] == []
-    assert first.json()["id_number"].endswith(_id_number("22010219600501123")[-4:])
-    assert first.json()["id_number"] != _id_number("22010219600501123")
+    assert first.json()["id_number"].endswith(id_number("22010219600501123")[-4:])
+    assert first.json()["id_number"] != id_number("22010219600501123")
 
     second = client.get(f"/v1/persons/PI{tag}2", headers=admin)
     assert second.status_code == 200, second.text
@@ -299,7 +294,7 @@ def test_a_persons_file_with_bad_rows_lists_every_bad_line_and_imports_nothing(
     database_url: str, settings: Settings, client: TestClient, admin: dict[str, str], tmp_path: Path
 ) -> None:
     tag = _tag()
-    good = _id_number("22010219600501123")
+    good = id_number("22010219600501123")
     path = _write(
         tmp_path / "persons.csv",
         [
