@@ -50,14 +50,21 @@ class ApiProblem(Exception):
         self.headers = headers or {}
 
     def response(self, instance: str | None) -> Response:
-        return problem_response(
-            self.status,
-            self.title,
-            self.detail,
-            kind=self.kind,
-            errors=self.errors,
+        """The problem as `application/problem+json`, naming the path it answers."""
+        body: dict[str, Any] = {
+            "type": TYPE_BASE + self.kind,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "errors": self.errors,
+        }
+        if instance is not None:
+            body["instance"] = instance
+        return Response(
+            orjson.dumps(body),
+            status_code=self.status,
+            media_type=PROBLEM_MEDIA_TYPE,
             headers=self.headers,
-            instance=instance,
         )
 
 
@@ -68,30 +75,6 @@ class LockUnavailable(Exception):
 def item(loc: Sequence[str | int], msg: str, code: str) -> dict[str, Any]:
     """One problem: where (`loc`, in the contract's field names), what, and a stable code."""
     return {"loc": list(loc), "msg": msg, "code": code}
-
-
-def problem_response(
-    status: int,
-    title: str,
-    detail: str,
-    *,
-    kind: str,
-    errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-    instance: str | None = None,
-) -> Response:
-    body: dict[str, Any] = {
-        "type": TYPE_BASE + kind,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "errors": errors or [],
-    }
-    if instance is not None:
-        body["instance"] = instance
-    return Response(
-        orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
-    )
 
 
 # ---------------------------------------------------------------- the kinds of problem
