@@ -56,9 +56,13 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m loadtests.bench
 
-## loadtest: a fresh database, the service and locust headless; prints settlements/s and
-## latency, writes reports under var/loadtest/, exits 1 when a threshold is missed.
+## loadtest: a fresh database and the service; wrk posts new claims for SETTLE_SECONDS to a bare
+## FastAPI app of the same shape and then to the service (same claims, CONNECTIONS open) and
+## prints both rates and their ratio; then locust runs the full mix headless. Prints
+## settlements/s and latency, writes reports under var/loadtest/, exits 1 when a threshold is
+## missed or any answer is wrong. Installs wrk (Debian's package) when missing.
 ## Variables: DB=sqlite|pg WORKERS USERS DURATION LINES PERSONS HOSPITALS MIN_RPS MAX_P99_MS
+## SETTLE_SECONDS CONNECTIONS
 DB ?= sqlite
 WORKERS ?= 1
 USERS ?= 16
@@ -68,10 +72,14 @@ PERSONS ?= 100000
 HOSPITALS ?= 20
 MIN_RPS ?= 0
 MAX_P99_MS ?= 0
+SETTLE_SECONDS ?= 20
+CONNECTIONS ?= 16
 loadtest: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m loadtests.run --db $(DB) --workers $(WORKERS) --users $(USERS) \
 	  --duration $(DURATION) --lines $(LINES) --persons $(PERSONS) --hospitals $(HOSPITALS) \
-	  --min-rps $(MIN_RPS) --max-p99-ms $(MAX_P99_MS)
+	  --min-rps $(MIN_RPS) --max-p99-ms $(MAX_P99_MS) --settle-seconds $(SETTLE_SECONDS) \
+	  --connections $(CONNECTIONS)
 
 ## soak: the long reliability runs (about 25 minutes; restarts the local PostgreSQL cluster):
 ## kills of the service and database restarts under load, contention, a long schemathesis

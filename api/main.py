@@ -24,6 +24,7 @@ from api.db.engine import make_engine
 from api.db.keys import KeyStore
 from api.db.migrate import upgrade
 from api.routes import finance, health, reconciliation, registries, settlements
+from api.services.group_commit import SettlementWriter
 from api.web import pages
 from tariffs import load_default, load_tariffs
 
@@ -70,6 +71,21 @@ def start(settings: Settings, clock: Clock) -> AppState:
     )
 
 
+def writer(state: AppState) -> SettlementWriter | None:
+    """The worker's group-commit writer, unless settlements commit one by one."""
+    settings = state.settings
+    if not settings.group_commit:
+        return None
+    return SettlementWriter(
+        state.engine,
+        state.tariffs,
+        lock_wait_ms=settings.lock_wait_ms,
+        clock=state.clock,
+        batch_max=settings.batch_settlements_max,
+        batch_wait_ms=settings.batch_wait_ms,
+    )
+
+
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or get_settings()
 
@@ -77,8 +93,11 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = start(settings, clock)
         app.state.onestop = state
+        app.state.writer = writer(state)
         tune_collector(settings.gc_gen0_threshold)
         yield
+        if app.state.writer is not None:
+            app.state.writer.close()  # what is queued is settled and answered first
         state.engine.dispose()
 
     app = FastAPI(

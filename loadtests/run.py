@@ -113,9 +113,13 @@ def _stats(folder: Path) -> dict[str, Any]:
     }
 
 
-def _report(folder: Path, name: str, args: argparse.Namespace) -> int:
+def _report(
+    folder: Path, name: str, args: argparse.Namespace, comparison: dict[str, Any] | None
+) -> int:
     """Print the figures, write summary.json and the plot; 1 when a threshold is missed."""
-    figures = _stats(folder)
+    figures: dict[str, Any] = _stats(folder)
+    if comparison is not None:
+        figures["settle_only"] = comparison
     figures.update(
         db=args.db,
         workers=args.workers,
@@ -135,6 +139,8 @@ def _report(folder: Path, name: str, args: argparse.Namespace) -> int:
         f"reports: {folder}"
     )
     failed = []
+    if comparison is not None and comparison["service_errors"]:
+        failed.append(f"{comparison['service_errors']} wrong answers in the settle-only run")
     if figures["failures"]:
         failed.append(f"{figures['failures']} failed requests")
     if args.min_rps and figures["settlements_per_s"] < args.min_rps:
@@ -146,6 +152,74 @@ def _report(folder: Path, name: str, args: argparse.Namespace) -> int:
         return 1
     print("thresholds met")
     return 0
+
+
+def _serve_bare(env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loadtests.bare", "--port", str(port)],
+        env=env, cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    _wait_healthy(base_url, process)
+    return base_url, process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _compare_with_bare(
+    env: dict[str, str], base_url: str, keys_file: Path, folder: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The settle-only rate of the bare app and of the service, same driver, same claims."""
+    from loadtests.wrk import drive, write_claims
+
+    keys = {
+        name.removeprefix("ONESTOP_HOSPITAL_KEY_"): value
+        for name, value in (
+            line.split("=", 1)
+            for line in keys_file.read_text(encoding="utf-8").split()
+            if "=" in line
+        )
+        if name.startswith("ONESTOP_HOSPITAL_KEY_")
+    }
+    claims = folder / "claims.wrk"
+    lines = None if args.lines == "skewed" else int(args.lines)
+    write_claims(claims, keys, args.persons, lines, seed=int(time.time()))
+    bare_url, bare = _serve_bare(env)
+    try:
+        print(
+            f"settle-only, wrk {args.connections} connections, {args.settle_seconds} s: bare app",
+            flush=True,
+        )
+        ceiling = drive(
+            bare_url, claims, connections=args.connections, seconds=args.settle_seconds, run="B"
+        )
+    finally:
+        _stop(bare)
+    print("settle-only: the service", flush=True)
+    service = drive(base_url, claims, connections=args.connections, seconds=args.settle_seconds,
+                    run=secrets.token_hex(3))  # fmt: skip
+    ratio = service.per_second / ceiling.per_second if ceiling.per_second else 0.0
+    print(
+        f"settle-only: bare app {ceiling.per_second:.0f}/s (p99 {ceiling.p99_ms:.0f} ms), "
+        f"service {service.per_second:.0f}/s (p99 {service.p99_ms:.0f} ms, {service.errors} errors): "
+        f"{ratio:.2f} of the bare app",
+        flush=True,
+    )
+    return {
+        "bare_per_s": ceiling.per_second, "bare_p99_ms": ceiling.p99_ms,
+        "service_per_s": service.per_second, "service_p50_ms": service.p50_ms,
+        "service_p99_ms": service.p99_ms, "service_errors": service.errors + service.socket_errors,
+        "ratio": ratio,
+    }  # fmt: skip
 
 
 def _seed(env: dict[str, str], args: argparse.Namespace, keys_file: Path) -> None:
@@ -170,6 +244,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--name", default=None, help="report folder name under var/loadtest/")
     parser.add_argument("--locust-processes", type=int, default=1, help="locust worker processes")
+    parser.add_argument(
+        "--settle-seconds",
+        type=int,
+        default=20,
+        help="seconds of the wrk settle-only run against the bare app and the service (0: none)",
+    )
+    parser.add_argument(
+        "--connections", type=int, default=16, help="open connections of the wrk runs"
+    )
     parser.add_argument(
         "--existing-sqlite",
         type=Path,
@@ -213,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
             env=env, cwd=ROOT, start_new_session=True,
         )  # fmt: skip
         _wait_healthy(base_url, server)
+        comparison = None
+        if args.settle_seconds:
+            comparison = _compare_with_bare(env, base_url, keys_file, folder, args)
         print(
             f"service: {base_url}, {args.workers} worker(s); locust: {args.users} users for {args.duration} s",
             flush=True,
@@ -228,15 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.locust_processes > 1:
             command += ["--processes", str(args.locust_processes)]
         subprocess.run(command, env=locust_env, cwd=ROOT, check=False)
-        return _report(folder, name, args)
+        return _report(folder, name, args, comparison)
     finally:
-        if server is not None and server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        if server is not None:
+            _stop(server)
         drop()
 
 

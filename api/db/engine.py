@@ -36,6 +36,8 @@ def make_engine(settings: Settings) -> Engine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_pre_ping=True,
+        # A commit returns once it is flushed to disk, whatever the server's default says.
+        connect_args={"options": "-c synchronous_commit=on"},
     )
 
 

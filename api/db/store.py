@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exc, insert, select, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    exc,
+    insert,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -63,12 +73,45 @@ _ACC_NEW = {
     "sqlite": sqlite.insert(ACCUMULATOR).on_conflict_do_nothing(),
     "postgresql": postgresql.insert(ACCUMULATOR).on_conflict_do_nothing(),
 }
+_ACC_NEW_RETURNING = {
+    dialect: statement.returning(ACCUMULATOR.c.person_id, ACCUMULATOR.c.year)
+    for dialect, statement in _ACC_NEW.items()
+}
+_ACC_DELETE = delete(ACCUMULATOR).where(
+    tuple_(ACCUMULATOR.c.person_id, ACCUMULATOR.c.year).in_(bindparam("keys", expanding=True))
+)
 _ACC_EMPTY = accumulator_row_values(AccumulatorsFen.empty(0))
+_SETTLED = SETTLEMENT.c.status == literal_column("'settled'")
+"""Written as a literal, not a bound value: PostgreSQL then proves at planning time, even for a
+prepared statement's generic plan, that the partial unique index on settled claims applies."""
 _SETTLED_FOR_CLAIM = select(SETTLEMENT).where(
     SETTLEMENT.c.hospital_id == bindparam("hospital_id"),
     SETTLEMENT.c.claim_id == bindparam("claim_id"),
-    SETTLEMENT.c.status == "settled",
+    _SETTLED,
 )
+_SETTLED_FOR_CLAIMS = select(SETTLEMENT).where(
+    tuple_(SETTLEMENT.c.hospital_id, SETTLEMENT.c.claim_id).in_(
+        bindparam("claims", expanding=True)
+    ),
+    _SETTLED,
+)
+_HOSPITAL_LEVELS = select(HOSPITAL.c.hospital_id, HOSPITAL.c.level).where(
+    HOSPITAL.c.hospital_id.in_(bindparam("hospital_ids", expanding=True))
+)
+_PERSONS = select(PERSON.c.person_id, PERSON.c.birth_date, PERSON.c.insured_region).where(
+    PERSON.c.person_id.in_(bindparam("person_ids", expanding=True))
+)
+_STATUSES_OF = select(
+    PERSON_STATUS.c.person_id,
+    PERSON_STATUS.c.group,
+    PERSON_STATUS.c.valid_from,
+    PERSON_STATUS.c.valid_to,
+).where(PERSON_STATUS.c.person_id.in_(bindparam("person_ids", expanding=True)))
+_ACC_ROWS = select(ACCUMULATOR).where(
+    tuple_(ACCUMULATOR.c.person_id, ACCUMULATOR.c.year).in_(bindparam("keys", expanding=True))
+)
+_ACC_ROWS_LOCKED = _ACC_ROWS.order_by(ACCUMULATOR.c.person_id, ACCUMULATOR.c.year).with_for_update()
+"""Locked in (person, year) order: two batches lock their rows in one order, never in a circle."""
 _SETTLEMENT_BY_ID = select(SETTLEMENT).where(
     SETTLEMENT.c.settlement_id == bindparam("settlement_id")
 )
@@ -135,6 +178,15 @@ def load_parties(
     """The hospital's level and the person with their statuses; unknown ones refused (422)."""
     level = connection.execute(_HOSPITAL_LEVEL, {"hospital_id": hospital_id}).scalar()
     person = connection.execute(_PERSON, {"person_id": person_id}).first()
+    _refuse_unknown(hospital_id, level, person_id, person)
+    assert level is not None
+    assert person is not None
+    statuses = connection.execute(_STATUSES, {"person_id": person_id}).all()
+    return int(level), person_to_engine(person, statuses)
+
+
+def _refuse_unknown(hospital_id: str, level: Any, person_id: str, person: Any) -> None:
+    """A claim for a hospital or person not registered is refused (422), naming each."""
     errors = []
     if level is None:
         errors.append(
@@ -150,10 +202,40 @@ def load_parties(
         )
     if errors:
         raise claim_refused(errors)
-    assert level is not None
-    assert person is not None
-    statuses = connection.execute(_STATUSES, {"person_id": person_id}).all()
-    return int(level), person_to_engine(person, statuses)
+
+
+@dataclass(frozen=True, slots=True)
+class Parties:
+    """The hospitals' levels and the persons (with their statuses) of a batch of claims."""
+
+    levels: dict[str, int]
+    persons: dict[str, EnginePerson]
+
+    def of(self, hospital_id: str, person_id: str) -> tuple[int, EnginePerson]:
+        """The claim's hospital level and person; unknown ones refused (422) as one by one."""
+        level, person = self.levels.get(hospital_id), self.persons.get(person_id)
+        _refuse_unknown(hospital_id, level, person_id, person)
+        assert level is not None
+        assert person is not None
+        return level, person
+
+
+def load_parties_many(
+    connection: Connection, hospital_ids: set[str], person_ids: set[str]
+) -> Parties:
+    """Every hospital's level and every person of a batch, in three statements."""
+    levels = {
+        row.hospital_id: int(row.level)
+        for row in connection.execute(_HOSPITAL_LEVELS, {"hospital_ids": sorted(hospital_ids)})
+    }
+    statuses: dict[str, list[Any]] = {}
+    for status in connection.execute(_STATUSES_OF, {"person_ids": sorted(person_ids)}):
+        statuses.setdefault(status.person_id, []).append(status)
+    persons = {
+        row.person_id: person_to_engine(row, statuses.get(row.person_id, ()))
+        for row in connection.execute(_PERSONS, {"person_ids": sorted(person_ids)})
+    }
+    return Parties(levels, persons)
 
 
 def person_exists(connection: Connection, person_id: str) -> bool:
@@ -164,6 +246,44 @@ def ensure_accumulators(connection: Connection, person_id: str, year: int) -> No
     """The person's accumulators row for the year, created empty if there is none yet."""
     connection.execute(
         _ACC_NEW[connection.dialect.name], {"person_id": person_id, "year": year, **_ACC_EMPTY}
+    )
+
+
+def lock_accumulators_many(
+    connection: Connection, keys: set[tuple[str, int]]
+) -> tuple[dict[tuple[str, int], AccumulatorsFen], set[tuple[str, int]]]:
+    """The accumulators of every (person, year), locked in key order, and the keys whose rows
+    this call created (the caller removes those it ends up not using: see `drop_unused`)."""
+    ordered = sorted(keys)
+    created = connection.execute(
+        _ACC_NEW_RETURNING[connection.dialect.name],
+        [{"person_id": person_id, "year": year, **_ACC_EMPTY} for person_id, year in ordered],
+    )
+    new = {(row.person_id, row.year) for row in created}
+    query = _ACC_ROWS if connection.dialect.name == "sqlite" else _ACC_ROWS_LOCKED
+    rows = connection.execute(query, {"keys": ordered})
+    found = {(row.person_id, row.year): accumulators_fen(row, row.year) for row in rows}
+    assert set(found) == keys, (found, keys)
+    return found, new
+
+
+def drop_unused_accumulators(connection: Connection, keys: set[tuple[str, int]]) -> None:
+    """Remove accumulator rows this transaction created but wrote no settlement to, so that a
+    refused claim leaves nothing behind, as it does when it is settled alone."""
+    if keys:
+        connection.execute(_ACC_DELETE, {"keys": sorted(keys)})
+
+
+def write_accumulators_many(
+    connection: Connection, accumulators: dict[tuple[str, int], AccumulatorsFen]
+) -> None:
+    """Set each (existing) accumulators row to its figures, in one statement."""
+    connection.execute(
+        _UPDATE_ACC,
+        [
+            {"key_person_id": person_id, "key_year": after.year, **accumulator_row_values(after)}
+            for (person_id, _), after in sorted(accumulators.items())
+        ],
     )
 
 
@@ -214,6 +334,14 @@ def settled_for_claim(connection: Connection, hospital_id: str, claim_id: str) -
     return connection.execute(
         _SETTLED_FOR_CLAIM, {"hospital_id": hospital_id, "claim_id": claim_id}
     ).first()
+
+
+def settled_for_claims(
+    connection: Connection, claims: set[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
+    """The settled settlements of these (hospital, claim id) pairs, by pair."""
+    rows = connection.execute(_SETTLED_FOR_CLAIMS, {"claims": sorted(claims)})
+    return {(row.hospital_id, row.claim_id): row for row in rows}
 
 
 def settlement_row(connection: Connection, settlement_id: str, *, locked: bool = False) -> Any:
@@ -306,6 +434,17 @@ def audit(
     connection: Connection | Session, actor: str, action: str, subject: str, now: datetime
 ) -> None:
     """Who (`key:<prefix>`, 'cli' or 'demo') did what to what, and when: every write leaves one."""
+    audit_all(connection, [(actor, action, subject, now)])
+
+
+def audit_all(
+    connection: Connection | Session, records: Sequence[tuple[str, str, str, datetime]]
+) -> None:
+    """Audit records (actor, action, subject, time) written in one statement."""
     connection.execute(
-        _INSERT_AUDIT, [{"at": now, "actor": actor, "action": action, "subject": subject[:200]}]
+        _INSERT_AUDIT,
+        [
+            {"at": now, "actor": actor, "action": action, "subject": subject[:200]}
+            for actor, action, subject, now in records
+        ],
     )

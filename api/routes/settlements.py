@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
@@ -13,6 +14,7 @@ from api.core.contract import AccumulatorsOut, ClaimIn, ReversalIn, SettlementOu
 from api.core.deps import AppState, CurrentPrincipal, State
 from api.routes.responses import PROBLEMS
 from api.routes.responses import json_response as _json
+from api.services.group_commit import SettlementWriter
 from api.services.settlements import (
     get_settlement,
     preview_claim,
@@ -23,6 +25,14 @@ from api.services.settlements import (
 from api.services.statement import render_statement
 
 router = APIRouter(prefix="/v1", tags=["settlement"])
+
+
+async def get_writer(request: Request) -> SettlementWriter | None:
+    writer: SettlementWriter | None = request.app.state.writer
+    return writer
+
+
+Writer = Annotated[SettlementWriter | None, Depends(get_writer)]
 
 
 @router.post(
@@ -39,7 +49,9 @@ router = APIRouter(prefix="/v1", tags=["settlement"])
     },
     summary="Settle a discharge claim",
 )
-async def settle(claim: ClaimIn, principal: CurrentPrincipal, state: State) -> Response:
+async def settle(
+    claim: ClaimIn, principal: CurrentPrincipal, state: State, writer: Writer
+) -> Response:
     """Settle a discharge claim and answer with the itemized bill.
 
     Posting the same claim again (same hospital_id and claim_id, same body) answers 200 with
@@ -48,9 +60,12 @@ async def settle(claim: ClaimIn, principal: CurrentPrincipal, state: State) -> R
     """
     require_roles(principal, "hospital", "admin")
     authorize_hospital(principal, claim.hospital_id)
-    outcome = settle_claim(
-        state.engine, state.tariffs, claim, principal, state.settings.lock_wait_ms, state.clock
-    )
+    if writer is not None:
+        outcome = await asyncio.wrap_future(writer.submit(claim, principal))
+    else:
+        outcome = settle_claim(
+            state.engine, state.tariffs, claim, principal, state.settings.lock_wait_ms, state.clock
+        )
     if outcome.created:
         return _json(
             outcome.document,

@@ -47,7 +47,8 @@ def new_settlement_id(moment: datetime) -> str:
     return f"ST{moment:%Y%m%d}{secrets.token_hex(8).upper()}"
 
 
-def _replay(connection: Connection, row: Any, digest: str, claim_id: str) -> Outcome:
+def replay(connection: Connection, row: Any, digest: str, claim_id: str) -> Outcome:
+    """The claim settled before: the same body is a replay (200), another one a conflict (409)."""
     if row.claim_hash != digest:
         raise claim_conflict(claim_id, row.settlement_id)
     return Outcome(store.stored_document(connection, row), created=False)
@@ -75,7 +76,7 @@ def settle_claim(
             row = store.settled_for_claim(connection, claim.hospital_id, claim.claim_id)
             if row is None:
                 raise
-            return _replay(connection, row, digest, claim.claim_id)
+            return replay(connection, row, digest, claim.claim_id)
 
 
 def _settle_in_transaction(
@@ -93,7 +94,7 @@ def _settle_in_transaction(
         before = store.lock_accumulators(connection, person.person_id, claim.policy_year)
         existing = store.settled_for_claim(connection, claim.hospital_id, claim.claim_id)
         if existing is not None:
-            return _replay(connection, existing, digest, claim.claim_id)
+            return replay(connection, existing, digest, claim.claim_id)
         result = settle(claim, person, level, before.to_money(), tariffs)
         if isinstance(result, Rejection):
             raise rejection_problem(result)

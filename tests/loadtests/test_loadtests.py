@@ -62,14 +62,18 @@ def test_the_bill_check_finds_a_fen_out_of_place() -> None:
     assert "line 1: amount ≠ funds + patient" in bill_problems(claim, bad)
 
 
-def test_a_short_locust_run_against_a_fresh_service_has_no_failure(tmp_path: Path) -> None:
+def test_a_short_load_test_against_a_fresh_service_has_no_failure(tmp_path: Path) -> None:
+    """wrk against the bare app and the service, then the locust mix: no failure anywhere."""
     completed = subprocess.run(
         [sys.executable, "-m", "loadtests.run", "--duration", "6", "--users", "4", "--persons", "2000",
-         "--hospitals", "3", "--lines", "skewed", "--name", f"pytest-smoke-{tmp_path.name}"],
+         "--hospitals", "3", "--lines", "skewed", "--name", f"pytest-smoke-{tmp_path.name}",
+         "--settle-seconds", "2", "--connections", "4"],
         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-3000:]
     assert "failures 0" in output
+    comparison = next(line for line in output.splitlines() if line.startswith("settle-only: bare"))
+    assert " 0 errors" in comparison, comparison
     summary_line = next(line for line in output.splitlines() if line.startswith("settlements/s"))
     assert float(summary_line.split()[1]) > 0

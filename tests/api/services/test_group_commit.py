@@ -1,0 +1,281 @@
+"""Group commit (api/services/group_commit.py): many settlements, one transaction, each request
+answered as if it had been settled alone, on both databases."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, exc, text
+
+from api.core.access import Principal
+from api.core.config import Settings
+from api.core.contract import ClaimIn, settlement_json
+from api.core.problems import ApiProblem
+from api.db import store
+from api.db.engine import make_engine, read_connection
+from api.db.rows import timestamp
+from api.services.group_commit import Pending, SettlementWriter, settle_batch
+from api.services.settlements import Outcome
+from settlement.engine import settle
+from settlement.model import AccumulatorsFen
+from settlement.result import Settlement
+from settlement.tariff import TariffBook
+from tests.support.db import row_counts
+from tests.support.world import World
+
+ACTOR = Principal("admin", None, "testprefix")
+START = datetime(2018, 3, 13, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings)
+    yield engine
+    engine.dispose()
+
+
+def ticking() -> Any:
+    """A clock that moves one second a call, so that every stamp is known."""
+    moments = iter(START + timedelta(seconds=n) for n in range(10_000))
+    return lambda: next(moments)
+
+
+def pending(world: World, **changes: Any) -> Pending:
+    return Pending(ClaimIn.model_validate(world.claim("e2", **changes)), ACTOR)
+
+
+def run(engine: Engine, book: TariffBook, items: list[Pending]) -> list[Outcome | BaseException]:
+    settle_batch(engine, book, items, lock_wait_ms=5_000, clock=ticking())
+    return [item.future.exception() or item.future.result() for item in items]
+
+
+def replayed(engine: Engine, book: TariffBook, items: list[Pending]) -> list[dict[str, Any]]:
+    """The bills the pure engine gives settling the claims one after another, in order."""
+    documents = []
+    accumulators: dict[str, AccumulatorsFen] = {}
+    with read_connection(engine) as connection:
+        for index, item in enumerate(items):
+            claim = item.claim_in.to_engine()
+            level, person = store.load_parties(connection, claim.hospital_id, claim.person_id)
+            before = accumulators.get(claim.person_id, AccumulatorsFen.empty(claim.policy_year))
+            result = settle(claim, person, level, before.to_money(), book)
+            assert isinstance(result, Settlement)
+            accumulators[claim.person_id] = result.accumulators_after_fen
+            document = settlement_json(
+                result, settlement_id=None, status="settled",
+                settled_at=timestamp(START + timedelta(seconds=index)), reversed_at=None,
+            )  # fmt: skip
+            documents.append(document)
+    return documents
+
+
+def test_claims_of_one_person_in_one_batch_are_settled_in_arrival_order_on_running_figures(
+    world: World, engine: Engine, book: TariffBook, settings: Settings
+) -> None:
+    items = [pending(world) for _ in range(4)] + [pending(world, person="none")]
+    outcomes = run(engine, book, items)
+    assert all(isinstance(outcome, Outcome) and outcome.created for outcome in outcomes)
+    expected = replayed(engine, book, items)
+    for outcome, document in zip(outcomes, expected, strict=True):
+        assert isinstance(outcome, Outcome)
+        assert {**outcome.document, "settlement_id": None} == document
+    # What was stored is what was answered, and the accumulators are the replay's.
+    with read_connection(engine) as connection:
+        for outcome in outcomes:
+            assert isinstance(outcome, Outcome)
+            row = store.settlement_row(connection, outcome.document["settlement_id"])
+            assert store.stored_document(connection, row) == outcome.document
+        after = store.read_accumulators(connection, world.persons["dibao"], 2018)
+    assert after.admissions == 4
+    last = outcomes[3]
+    assert isinstance(last, Outcome)
+    assert last.document["accumulators_after"]["admissions"] == 4
+    assert after == AccumulatorsFen(
+        2018, 4, *(_fen(last.document["accumulators_after"][name]) for name in AMOUNTS)
+    )
+
+
+AMOUNTS = ("basic_paid", "ci_base", "ci_paid", "assistance_paid", "charity_paid")
+
+
+def _fen(text: str) -> int:
+    whole, _, cents = text.partition(".")
+    return int(whole) * 100 + int(cents)
+
+
+def test_a_claim_posted_twice_in_one_batch_is_settled_once_and_replayed_once(
+    world: World, engine: Engine, book: TariffBook
+) -> None:
+    first = pending(world)
+    again = Pending(first.claim_in, ACTOR)
+    other_body = Pending(
+        ClaimIn.model_validate({**first.claim_in.model_dump(mode="json"), "surgery": False}), ACTOR
+    )
+    outcomes = run(engine, book, [first, again, other_body])
+    created, replay, conflict = outcomes
+    assert isinstance(created, Outcome)
+    assert created.created
+    assert isinstance(replay, Outcome)
+    assert not replay.created
+    assert replay.document == created.document
+    assert isinstance(conflict, ApiProblem)
+    assert conflict.status == 409
+    with read_connection(engine) as connection:
+        count = connection.execute(
+            text("SELECT count(*) FROM settlement WHERE claim_id = :claim"),
+            {"claim": first.claim_in.claim_id},
+        ).scalar_one()
+    assert count == 1
+
+
+def test_a_refused_claim_is_refused_alone_and_the_rest_of_its_batch_is_settled(
+    world: World, engine: Engine, book: TariffBook, settings: Settings
+) -> None:
+    good = pending(world)
+    wrong_amount = world.claim("e2")
+    wrong_amount["items"][0]["amount"] = "1.00"
+    refused = Pending(ClaimIn.model_validate(wrong_amount), ACTOR)
+    unknown = pending(world, person_id="NOBODY")
+    later = pending(world)
+    outcomes = run(engine, book, [good, refused, unknown, later])
+    assert isinstance(outcomes[0], Outcome)
+    assert isinstance(outcomes[3], Outcome)
+    for problem, code in ((outcomes[1], "amount_mismatch"), (outcomes[2], "unknown_person")):
+        assert isinstance(problem, ApiProblem)
+        assert problem.status == 422
+        assert code in {error["code"] for error in problem.errors}
+    # The later claim was settled on the figures the first one left: the refused one left none.
+    assert outcomes[3].document["accumulators_after"]["admissions"] == 2
+    assert outcomes[3].document == {
+        **replayed(engine, book, [good, later])[1],
+        "settlement_id": outcomes[3].document["settlement_id"],
+        "settled_at": outcomes[3].document["settled_at"],
+    }
+
+
+def test_a_batch_that_fails_to_write_answers_503_to_each_request_and_writes_nothing(
+    world: World,
+    engine: Engine,
+    book: TariffBook,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = row_counts(settings)
+
+    def disk_full(*_: Any) -> None:
+        raise exc.OperationalError("INSERT INTO audit", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(store, "audit_all", disk_full)
+    items = [pending(world), pending(world, person="none")]
+    outcomes = run(engine, book, items)
+    for outcome in outcomes:
+        assert isinstance(outcome, ApiProblem)
+        assert outcome.status == 503
+        assert outcome.headers["Retry-After"] == "1"
+    assert row_counts(settings) == before
+
+
+def test_a_duplicate_caught_by_the_unique_index_sends_the_batch_one_claim_at_a_time(
+    world: World, engine: Engine, book: TariffBook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were a settled claim missed by the batch's replay check, the index refuses the write;
+    every claim is then settled alone, and the duplicate answered as the replay it is."""
+    original = pending(world)
+    first = run(engine, book, [original])[0]
+    assert isinstance(first, Outcome)
+    duplicate = Pending(original.claim_in, ACTOR)
+    blind = {"calls": 0}
+    seeing = store.settled_for_claims
+
+    def blind_once(connection: Any, claims: set[tuple[str, str]]) -> dict[Any, Any]:
+        blind["calls"] += 1
+        return {} if blind["calls"] == 1 else seeing(connection, claims)
+
+    monkeypatch.setattr(store, "settled_for_claims", blind_once)
+    fresh = pending(world, person="none")
+    outcomes = run(engine, book, [duplicate, fresh])
+    replay, created = outcomes
+    assert isinstance(replay, Outcome)
+    assert not replay.created
+    assert replay.document == first.document
+    assert isinstance(created, Outcome)
+    assert created.created
+
+
+def test_a_claim_whose_request_went_away_before_its_batch_is_not_settled(
+    world: World, engine: Engine, book: TariffBook, settings: Settings
+) -> None:
+    before = row_counts(settings)
+    gone = pending(world)
+    assert gone.future.cancel()
+    settle_batch(engine, book, [gone], lock_wait_ms=5_000, clock=ticking())
+    assert row_counts(settings) == before
+
+
+def test_the_writer_answers_every_claim_sent_from_many_threads_and_drains_on_close(
+    world: World, engine: Engine, book: TariffBook, settings: Settings
+) -> None:
+    writer = SettlementWriter(
+        engine, book, lock_wait_ms=5_000, clock=ticking(), batch_max=8, batch_wait_ms=2
+    )
+    persons = ["none", "dibao", "destitute", "registered_poor"]
+    futures: list[Any] = []
+    lock = threading.Lock()
+
+    def send(index: int) -> None:
+        future = writer.submit(pending(world, person=persons[index % 4]).claim_in, ACTOR)
+        with lock:
+            futures.append(future)
+
+    threads = [threading.Thread(target=send, args=(index,)) for index in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writer.close()
+    outcomes = [future.result(timeout=0) for future in futures]
+    assert len(outcomes) == 24
+    assert all(outcome.created for outcome in outcomes)
+    with read_connection(engine) as connection:
+        for person in persons:
+            after = store.read_accumulators(connection, world.persons[person], 2018)
+            assert after.admissions == 6
+
+
+def test_a_batch_makes_the_same_few_statements_whatever_its_size(
+    world: World, engine: Engine, book: TariffBook
+) -> None:
+    """Round trips per batch do not grow with the batch: reads and writes are one statement
+    per table for all of its claims (docs/performance.md reports the count)."""
+    counted: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        counted.append(statement.split(maxsplit=1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        persons = ["none", "dibao", "destitute", "registered_poor"]
+        run(engine, book, [pending(world, person="none")])
+        one = list(counted)
+        counted.clear()
+        run(engine, book, [pending(world, person=persons[n % 4]) for n in range(20)])
+        twenty = list(counted)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(twenty) == len(one), (one, twenty)
+    assert len(one) <= 14, one
+
+
+def test_a_batch_of_only_refused_claims_leaves_no_row_behind(
+    world: World, engine: Engine, book: TariffBook, settings: Settings
+) -> None:
+    """Not even the empty accumulators row its lock created for a year without settlements."""
+    before = row_counts(settings)
+    no_tariff = pending(world, admission_date="9999-03-01", discharge_date="9999-03-12")
+    outcomes = run(engine, book, [no_tariff])
+    assert isinstance(outcomes[0], ApiProblem)
+    assert row_counts(settings) == before
