@@ -130,6 +130,20 @@ class SettlementRow(SQLModel, table=True):
         ),
         Index("ix_settlement_settled_at", "settled_at"),
         Index("ix_settlement_hospital_settled_at", "hospital_id", "settled_at"),
+        # Totals find reversals by reversal time; only reversed settlements have one.
+        Index(
+            "ix_settlement_reversed_at",
+            "reversed_at",
+            sqlite_where=text("reversed_at IS NOT NULL"),
+            postgresql_where=text("reversed_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_settlement_hospital_reversed_at",
+            "hospital_id",
+            "reversed_at",
+            sqlite_where=text("reversed_at IS NOT NULL"),
+            postgresql_where=text("reversed_at IS NOT NULL"),
+        ),
     )
 
     settlement_id: str = Field(primary_key=True, max_length=40)
