@@ -24,7 +24,6 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -78,7 +77,7 @@ _ACC_NEW_RETURNING = {
     for dialect, statement in _ACC_NEW.items()
 }
 _ACC_DELETE = delete(ACCUMULATOR).where(
-    tuple_(ACCUMULATOR.c.person_id, ACCUMULATOR.c.year).in_(bindparam("keys", expanding=True))
+    ACCUMULATOR.c.person_id == bindparam("person_id"), ACCUMULATOR.c.year == bindparam("year")
 )
 _ACC_EMPTY = accumulator_row_values(AccumulatorsFen.empty(0))
 _SETTLED = SETTLEMENT.c.status == literal_column("'settled'")
@@ -90,11 +89,13 @@ _SETTLED_FOR_CLAIM = select(SETTLEMENT).where(
     _SETTLED,
 )
 _SETTLED_FOR_CLAIMS = select(SETTLEMENT).where(
-    tuple_(SETTLEMENT.c.hospital_id, SETTLEMENT.c.claim_id).in_(
-        bindparam("claims", expanding=True)
-    ),
+    SETTLEMENT.c.hospital_id.in_(bindparam("hospital_ids", expanding=True)),
+    SETTLEMENT.c.claim_id.in_(bindparam("claim_ids", expanding=True)),
     _SETTLED,
 )
+"""Two lists rather than one of pairs: both databases then probe the (hospital_id, claim_id)
+index once per combination, where a list of pairs (`IN (VALUES …)`) has SQLite scan it whole.
+The few combinations that are no claim of the batch are dropped by the caller."""
 _HOSPITAL_LEVELS = select(HOSPITAL.c.hospital_id, HOSPITAL.c.level).where(
     HOSPITAL.c.hospital_id.in_(bindparam("hospital_ids", expanding=True))
 )
@@ -108,8 +109,10 @@ _STATUSES_OF = select(
     PERSON_STATUS.c.valid_to,
 ).where(PERSON_STATUS.c.person_id.in_(bindparam("person_ids", expanding=True)))
 _ACC_ROWS = select(ACCUMULATOR).where(
-    tuple_(ACCUMULATOR.c.person_id, ACCUMULATOR.c.year).in_(bindparam("keys", expanding=True))
+    ACCUMULATOR.c.person_id.in_(bindparam("person_ids", expanding=True)),
+    ACCUMULATOR.c.year.in_(bindparam("years", expanding=True)),
 )
+"""Persons and years as two lists, so that the primary key is probed (see _SETTLED_FOR_CLAIMS)."""
 _ACC_ROWS_LOCKED = _ACC_ROWS.order_by(ACCUMULATOR.c.person_id, ACCUMULATOR.c.year).with_for_update()
 """Locked in (person, year) order: two batches lock their rows in one order, never in a circle."""
 _SETTLEMENT_BY_ID = select(SETTLEMENT).where(
@@ -261,8 +264,15 @@ def lock_accumulators_many(
     )
     new = {(row.person_id, row.year) for row in created}
     query = _ACC_ROWS if connection.dialect.name == "sqlite" else _ACC_ROWS_LOCKED
-    rows = connection.execute(query, {"keys": ordered})
-    found = {(row.person_id, row.year): accumulators_fen(row, row.year) for row in rows}
+    lists = {
+        "person_ids": sorted({person_id for person_id, _ in keys}),
+        "years": sorted({year for _, year in keys}),
+    }
+    found = {
+        (row.person_id, row.year): accumulators_fen(row, row.year)
+        for row in connection.execute(query, lists)
+        if (row.person_id, row.year) in keys
+    }
     assert set(found) == keys, (found, keys)
     return found, new
 
@@ -271,7 +281,10 @@ def drop_unused_accumulators(connection: Connection, keys: set[tuple[str, int]])
     """Remove accumulator rows this transaction created but wrote no settlement to, so that a
     refused claim leaves nothing behind, as it does when it is settled alone."""
     if keys:
-        connection.execute(_ACC_DELETE, {"keys": sorted(keys)})
+        connection.execute(
+            _ACC_DELETE,
+            [{"person_id": person_id, "year": year} for person_id, year in sorted(keys)],
+        )
 
 
 def write_accumulators_many(
@@ -340,8 +353,16 @@ def settled_for_claims(
     connection: Connection, claims: set[tuple[str, str]]
 ) -> dict[tuple[str, str], Any]:
     """The settled settlements of these (hospital, claim id) pairs, by pair."""
-    rows = connection.execute(_SETTLED_FOR_CLAIMS, {"claims": sorted(claims)})
-    return {(row.hospital_id, row.claim_id): row for row in rows}
+    lists = {
+        "hospital_ids": sorted({hospital_id for hospital_id, _ in claims}),
+        "claim_ids": sorted({claim_id for _, claim_id in claims}),
+    }
+    rows = connection.execute(_SETTLED_FOR_CLAIMS, lists)
+    return {
+        (row.hospital_id, row.claim_id): row
+        for row in rows
+        if (row.hospital_id, row.claim_id) in claims
+    }
 
 
 def settlement_row(connection: Connection, settlement_id: str, *, locked: bool = False) -> Any:

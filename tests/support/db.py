@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, event, text
 
 from api.core.config import Settings
 from api.db.engine import make_engine
@@ -31,3 +34,31 @@ def row_counts(settings: Settings) -> dict[str, int]:
         }
     engine.dispose()
     return counts
+
+
+def query_plans(engine: Engine, action: Callable[[], object]) -> list[tuple[str, str]]:
+    """(statement, plan) of every SELECT that `action` runs on `engine`, as the database would
+    execute it. On PostgreSQL sequential scans are switched off for the EXPLAIN: test tables
+    are small, where a scan is cheapest, and the question is whether an index *can* serve the
+    query, which is what a large table needs."""
+    statements: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    sqlite = engine.dialect.name == "sqlite"
+    plans = []
+    with engine.connect() as connection:
+        if not sqlite:
+            connection.exec_driver_sql("SET enable_seqscan = off")
+        for statement, parameters in statements:
+            explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+            rows = connection.exec_driver_sql(explain + statement, parameters).all()
+            plans.append((statement, " ".join(str(part) for row in rows for part in row)))
+    return plans

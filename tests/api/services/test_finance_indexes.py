@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from api.core.config import Settings
 from api.db.engine import make_engine
 from api.services.finance import Period, totals_fen
+from tests.support.db import query_plans
 
 
 @pytest.fixture
@@ -23,32 +23,11 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 def plans(engine: Engine, hospital_id: str | None) -> list[str]:
-    """The plan of each statement the totals run, as the database would execute it."""
-    statements: list[tuple[str, Any]] = []
-
-    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        totals_fen(
-            engine, Period(date(2018, 3, 1), date(2018, 3, 31), "Asia/Shanghai"), hospital_id
-        )
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
-    found = []
-    with engine.connect() as connection:
-        sqlite = engine.dialect.name == "sqlite"
-        if not sqlite:
-            # The test tables are small, where a scan is cheapest: ask whether an index *can*
-            # serve the query, which is what a large table needs.
-            connection.exec_driver_sql("SET enable_seqscan = off")
-        for statement, parameters in statements:
-            explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
-            rows = connection.exec_driver_sql(explain + statement, parameters).all()
-            found.append(" ".join(str(part) for row in rows for part in row))
-    return found
+    """The plans of the statements the month's totals run."""
+    period = Period(date(2018, 3, 1), date(2018, 3, 31), "Asia/Shanghai")
+    return [
+        plan for _, plan in query_plans(engine, lambda: totals_fen(engine, period, hospital_id))
+    ]
 
 
 @pytest.mark.parametrize("hospital_id", [None, "H0001"])

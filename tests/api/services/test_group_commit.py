@@ -24,7 +24,7 @@ from settlement.engine import settle
 from settlement.model import AccumulatorsFen
 from settlement.result import Settlement
 from settlement.tariff import TariffBook
-from tests.support.db import row_counts
+from tests.support.db import query_plans, row_counts
 from tests.support.world import World
 
 ACTOR = Principal("admin", None, "testprefix")
@@ -279,3 +279,16 @@ def test_a_batch_of_only_refused_claims_leaves_no_row_behind(
     outcomes = run(engine, book, [no_tariff])
     assert isinstance(outcomes[0], ApiProblem)
     assert row_counts(settings) == before
+
+
+def test_a_batch_finds_every_row_it_reads_by_index(
+    world: World, engine: Engine, book: TariffBook
+) -> None:
+    """With a million settlements stored a batch must not walk them: its replay check, its
+    parties and its accumulators are index lookups on both databases (EXPLAIN)."""
+    items = [pending(world, person=person) for person in ("none", "dibao", "destitute")]
+    plans = query_plans(engine, lambda: run(engine, book, items))
+    assert len(plans) >= 5
+    for statement, plan in plans:
+        assert "SCAN" not in plan.replace("SCAN CONSTANT", ""), (statement, plan)
+        assert "Seq Scan" not in plan, (statement, plan)
