@@ -155,6 +155,21 @@ class Endpoint:
             self._generation += 1
 
 
+class RoundRobin(Endpoint):
+    """Several services over one database, each request (a retry too) to the next one in
+    turn: how a province scales out, stateless workers behind a load balancer."""
+
+    def __init__(self, base_urls: list[str]) -> None:
+        super().__init__(base_urls[0])
+        self._base_urls = base_urls
+        self._turn = 0
+
+    def get(self) -> tuple[str, int]:
+        with self._lock:
+            self._turn += 1
+            return self._base_urls[self._turn % len(self._base_urls)], self._generation
+
+
 # ---------------------------------------------------------------- clients
 
 
