@@ -10,10 +10,11 @@ UPDATE under a lock timeout. Lock order is always accumulators, then settlement.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -47,10 +48,12 @@ from api.db.tables import (
     AUDIT,
     FUND_POSTING,
     HOSPITAL,
+    HOUR_AMOUNT_COLUMNS,
     PERSON,
     PERSON_STATUS,
     SETTLEMENT,
     SETTLEMENT_FUND,
+    SETTLEMENT_HOUR,
     SETTLEMENT_LINE,
 )
 from settlement.model import AccumulatorsFen
@@ -128,6 +131,26 @@ _FUNDS_OF = select(SETTLEMENT_FUND).where(
 _INSERT_SETTLEMENT = insert(SETTLEMENT)
 _INSERT_POSTINGS = insert(FUND_POSTING)
 _INSERT_AUDIT = insert(AUDIT)
+
+
+def _hour_upsert(statement: Any) -> Any:
+    """Add a batch's counts and sums to the hourly totals (a row created when new)."""
+    return statement.on_conflict_do_update(
+        index_elements=["hospital_id", "hour", "kind", "slot"],
+        set_={
+            name: SETTLEMENT_HOUR.c[name] + statement.excluded[name]
+            for name in ("count", *HOUR_AMOUNT_COLUMNS)
+        },
+    )
+
+
+_HOUR_UPSERT = {
+    "sqlite": _hour_upsert(sqlite.insert(SETTLEMENT_HOUR)),
+    "postgresql": _hour_upsert(postgresql.insert(SETTLEMENT_HOUR)),
+}
+SLOT = os.getpid()
+"""The hourly-totals rows this process adds to: its own, so that two services never wait on
+one counter row (the totals add up every slot)."""
 _UPDATE_ACC = (
     update(ACCUMULATOR)
     .where(
@@ -409,6 +432,9 @@ def write_settlements(connection: Connection, settlements: Sequence[NewSettlemen
     _insert_plain(connection, SETTLEMENT_LINE, lines)
     _insert_plain(connection, SETTLEMENT_FUND, funds)
     connection.execute(_INSERT_POSTINGS, postings)
+    count_hours(
+        connection, "settled", ((row["hospital_id"], row["settled_at"], row) for row in rows)
+    )
 
 
 def mark_reversed(connection: Connection, row: Any, reason: str, now: datetime) -> None:
@@ -425,6 +451,35 @@ def mark_reversed(connection: Connection, row: Any, reason: str, now: datetime) 
         _INSERT_POSTINGS,
         posting_values(row.settlement_id, row.hospital_id, paid, kind="reversal", posted_at=now),
     )
+    count_hours(connection, "reversed", [(row.hospital_id, now, row._mapping)])
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The UTC hour a moment falls in (its hourly-totals row)."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def count_hours(
+    connection: Connection, kind: str, settlements: Iterable[tuple[str, datetime, Any]]
+) -> None:
+    """Add settlements (hospital, time, amounts by column) to the hourly totals of `kind`,
+    one row a hospital and hour, in key order (no two writers wait on each other in a circle)."""
+    sums: dict[tuple[str, datetime], list[int]] = {}
+    for hospital_id, moment, amounts in settlements:
+        row = sums.setdefault((hospital_id, hour_of(moment)), [0] * (1 + len(HOUR_AMOUNT_COLUMNS)))
+        row[0] += 1
+        for index, name in enumerate(HOUR_AMOUNT_COLUMNS, start=1):
+            row[index] += amounts[name]
+    connection.execute(
+        _HOUR_UPSERT[connection.dialect.name],
+        [
+            {
+                "hospital_id": hospital_id, "hour": hour, "kind": kind, "slot": SLOT,
+                "count": figures[0], **dict(zip(HOUR_AMOUNT_COLUMNS, figures[1:], strict=True)),
+            }
+            for (hospital_id, hour), figures in sorted(sums.items())
+        ],
+    )  # fmt: skip
 
 
 _PLAIN_INSERTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}

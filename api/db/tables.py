@@ -241,6 +241,33 @@ class FundPosting(SQLModel, table=True):
     posted_at: datetime
 
 
+class SettlementHour(SQLModel, table=True):
+    """What was settled, and what was reversed, per hospital and UTC hour: the totals (3201)
+    read these instead of every settlement of the period.
+
+    Kept with each write in the same transaction (`api.db.store`). `slot` keeps each writing
+    process to rows of its own, so that two services never wait on one counter row; a total
+    adds up the slots.
+    """
+
+    __tablename__ = "settlement_hour"
+    __table_args__ = (Index("ix_settlement_hour_kind_hour", "kind", "hour"),)
+    hospital_id: str = Field(primary_key=True, max_length=64)
+    hour: datetime = Field(primary_key=True)
+    """The UTC hour, as the settlement's time truncated to it."""
+    kind: str = Field(primary_key=True, max_length=16)
+    """'settled' (by settlement time) or 'reversed' (by reversal time)."""
+    slot: int = Field(primary_key=True)
+    count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    total_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    basic_insurance_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    critical_illness_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    medical_assistance_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    charity_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    fund_total_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    patient_pay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class AccumulatorRow(SQLModel, table=True):
     """Year-to-date figures of one person for one policy year; locked by each settlement."""
 
@@ -302,6 +329,7 @@ PERSON: Table = SQLModel.metadata.tables["person"]
 PERSON_STATUS: Table = SQLModel.metadata.tables["person_status"]
 API_KEY: Table = SQLModel.metadata.tables["api_key"]
 WEB_SESSION: Table = SQLModel.metadata.tables["web_session"]
+SETTLEMENT_HOUR: Table = SQLModel.metadata.tables["settlement_hour"]
 
 TOTAL_COLUMNS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(Totals))
 """The settlement row's amounts: the fields of the engine's `Totals`, by name."""
@@ -311,6 +339,13 @@ LINE_AMOUNT_COLUMNS: tuple[str, ...] = tuple(
 """The settlement line's amounts: the `_fen` fields of the engine's `LineSettlement`."""
 FUND_TOTAL_COLUMNS: dict[str, str] = {fund.value: f"{fund.value}_fen" for fund in Fund}
 """Each fund's total column on the settlement row."""
+HOUR_AMOUNT_COLUMNS: tuple[str, ...] = (
+    "total_fen",
+    *FUND_TOTAL_COLUMNS.values(),
+    "fund_total_fen",
+    "patient_pay_fen",
+)
+"""The settlement amounts the hourly totals add up (the same columns on both tables)."""
 ACCUMULATOR_COLUMNS: dict[str, str] = {
     name: name if name == "admissions" else f"{name}_fen" for name in AccumulatorsFen._fields[1:]
 }
@@ -318,6 +353,8 @@ ACCUMULATOR_COLUMNS: dict[str, str] = {
 
 for _name in (*TOTAL_COLUMNS, *FUND_TOTAL_COLUMNS.values()):
     assert _name in SETTLEMENT.c, _name
+for _name in HOUR_AMOUNT_COLUMNS:
+    assert _name in SETTLEMENT_HOUR.c, _name
 for _name in LINE_AMOUNT_COLUMNS:
     assert _name in SETTLEMENT_LINE.c, _name
 for _name in ACCUMULATOR_COLUMNS.values():

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
 from api.core.problems import invalid_request, item
-from api.db.tables import FUND_POSTING, SETTLEMENT
+from api.db.tables import FUND_POSTING, SETTLEMENT, SETTLEMENT_HOUR
 from settlement.model import Fund
 from settlement.money import format_fen
 
@@ -119,19 +119,52 @@ def _sums(
     return {"count": int(row[0]), **{name: int(getattr(row, name)) for name in AMOUNTS}}
 
 
+def _hour_sums(
+    connection: Connection, kind: str, period: Period, hospital_id: str | None
+) -> dict[str, Any]:
+    """The same figures as `_sums`, added up from the hourly totals of the period."""
+    hours = SETTLEMENT_HOUR.c
+    columns = [func.coalesce(func.sum(hours.count), 0)] + [
+        func.coalesce(func.sum(hours[f"{name}_fen"]), 0).label(name) for name in AMOUNTS
+    ]
+    query = select(*columns).where(
+        hours.kind == kind, hours.hour >= period.start_utc, hours.hour < period.end_utc
+    )
+    if hospital_id is not None:
+        query = query.where(hours.hospital_id == hospital_id)
+    row = connection.execute(query).one()
+    return {"count": int(row[0]), **{name: int(getattr(row, name)) for name in AMOUNTS}}
+
+
+def on_whole_hours(period: Period) -> bool:
+    """The period's bounds are whole UTC hours (every zone with a whole-hour offset)."""
+    return all(
+        moment.minute == moment.second == moment.microsecond == 0
+        for moment in (period.start_utc, period.end_utc)
+    )
+
+
 def totals_fen(
     engine: Engine, period: Period, hospital_id: str | None
 ) -> dict[str, dict[str, Any]]:
-    """Counts and sums in fen: settled in the period, reversed in it, and net."""
+    """Counts and sums in fen: settled in the period, reversed in it, and net.
+
+    Read from the hourly totals, a few rows a day whatever the volume; in a business time zone
+    whose midnights fall inside a UTC hour (an offset of 5:30, say), from the settlements.
+    """
     with engine.connect() as connection:
-        settled = _sums(connection, SETTLEMENT.c.settled_at, period, hospital_id)
-        reversed_ = _sums(
-            connection,
-            SETTLEMENT.c.reversed_at,
-            period,
-            hospital_id,
-            SETTLEMENT.c.status == "reversed",
-        )
+        if on_whole_hours(period):
+            settled = _hour_sums(connection, "settled", period, hospital_id)
+            reversed_ = _hour_sums(connection, "reversed", period, hospital_id)
+        else:
+            settled = _sums(connection, SETTLEMENT.c.settled_at, period, hospital_id)
+            reversed_ = _sums(
+                connection,
+                SETTLEMENT.c.reversed_at,
+                period,
+                hospital_id,
+                SETTLEMENT.c.status == "reversed",
+            )
     net = {name: settled[name] - reversed_[name] for name in ("count", *AMOUNTS)}
     return {"settled": settled, "reversed": reversed_, "net": net}
 

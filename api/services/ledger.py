@@ -1,7 +1,7 @@
 """Ledger verification: the stored rows checked against each other (rules §9–§10).
 
 `verify` reads the database in one consistent snapshot and reports every place where the
-rows disagree, as `Difference` values; it writes nothing. Three checks:
+rows disagree, as `Difference` values; it writes nothing. Four checks:
 
 - accumulators: each (person, policy year) row equals the sums recomputed, with SQL GROUP BY,
   from that person's settled settlements of that year; a missing row with settled
@@ -11,7 +11,8 @@ rows disagree, as `Difference` values; it writes nothing. Three checks:
 - postings: each fund of each settlement has exactly one 'settle' posting of its paid amount
   (which also equals the settlement's total for that fund); a reversed settlement has one
   'reversal' posting per fund negating it, a settled one none; and per settlement the
-  postings sum to the fund total (settled) or to zero (reversed).
+  postings sum to the fund total (settled) or to zero (reversed);
+- hourly totals (when all policy years are checked): `api.services.hourly_totals`.
 
 Everything is streamed: the SQL checks return only rows that disagree, and settlements are
 read in batches of `BATCH_SETTLEMENTS` with their lines and funds, so memory does not grow
@@ -44,6 +45,7 @@ from api.db.tables import (
     SettlementLineRow,
     SettlementRow,
 )
+from api.services.hourly_totals import hourly_differences
 from settlement.conservation import ConservationError
 
 BATCH_SETTLEMENTS = 1_000
@@ -126,6 +128,11 @@ def check(engine: Engine, year: int | None) -> Report:
         settlements = _check_conservation(connection, year, found)
         found.add(_posting_differences(connection, year))
         found.add(_posting_total_differences(connection, year))
+        if year is None:  # the hourly totals span policy years: checked whole
+            found.add(
+                Difference("hourly_totals", where, expected, found_, message)
+                for where, expected, found_, message in hourly_differences(connection)
+            )
     return Report(year, accumulators, settlements, postings, tuple(found.kept), found.omitted)
 
 
