@@ -242,6 +242,8 @@ def _settle_one_by_one(
     engine: Engine, tariffs: TariffBook, pending: list[Pending], lock_wait_ms: int, clock: Clock
 ) -> None:
     for item in pending:
+        if item.future.done():
+            continue  # refused in the batch already: the refusal stands
         try:
             outcome = settle_claim(engine, tariffs, item.claim_in, item.actor, lock_wait_ms, clock)
         except Exception as error:

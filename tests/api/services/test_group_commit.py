@@ -197,8 +197,11 @@ def test_a_duplicate_caught_by_the_unique_index_sends_the_batch_one_claim_at_a_t
 
     monkeypatch.setattr(store, "settled_for_claims", blind_once)
     fresh = pending(world, person="none")
-    outcomes = run(engine, book, [duplicate, fresh])
-    replay, created = outcomes
+    refused = pending(world, person_id="NOBODY")
+    outcomes = run(engine, book, [duplicate, refused, fresh])
+    replay, refusal, created = outcomes
+    assert isinstance(refusal, ApiProblem)
+    assert refusal.status == 422
     assert isinstance(replay, Outcome)
     assert not replay.created
     assert replay.document == first.document
