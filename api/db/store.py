@@ -60,17 +60,10 @@ from settlement.model import AccumulatorsFen
 from settlement.model import Person as EnginePerson
 from settlement.result import Settlement
 
-_HOSPITAL_LEVEL = select(HOSPITAL.c.level).where(HOSPITAL.c.hospital_id == bindparam("hospital_id"))
-_PERSON = select(PERSON.c.person_id, PERSON.c.birth_date, PERSON.c.insured_region).where(
-    PERSON.c.person_id == bindparam("person_id")
-)
-_STATUSES = select(
-    PERSON_STATUS.c.group, PERSON_STATUS.c.valid_from, PERSON_STATUS.c.valid_to
-).where(PERSON_STATUS.c.person_id == bindparam("person_id"))
+_PERSON = select(PERSON.c.person_id).where(PERSON.c.person_id == bindparam("person_id"))
 _ACC_ROW = select(ACCUMULATOR).where(
     ACCUMULATOR.c.person_id == bindparam("person_id"), ACCUMULATOR.c.year == bindparam("year")
 )
-_ACC_ROW_LOCKED = _ACC_ROW.with_for_update()
 _ACC_NEW = {
     "sqlite": sqlite.insert(ACCUMULATOR).on_conflict_do_nothing(),
     "postgresql": postgresql.insert(ACCUMULATOR).on_conflict_do_nothing(),
@@ -202,13 +195,7 @@ def load_parties(
     connection: Connection, hospital_id: str, person_id: str
 ) -> tuple[int, EnginePerson]:
     """The hospital's level and the person with their statuses; unknown ones refused (422)."""
-    level = connection.execute(_HOSPITAL_LEVEL, {"hospital_id": hospital_id}).scalar()
-    person = connection.execute(_PERSON, {"person_id": person_id}).first()
-    _refuse_unknown(hospital_id, level, person_id, person)
-    assert level is not None
-    assert person is not None
-    statuses = connection.execute(_STATUSES, {"person_id": person_id}).all()
-    return int(level), person_to_engine(person, statuses)
+    return load_parties_many(connection, {hospital_id}, {person_id}).of(hospital_id, person_id)
 
 
 def _refuse_unknown(hospital_id: str, level: Any, person_id: str, person: Any) -> None:
@@ -279,7 +266,7 @@ def lock_accumulators_many(
     connection: Connection, keys: set[tuple[str, int]]
 ) -> tuple[dict[tuple[str, int], AccumulatorsFen], set[tuple[str, int]]]:
     """The accumulators of every (person, year), locked in key order, and the keys whose rows
-    this call created (the caller removes those it ends up not using: see `drop_unused`)."""
+    this call created (a batch removes those it ends up not using: `drop_unused_accumulators`)."""
     ordered = sorted(keys)
     created = connection.execute(
         _ACC_NEW_RETURNING[connection.dialect.name],
@@ -310,6 +297,11 @@ def drop_unused_accumulators(connection: Connection, keys: set[tuple[str, int]])
         )
 
 
+def write_accumulators(connection: Connection, person_id: str, after: AccumulatorsFen) -> None:
+    """Set the person's (existing) accumulators row of `after.year` to `after`."""
+    write_accumulators_many(connection, {(person_id, after.year): after})
+
+
 def write_accumulators_many(
     connection: Connection, accumulators: dict[tuple[str, int], AccumulatorsFen]
 ) -> None:
@@ -325,24 +317,13 @@ def write_accumulators_many(
 
 def lock_accumulators(connection: Connection, person_id: str, year: int) -> AccumulatorsFen:
     """The person's accumulators for the year, locked for this transaction (created if new)."""
-    ensure_accumulators(connection, person_id, year)
-    query = _ACC_ROW if connection.dialect.name == "sqlite" else _ACC_ROW_LOCKED
-    row = connection.execute(query, {"person_id": person_id, "year": year}).one()
-    return accumulators_fen(row, year)
+    return lock_accumulators_many(connection, {(person_id, year)})[0][(person_id, year)]
 
 
 def read_accumulators(connection: Connection, person_id: str, year: int) -> AccumulatorsFen:
     """The accumulators as they stand, unlocked (the empty year when there is no row)."""
     row = connection.execute(_ACC_ROW, {"person_id": person_id, "year": year}).first()
     return accumulators_fen(row, year)
-
-
-def write_accumulators(connection: Connection, person_id: str, after: AccumulatorsFen) -> None:
-    """Set the person's (existing) accumulators row of `after.year` to `after`."""
-    connection.execute(
-        _UPDATE_ACC,
-        {"key_person_id": person_id, "key_year": after.year, **accumulator_row_values(after)},
-    )
 
 
 def undo_accumulators(connection: Connection, row: Any) -> None:
