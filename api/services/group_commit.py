@@ -143,8 +143,7 @@ def _settle_in_transaction(
             {claim.hospital_id for claim in claims},
             {claim.person_id for claim in claims},
         )
-        known = {_person_year(item) for item in pending}
-        known = {key for key in known if key[0] in parties.persons}
+        known = {key for key in map(_person_year, pending) if key[0] in parties.persons}
         created: set[tuple[str, int]] = set()
         if known:
             batch.accumulators, created = store.lock_accumulators_many(connection, known)
@@ -165,9 +164,7 @@ def _settle_in_transaction(
                 item.future.set_exception(error)
                 continue
             batch.answers.append((item, outcome))
-        _write(connection, batch)
-        touched = {(new.result.person_id, new.result.policy_year) for new in batch.written}
-        store.drop_unused_accumulators(connection, created - touched)
+        _write(connection, batch, created)
         connection.commit()
     return batch
 
@@ -229,11 +226,14 @@ def _stamp(batch: _Batch, clock: Clock) -> datetime:
     return now
 
 
-def _write(connection: Connection, batch: _Batch) -> None:
+def _write(connection: Connection, batch: _Batch, created: set[tuple[str, int]]) -> None:
+    """The batch's settlements, the accumulators they moved, their audit records; and away
+    with the accumulator rows the batch created for claims it then refused."""
+    touched = {(new.result.person_id, new.result.policy_year) for new in batch.written}
+    store.drop_unused_accumulators(connection, created - touched)
     if not batch.written:
         return
     store.write_settlements(connection, batch.written)
-    touched = {(new.result.person_id, new.result.policy_year) for new in batch.written}
     store.write_accumulators_many(connection, {key: batch.accumulators[key] for key in touched})
     store.audit_all(connection, batch.audits)
 
