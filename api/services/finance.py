@@ -106,17 +106,31 @@ def month_in_range(month: str) -> bool:
 # ---------------------------------------------------------------- totals (3201)
 
 
-def _sums(
-    connection: Connection, when: Any, period: Period, hospital_id: str | None, *extra: Any
+def _summed(
+    connection: Connection,
+    table: Any,
+    count: Any,
+    when: Any,
+    period: Period,
+    hospital_id: str | None,
+    *extra: Any,
 ) -> dict[str, Any]:
-    columns = [func.count().label("count")] + [
-        func.coalesce(func.sum(SETTLEMENT.c[f"{name}_fen"]), 0).label(name) for name in AMOUNTS
+    """The count and each amount's sum over `table`'s rows whose `when` lies in the period."""
+    columns = [count] + [
+        func.coalesce(func.sum(table.c[f"{name}_fen"]), 0).label(name) for name in AMOUNTS
     ]
     query = select(*columns).where(when >= period.start_utc, when < period.end_utc, *extra)
     if hospital_id is not None:
-        query = query.where(SETTLEMENT.c.hospital_id == hospital_id)
+        query = query.where(table.c.hospital_id == hospital_id)
     row = connection.execute(query).one()
     return {"count": int(row[0]), **{name: int(getattr(row, name)) for name in AMOUNTS}}
+
+
+def _sums(
+    connection: Connection, when: Any, period: Period, hospital_id: str | None, *extra: Any
+) -> dict[str, Any]:
+    """The figures of the settlements whose `when` lies in the period."""
+    return _summed(connection, SETTLEMENT, func.count(), when, period, hospital_id, *extra)
 
 
 def _hour_sums(
@@ -124,16 +138,10 @@ def _hour_sums(
 ) -> dict[str, Any]:
     """The same figures as `_sums`, added up from the hourly totals of the period."""
     hours = SETTLEMENT_HOUR.c
-    columns = [func.coalesce(func.sum(hours.count), 0)] + [
-        func.coalesce(func.sum(hours[f"{name}_fen"]), 0).label(name) for name in AMOUNTS
-    ]
-    query = select(*columns).where(
-        hours.kind == kind, hours.hour >= period.start_utc, hours.hour < period.end_utc
+    count = func.coalesce(func.sum(hours.count), 0)
+    return _summed(
+        connection, SETTLEMENT_HOUR, count, hours.hour, period, hospital_id, hours.kind == kind
     )
-    if hospital_id is not None:
-        query = query.where(hours.hospital_id == hospital_id)
-    row = connection.execute(query).one()
-    return {"count": int(row[0]), **{name: int(getattr(row, name)) for name in AMOUNTS}}
 
 
 def on_whole_hours(period: Period) -> bool:
