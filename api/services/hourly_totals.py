@@ -60,32 +60,31 @@ def hourly_differences(connection: Connection) -> Iterator[tuple[str, str, str, 
     recomputed, kept = _recomputed(connection), _kept()
     r, k = recomputed.c, kept.c
     same_key = and_(r.hospital_id == k.hospital_id, r.hour == k.hour, r.kind == k.kind)
-    for this, other, missing in ((r, k, "kept"), (k, r, "recomputed")):
-        source = recomputed if this is r else kept
-        joined = source.outerjoin(kept if this is r else recomputed, same_key)
-        query = select(this, *(other[name].label(f"other_{name}") for name in FIGURES))
-        query = query.select_from(joined).where(
-            or_(other.hospital_id.is_(None), *(this[name] != other[name] for name in FIGURES))
-            if this is r
-            else other.hospital_id.is_(None)
-        )
-        for row in connection.execute(query):
-            where = f"hourly totals {row.hospital_id} {row.hour} {row.kind}"
-            figures = {name: int(row._mapping[name]) for name in FIGURES}
-            if row._mapping["other_count"] is None:
-                yield (
-                    where,
-                    _shown(figures if missing == "kept" else None),
-                    _shown(None if missing == "kept" else figures),
-                    f"no {missing} row for {figures['count']} settlement(s)",
-                )
-                continue
-            others = {name: int(row._mapping[f"other_{name}"]) for name in FIGURES}
-            differing = [name for name in FIGURES if figures[name] != others[name]]
-            yield where, _shown(figures), _shown(others), f"differs in {', '.join(differing)}"
+    kept_figures = [k[name].label(f"kept_{name}") for name in FIGURES]
+    differing_or_missing = (
+        select(r, *kept_figures)
+        .select_from(recomputed.outerjoin(kept, same_key))
+        .where(or_(k.hospital_id.is_(None), *(r[name] != k[name] for name in FIGURES)))
+    )
+    for row in connection.execute(differing_or_missing):
+        expected = {name: int(row._mapping[name]) for name in FIGURES}
+        if row.kept_count is None:
+            yield _where(row), _shown(expected), "none", "no kept row for these settlements"
+            continue
+        found = {name: int(row._mapping[f"kept_{name}"]) for name in FIGURES}
+        differing = ", ".join(name for name in FIGURES if expected[name] != found[name])
+        yield _where(row), _shown(expected), _shown(found), f"differs in {differing}"
+    without_settlements = (
+        select(k).select_from(kept.outerjoin(recomputed, same_key)).where(r.hospital_id.is_(None))
+    )
+    for row in connection.execute(without_settlements):
+        found = {name: int(row._mapping[name]) for name in FIGURES}
+        yield _where(row), "none", _shown(found), "a kept row without settlements behind it"
 
 
-def _shown(figures: dict[str, int] | None) -> str:
-    if figures is None:
-        return "none"
+def _where(row: Any) -> str:
+    return f"hourly totals {row.hospital_id} {row.hour} {row.kind}"
+
+
+def _shown(figures: dict[str, int]) -> str:
     return " ".join(f"{name}={value}" for name, value in figures.items())
