@@ -8,10 +8,29 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from loadtests.generate import PricedItem, generate_claim, skewed_line_count
 from tariffs import load_default
+
+HOSPITAL_KEY_PREFIX = "ONESTOP_HOSPITAL_KEY_"
+
+
+def read_keys(path: Path) -> dict[str, str]:
+    """The `NAME=key` lines of a keys file that `onestop demo seed` wrote."""
+    return dict(
+        line.split("=", 1) for line in path.read_text(encoding="utf-8").split() if "=" in line
+    )
+
+
+def hospital_keys(keys: dict[str, str]) -> dict[str, str]:
+    """Hospital id → its key, from the keys by name."""
+    return {
+        name.removeprefix(HOSPITAL_KEY_PREFIX): key
+        for name, key in keys.items()
+        if name.startswith(HOSPITAL_KEY_PREFIX)
+    }
 
 
 @lru_cache(maxsize=1)

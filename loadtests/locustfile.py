@@ -31,7 +31,13 @@ from zoneinfo import ZoneInfo
 
 from locust import FastHttpUser, between, events, task
 
-from loadtests.claims import bill_problems, claim_body
+from loadtests.claims import (
+    HOSPITAL_KEY_PREFIX,
+    bill_problems,
+    claim_body,
+    hospital_keys,
+    read_keys,
+)
 
 _COUNTER = itertools.count()
 _LOCK = threading.Lock()
@@ -41,23 +47,14 @@ def _keys() -> dict[str, str]:
     keys = {
         name: value
         for name, value in os.environ.items()
-        if name.startswith("ONESTOP_HOSPITAL_KEY_") or name == "ONESTOP_FINANCE_KEY"
+        if name.startswith(HOSPITAL_KEY_PREFIX) or name == "ONESTOP_FINANCE_KEY"
     }
     path = os.environ.get("ONESTOP_LOADTEST_KEYS")
-    if path:
-        for line in Path(path).read_text(encoding="utf-8").split():
-            if "=" in line:
-                name, value = line.split("=", 1)
-                keys.setdefault(name, value)
-    return keys
+    return {**read_keys(Path(path)), **keys} if path else keys
 
 
 KEYS = _keys()
-HOSPITAL_KEYS = sorted(
-    (name.removeprefix("ONESTOP_HOSPITAL_KEY_"), key)
-    for name, key in KEYS.items()
-    if name.startswith("ONESTOP_HOSPITAL_KEY_")
-)
+HOSPITAL_KEYS = sorted(hospital_keys(KEYS).items())
 FINANCE_KEY = KEYS.get("ONESTOP_FINANCE_KEY")
 PERSONS = int(os.environ.get("ONESTOP_LOADTEST_PERSONS", "100000"))
 LINES_SETTING = os.environ.get("ONESTOP_LOADTEST_LINES", "30")

@@ -179,17 +179,10 @@ def _compare_with_bare(
     env: dict[str, str], base_url: str, keys_file: Path, folder: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
     """The settle-only rate of the bare app and of the service, same driver, same claims."""
+    from loadtests.claims import hospital_keys, read_keys
     from loadtests.wrk import drive, write_claims
 
-    keys = {
-        name.removeprefix("ONESTOP_HOSPITAL_KEY_"): value
-        for name, value in (
-            line.split("=", 1)
-            for line in keys_file.read_text(encoding="utf-8").split()
-            if "=" in line
-        )
-        if name.startswith("ONESTOP_HOSPITAL_KEY_")
-    }
+    keys = hospital_keys(read_keys(keys_file))
     claims = folder / "claims.wrk"
     lines = None if args.lines == "skewed" else int(args.lines)
     write_claims(claims, keys, args.persons, lines, seed=int(time.time()))
