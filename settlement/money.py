@@ -9,6 +9,7 @@ and always half up (ROUND_HALF_UP) to the fen. Floats never appear.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation, Overflow
+from functools import lru_cache
 from typing import Final
 
 from moneyed import Currency, Money, get_currency
@@ -95,8 +96,11 @@ def format_fen(fen: int) -> str:
     return f"{sign}{whole}.{cents:02d}"
 
 
+@lru_cache(maxsize=4096)
 def format_ppm(value_ppm: int) -> str:
-    """A rate in parts per million with two to six decimals ("0.60", "1.00", "0.055")."""
+    """A rate in parts per million with two to six decimals ("0.60", "1.00", "0.055").
+
+    Cached: a tariff has a few dozen rates, and each explanation names several."""
     exact = Decimal(value_ppm).scaleb(-SCALE_DECIMALS).normalize()
     if decimal_places(exact) < MONEY_DECIMALS:
         exact = exact.quantize(_CENT)

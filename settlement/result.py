@@ -7,7 +7,7 @@ a 1,000-line bill would otherwise build tens of thousands of `Money` objects nob
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import NamedTuple, overload
@@ -129,6 +129,7 @@ class FundStep:
     paid_fen: int
     sentences: tuple[Sentence, ...]
     deductible_applied_fen: int = 0
+    _rendered: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     base = FenAsMoney("base_fen")
     payable = FenAsMoney("payable_fen")
@@ -136,8 +137,13 @@ class FundStep:
 
     @property
     def explanation(self) -> tuple[str, ...]:
-        """Human-readable steps: deductible, rates, tilt, bands, cap."""
-        return tuple(template.format(*args) for template, args in self.sentences)
+        """Human-readable steps: deductible, rates, tilt, bands, cap (rendered once, when read:
+        the answer and the stored row both read them)."""
+        if self._rendered is None:
+            rendered = tuple(template.format(*args) for template, args in self.sentences)
+            object.__setattr__(self, "_rendered", rendered)
+            return rendered
+        return self._rendered
 
     @property
     def cap_remaining(self) -> Money | None:
