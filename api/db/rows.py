@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from api.core.contract import ACCUMULATOR_AMOUNTS, accumulators_json, settlement_json
-from api.db.tables import ACCUMULATOR_COLUMNS, LINE_AMOUNT_COLUMNS, TOTAL_COLUMNS
+from api.db.tables import ACCUMULATOR_COLUMNS, PACKED_LINE_FIELDS, TOTAL_COLUMNS
 from settlement.conservation import check_conservation
 from settlement.model import (
     AccumulatorsFen,
@@ -32,8 +32,9 @@ from settlement.model import (
 from settlement.money import money
 from settlement.result import FundStep, LineSettlement, Settlement, Totals
 
-_line_amounts = attrgetter(*LINE_AMOUNT_COLUMNS)
-"""A line's amounts in column order: the same names on a `LineSettlement` and a line row."""
+assert LineSettlement._fields == PACKED_LINE_FIELDS, "pack_lines and unpack_lines assume this"
+_DESCRIPTIVE = 6
+"""The packed line's fields before its amounts (line_no … unit_price)."""
 _accumulator_values = attrgetter(*ACCUMULATOR_COLUMNS.values())
 
 
@@ -89,25 +90,44 @@ def settlement_row_values(
         accumulators_after=orjson.dumps(
             accumulators_json(settlement.accumulators_after_fen)
         ).decode(),
+        lines=pack_lines(settlement.lines),
     )
     return values
 
 
-def line_row_values(settlement_id: str, settlement: Settlement) -> list[dict[str, Any]]:
-    return [
-        {
-            "settlement_id": settlement_id,
-            "position": position,
-            "line_no": line.line_no,
-            "item_code": line.item_code,
-            "item_name": line.item_name,
-            "item_class": line.item_class.value,
-            "quantity": str(line.quantity),
-            "unit_price": str(line.unit_price.amount),
-            **dict(zip(LINE_AMOUNT_COLUMNS, _line_amounts(line), strict=True)),
-        }
-        for position, line in enumerate(settlement.lines)
-    ]
+def pack_lines(lines: Sequence[LineSettlement]) -> str:
+    """The bill's lines as `settlement.lines` stores them (see `PACKED_LINE_FIELDS`)."""
+    return orjson.dumps(
+        [
+            (
+                line.line_no, line.item_code, line.item_name, line.item_class.value,
+                str(line.quantity), str(line.unit_price.amount), *line[_DESCRIPTIVE:],
+            )
+            for line in lines
+        ]
+    ).decode()  # fmt: skip
+
+
+def unpack_lines(packed: str) -> tuple[LineSettlement, ...]:
+    """The bill's lines from `settlement.lines`; a line packed before a field was appended
+    reads that amount as zero. Anything but integer fen is refused (ValueError)."""
+    width = len(PACKED_LINE_FIELDS)
+    lines = []
+    for values in orjson.loads(packed):
+        if not isinstance(values, list) or not _DESCRIPTIVE < len(values) <= width:
+            raise ValueError(f"a packed line is not a list of {width} fields: {values!r}")
+        amounts = values[_DESCRIPTIVE:]
+        amounts += [0] * (width - len(values))
+        if not all(type(amount) is int for amount in amounts):
+            raise ValueError(f"line {values[0]!r}: an amount is not integer fen: {amounts!r}")
+        line_no, item_code, item_name, item_class, quantity, unit_price = values[:_DESCRIPTIVE]
+        lines.append(
+            LineSettlement(
+                line_no, item_code, item_name, ItemClass(item_class), Decimal(quantity),
+                money(unit_price), *amounts,
+            )
+        )  # fmt: skip
+    return tuple(lines)
 
 
 def fund_row_values(settlement_id: str, settlement: Settlement) -> list[dict[str, Any]]:
@@ -151,8 +171,9 @@ def posting_values(
     ]
 
 
-def settlement_from_rows(row: Any, lines: Sequence[Any], funds: Sequence[Any]) -> Settlement:
-    """The engine's settlement rebuilt from its rows, checked for conservation again."""
+def settlement_from_rows(row: Any, funds: Sequence[Any]) -> Settlement:
+    """The engine's settlement rebuilt from its row (lines packed in it) and its fund rows,
+    checked for conservation again."""
     after = orjson.loads(row.accumulators_after)
     settlement = Settlement(
         claim_id=row.claim_id,
@@ -165,18 +186,7 @@ def settlement_from_rows(row: Any, lines: Sequence[Any], funds: Sequence[Any]) -
         group=None if row.group is None else Group(row.group),
         charity_disease=row.charity_disease,
         totals=Totals(**{name: getattr(row, name) for name in TOTAL_COLUMNS}),
-        lines=tuple(
-            LineSettlement(
-                line.line_no,
-                line.item_code,
-                line.item_name,
-                ItemClass(line.item_class),
-                Decimal(line.quantity),
-                money(line.unit_price),
-                *_line_amounts(line),
-            )
-            for line in sorted(lines, key=_line_order)
-        ),
+        lines=unpack_lines(row.lines),
         funds=tuple(
             FundStep(
                 fund=Fund(fund.fund),
@@ -197,11 +207,6 @@ def settlement_from_rows(row: Any, lines: Sequence[Any], funds: Sequence[Any]) -
     )
     check_conservation(settlement)
     return settlement
-
-
-def _line_order(line: Any) -> int:
-    position: int = line.position
-    return position
 
 
 def _fen(text: str) -> int:

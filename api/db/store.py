@@ -35,7 +35,6 @@ from api.db.rows import (
     accumulator_row_values,
     accumulators_fen,
     fund_row_values,
-    line_row_values,
     person_to_engine,
     posting_values,
     settlement_document,
@@ -54,7 +53,6 @@ from api.db.tables import (
     SETTLEMENT,
     SETTLEMENT_FUND,
     SETTLEMENT_HOUR,
-    SETTLEMENT_LINE,
 )
 from settlement.model import AccumulatorsFen
 from settlement.model import Person as EnginePerson
@@ -115,9 +113,6 @@ _SETTLEMENT_BY_ID = select(SETTLEMENT).where(
     SETTLEMENT.c.settlement_id == bindparam("settlement_id")
 )
 _SETTLEMENT_BY_ID_LOCKED = _SETTLEMENT_BY_ID.with_for_update()
-_LINES_OF = select(SETTLEMENT_LINE).where(
-    SETTLEMENT_LINE.c.settlement_id == bindparam("settlement_id")
-)
 _FUNDS_OF = select(SETTLEMENT_FUND).where(
     SETTLEMENT_FUND.c.settlement_id == bindparam("settlement_id")
 )
@@ -381,18 +376,17 @@ def settlement_row(connection: Connection, settlement_id: str, *, locked: bool =
 
 def stored_document(connection: Connection, row: Any) -> dict[str, Any]:
     """The stored settlement as the contract's document, checked for conservation again."""
-    key = {"settlement_id": row.settlement_id}
-    lines = connection.execute(_LINES_OF, key).all()
-    funds = connection.execute(_FUNDS_OF, key).all()
-    return settlement_document(row, settlement_from_rows(row, lines, funds))
+    funds = connection.execute(_FUNDS_OF, {"settlement_id": row.settlement_id}).all()
+    return settlement_document(row, settlement_from_rows(row, funds))
 
 
 def write_settlements(connection: Connection, settlements: Sequence[NewSettlement]) -> None:
-    """Insert settlements with their lines, fund steps and 'settle' postings: the one write.
+    """Insert settlements (their lines packed in the row), fund steps and 'settle' postings:
+    the one write.
 
     The service writes one per transaction; the load tests' prefill writes thousands.
     """
-    rows, lines, funds, postings = [], [], [], []
+    rows, funds, postings = [], [], []
     for new in settlements:
         result = new.result
         rows.append(
@@ -403,14 +397,12 @@ def write_settlements(connection: Connection, settlements: Sequence[NewSettlemen
                 settled_at=new.settled_at,
             )
         )
-        lines += line_row_values(new.settlement_id, result)
         funds += fund_row_values(new.settlement_id, result)
         paid = [(step.fund.value, step.fund_code, step.paid_fen) for step in result.funds]
         postings += posting_values(
             new.settlement_id, result.hospital_id, paid, kind="settle", posted_at=new.settled_at
         )
     connection.execute(_INSERT_SETTLEMENT, rows)
-    _insert_plain(connection, SETTLEMENT_LINE, lines)
     _insert_plain(connection, SETTLEMENT_FUND, funds)
     connection.execute(_INSERT_POSTINGS, postings)
     count_hours(
@@ -469,7 +461,7 @@ _PLAIN_INSERTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
 def _insert_plain(connection: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
     """executemany straight through the driver for rows of plain ints and strings.
 
-    The lines of a bill are the most rows a settlement writes; their values need no type
+    The fund steps are the most rows a settlement writes; their values need no type
     conversion, so they skip SQLAlchemy's per-value processing.
     """
     key = (connection.dialect.name, table.name)

@@ -175,31 +175,10 @@ class SettlementRow(SQLModel, table=True):
     patient_pay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     accumulators_after: str = Field(sa_column=Column(Text, nullable=False))
     """The accumulators after this settlement, as the contract's JSON object."""
-
-
-class SettlementLineRow(SQLModel, table=True):
-    __tablename__ = "settlement_line"
-    settlement_id: str = Field(
-        foreign_key="settlement.settlement_id", primary_key=True, max_length=40
-    )
-    line_no: int = Field(primary_key=True)
-    position: int
-    """The line's place in the claim as posted, so a replay shows the lines in that order."""
-    item_code: str = Field(max_length=32)
-    item_name: str = Field(max_length=200)
-    item_class: str = Field(max_length=1)
-    quantity: str = Field(max_length=40)
-    unit_price: str = Field(max_length=40)
-    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
-    full_selfpay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
-    over_cap_selfpay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
-    first_selfpay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
-    in_scope_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
-    basic_insurance_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
-    critical_illness_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
-    medical_assistance_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
-    charity_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
-    patient_pay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    lines: str = Field(sa_column=Column(Text, nullable=False))
+    """The bill's lines, packed: a JSON array with one array per line, in the claim's order,
+    holding `PACKED_LINE_FIELDS` (amounts as integer fen). One column, not a row a line: a
+    30-line bill is one insert, and finance reads the funds' totals, never the lines."""
 
 
 class SettlementFundRow(SQLModel, table=True):
@@ -319,7 +298,6 @@ class WebSession(SQLModel, table=True):
 # ---------------------------------------------------------------- Core handles and column lists
 
 SETTLEMENT: Table = SQLModel.metadata.tables["settlement"]
-SETTLEMENT_LINE: Table = SQLModel.metadata.tables["settlement_line"]
 SETTLEMENT_FUND: Table = SQLModel.metadata.tables["settlement_fund"]
 FUND_POSTING: Table = SQLModel.metadata.tables["fund_posting"]
 ACCUMULATOR: Table = SQLModel.metadata.tables["accumulator"]
@@ -333,10 +311,16 @@ SETTLEMENT_HOUR: Table = SQLModel.metadata.tables["settlement_hour"]
 
 TOTAL_COLUMNS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(Totals))
 """The settlement row's amounts: the fields of the engine's `Totals`, by name."""
-LINE_AMOUNT_COLUMNS: tuple[str, ...] = tuple(
-    name for name in LineSettlement._fields if name.endswith("_fen")
-)
-"""The settlement line's amounts: the `_fen` fields of the engine's `LineSettlement`."""
+PACKED_LINE_FIELDS: tuple[str, ...] = (
+    "line_no", "item_code", "item_name", "item_class", "quantity", "unit_price",
+    "amount_fen", "full_selfpay_fen", "over_cap_selfpay_fen", "first_selfpay_fen",
+    "in_scope_fen", "basic_insurance_fen", "critical_illness_fen", "medical_assistance_fen",
+    "charity_fen", "patient_pay_fen",
+)  # fmt: skip
+"""What each packed line of `settlement.lines` holds, in this order: the fields of the
+engine's `LineSettlement` (the class as its value, quantity and unit price as decimal strings,
+amounts in integer fen). Stored data keeps this order, so fields are only ever appended: a
+line packed before a field existed is read with that amount zero."""
 FUND_TOTAL_COLUMNS: dict[str, str] = {fund.value: f"{fund.value}_fen" for fund in Fund}
 """Each fund's total column on the settlement row."""
 HOUR_AMOUNT_COLUMNS: tuple[str, ...] = (
@@ -355,7 +339,6 @@ for _name in (*TOTAL_COLUMNS, *FUND_TOTAL_COLUMNS.values()):
     assert _name in SETTLEMENT.c, _name
 for _name in HOUR_AMOUNT_COLUMNS:
     assert _name in SETTLEMENT_HOUR.c, _name
-for _name in LINE_AMOUNT_COLUMNS:
-    assert _name in SETTLEMENT_LINE.c, _name
+assert set(PACKED_LINE_FIELDS) == set(LineSettlement._fields), "a line field is not packed"
 for _name in ACCUMULATOR_COLUMNS.values():
     assert _name in ACCUMULATOR.c, _name

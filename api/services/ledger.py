@@ -42,7 +42,6 @@ from api.db.tables import (
     SETTLEMENT,
     SETTLEMENT_FUND,
     SettlementFundRow,
-    SettlementLineRow,
     SettlementRow,
 )
 from api.services.hourly_totals import hourly_differences
@@ -278,11 +277,6 @@ def _check_conservation(connection: Connection, year: int | None, found: _Found)
 
 def _rebuild_batch(session: Session, rows: Sequence[SettlementRow]) -> Iterator[Difference]:
     ids = [row.settlement_id for row in rows]
-    lines: dict[str, list[SettlementLineRow]] = defaultdict(list)
-    for line in session.scalars(
-        select(SettlementLineRow).where(col(SettlementLineRow.settlement_id).in_(ids))
-    ):
-        lines[line.settlement_id].append(line)
     funds: dict[str, list[SettlementFundRow]] = defaultdict(list)
     for fund in session.scalars(
         select(SettlementFundRow).where(col(SettlementFundRow.settlement_id).in_(ids))
@@ -296,7 +290,7 @@ def _rebuild_batch(session: Session, rows: Sequence[SettlementRow]) -> Iterator[
                 f"the unknown status {row.status!r}: neither settled nor reversed",
             )  # fmt: skip
         try:
-            settlement_from_rows(row, lines[row.settlement_id], funds[row.settlement_id])
+            settlement_from_rows(row, funds[row.settlement_id])
         except ConservationError as error:
             yield Difference("conservation", where, "balanced", "unbalanced", str(error))
         except (ValueError, KeyError, TypeError, ArithmeticError) as error:

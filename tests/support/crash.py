@@ -116,7 +116,6 @@ REVERSAL_FIELDS = ("status", "reversed_at")
 
 TABLES = SQLModel.metadata.tables
 SETTLEMENT = TABLES["settlement"]
-LINES = TABLES["settlement_line"]
 FUNDS = TABLES["settlement_fund"]
 POSTINGS = TABLES["fund_posting"]
 AUDIT = TABLES["audit"]
@@ -558,15 +557,13 @@ def _stored_settlements(engine: Engine, hospital_ids: list[str]) -> dict[str, St
             row["settlement_id"]: dict(row)
             for row in connection.execute(select(SETTLEMENT).where(ours)).mappings()
         }
-        counts = {}
-        for table in (LINES, FUNDS):
-            query = (
-                select(table.c.settlement_id, func.count())
-                .select_from(joined(table))
-                .where(ours)
-                .group_by(table.c.settlement_id)
-            )
-            counts[table.name] = {sid: int(count) for sid, count in connection.execute(query)}
+        query = (
+            select(FUNDS.c.settlement_id, func.count())
+            .select_from(joined(FUNDS))
+            .where(ours)
+            .group_by(FUNDS.c.settlement_id)
+        )
+        funds = {sid: int(count) for sid, count in connection.execute(query)}
         p = POSTINGS.c
         postings: dict[str, list[tuple[str, int, int]]] = {}
         query = (
@@ -587,8 +584,8 @@ def _stored_settlements(engine: Engine, hospital_ids: list[str]) -> dict[str, St
     return {
         sid: Stored(
             row,
-            counts[LINES.name].get(sid, 0),
-            counts[FUNDS.name].get(sid, 0),
+            len(json.loads(row["lines"])),
+            funds.get(sid, 0),
             tuple(sorted(postings.get(sid, []))),
             tuple(sorted(audits.get(sid, []))),
         )
@@ -657,7 +654,7 @@ def _half_written(
                 f"postings {found.postings} (expected {postings}), audit {found.audits}"
             )
     with engine.connect() as connection:
-        for table in (LINES, FUNDS, POSTINGS):
+        for table in (FUNDS, POSTINGS):
             orphans = connection.execute(
                 select(func.count())
                 .select_from(

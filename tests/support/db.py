@@ -12,7 +12,6 @@ from api.db.engine import make_engine
 
 COUNTED_TABLES = (
     "settlement",
-    "settlement_line",
     "settlement_fund",
     "fund_posting",
     "accumulator",

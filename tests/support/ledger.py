@@ -16,6 +16,7 @@ seen by another test. Three habits make that robust:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import httpx
 from sqlalchemy import Engine, Table, delete, func, insert, select, update
 from sqlmodel import SQLModel
 
+from api.db.tables import PACKED_LINE_FIELDS
 from api.services.ledger import Difference
 from tests.support.world import World
 
@@ -34,7 +36,6 @@ YEAR = 2019
 TABLES = SQLModel.metadata.tables
 ACCUMULATOR = TABLES["accumulator"]
 SETTLEMENT = TABLES["settlement"]
-LINES = TABLES["settlement_line"]
 FUNDS = TABLES["settlement_fund"]
 POSTINGS = TABLES["fund_posting"]
 
@@ -110,6 +111,24 @@ def ours(differences: list[Difference], *keys: str) -> set[tuple[str, str, Any, 
 
 def _where(table: Table, key: dict[str, Any]) -> list[Any]:
     return [table.c[name] == value for name, value in key.items()]
+
+
+@contextmanager
+def _packed_line_changed(
+    engine: Engine, settlement_id: str, position: int, field: str
+) -> Iterator[None]:
+    """Add one fen to one amount of one packed line behind the service's back; put it back."""
+    where = SETTLEMENT.c.settlement_id == settlement_id
+    with engine.begin() as connection:
+        original: str = connection.execute(select(SETTLEMENT.c.lines).where(where)).scalar_one()
+        lines = json.loads(original)
+        lines[position][PACKED_LINE_FIELDS.index(field)] += 1
+        connection.execute(update(SETTLEMENT).where(where).values(lines=json.dumps(lines)))
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.execute(update(SETTLEMENT).where(where).values(lines=original))
 
 
 @contextmanager
@@ -210,8 +229,7 @@ def accumulator_missing(world: World, engine: Engine) -> Iterator[Planted]:
 def line_patient_pay_changed(world: World, engine: Engine) -> Iterator[Planted]:
     """A line whose patient pay is one fen off: its settlement no longer conserves."""
     settlement_id = settle(world, claim_in_year(world))
-    key = {"settlement_id": settlement_id, "line_no": 1}
-    with _changed(engine, LINES, key, "patient_pay_fen"):
+    with _packed_line_changed(engine, settlement_id, 0, "patient_pay_fen"):
         yield Planted(
             settlement_id,
             {("conservation", f"settlement {settlement_id}", "balanced", "unbalanced")},
