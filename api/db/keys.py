@@ -52,6 +52,15 @@ class KeyStore:
             return None
         return principal
 
+    def answers_from_memory(self, key: str) -> bool:
+        """Whether `authenticate(key)` needs no database read: a malformed key, or a prefix
+        whose answer is cached and fresh. The event loop checks this before calling it."""
+        parts = split_key(key)
+        if parts is None:
+            return True
+        cached = self._cache.get(parts[0])
+        return cached is not None and cached[0] >= time.monotonic()
+
     def principal_for_prefix(self, prefix: str) -> Principal | None:
         """The principal of the key with this prefix while it is valid (None once revoked).
 

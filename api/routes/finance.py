@@ -29,7 +29,7 @@ Month = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2
     responses=PROBLEMS,
     summary="Totals of settled, reversed and net (3201)",
 )
-async def totals(
+def totals(
     date_from: date,
     date_to: date,
     principal: CurrentPrincipal,
@@ -58,7 +58,7 @@ async def totals(
     },
     summary="What each fund owes each hospital for a month (3203)",
 )
-async def clearing(
+def clearing(
     month: Month,
     principal: CurrentPrincipal,
     state: State,

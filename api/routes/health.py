@@ -12,7 +12,7 @@ router = APIRouter()
 
 
 @router.get("/healthz", tags=["operations"], summary="Liveness and database check")
-async def healthz(state: State) -> JSONResponse:
+def healthz(state: State) -> JSONResponse:
     try:
         with state.engine.connect() as connection:
             connection.execute(text("SELECT 1"))

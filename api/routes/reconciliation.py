@@ -18,6 +18,7 @@ from typing import Any, Literal
 import ijson
 import orjson
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from api.core.access import scope_hospital
@@ -119,7 +120,7 @@ async def _load_records(request: Request, reconciliation: Reconciliation) -> Non
         raise unsupported_media_type(
             "Send application/json or text/csv.", content_type, "application/json or text/csv"
         )
-    reconciliation.finish()
+    await run_in_threadpool(reconciliation.finish)
 
 
 async def _load_csv(request: Request, reconciliation: Reconciliation) -> None:
@@ -127,7 +128,7 @@ async def _load_csv(request: Request, reconciliation: Reconciliation) -> None:
     header_seen = False
     index = 0
 
-    def flush() -> None:
+    def parsed() -> list[tuple[int, dict[str, Any]]]:
         nonlocal lines, header_seen, index
         if not header_seen and lines:
             list(csv_records(lines[:1]))  # checks the header; raises RecordsRefused
@@ -144,14 +145,14 @@ async def _load_csv(request: Request, reconciliation: Reconciliation) -> None:
             )
             rows.append((index, fields))
             index += 1
-        reconciliation.add(rows)
         lines = []
+        return rows
 
     async for line in _csv_lines(request):
         lines.append(line)
         if len(lines) >= Reconciliation.BATCH:
-            flush()
-    flush()
+            await run_in_threadpool(reconciliation.add, parsed())
+    await run_in_threadpool(reconciliation.add, parsed())
     if not header_seen:
         list(csv_records([]))  # an empty body: refused for its missing header
 
@@ -165,7 +166,7 @@ async def _load_json(request: Request, reconciliation: Reconciliation) -> None:
             batch.append((index, record if isinstance(record, dict) else {"_fields": 0}))
             index += 1
             if len(batch) >= Reconciliation.BATCH:
-                reconciliation.add(batch)
+                await run_in_threadpool(reconciliation.add, batch)
                 batch = []
     except ijson.JSONError as error:
         raise invalid_request(
@@ -173,7 +174,7 @@ async def _load_json(request: Request, reconciliation: Reconciliation) -> None:
         ) from None
     if index == 0:
         _check_empty_records(body)
-    reconciliation.add(batch)
+    await run_in_threadpool(reconciliation.add, batch)
 
 
 def _check_empty_records(body: _AsyncBody) -> None:
@@ -284,14 +285,14 @@ async def detail(
     scoped = scope_hospital(principal, hospital_id, required=True)
     assert scoped is not None
     period = checked_period(date_from, date_to, state.settings.business_timezone)
-    reconciliation = Reconciliation(
-        state.engine, scoped, period, state.settings.reconciliation_records_max
-    )
+    reconciliation = await run_in_threadpool(
+        Reconciliation, state.engine, scoped, period, state.settings.reconciliation_records_max
+    )  # the database's work runs off the event loop, the body's reading on it
     try:
         await _load_records(request, reconciliation)
-        summary = reconciliation.summary()
+        summary = await run_in_threadpool(reconciliation.summary)
     except RecordsRefused as refused:
-        reconciliation.close()
+        await run_in_threadpool(reconciliation.close)
         listed = len(refused.problems)
         raise records_refused(
             f"{refused.total} problem(s) in the records; nothing was reconciled"

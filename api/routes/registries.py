@@ -25,7 +25,7 @@ RegistryId = Annotated[str, Path(max_length=64, pattern=r"^[0-9A-Za-z_.-]+$")]
     responses={201: {"model": HospitalPublic, "description": "Created"}, **PROBLEMS},
     summary="Register or update a hospital",
 )
-async def put_hospital(
+def put_hospital(
     hospital_id: RegistryId, body: HospitalIn, principal: CurrentPrincipal, state: State
 ) -> JSONResponse:
     require_roles(principal, "admin")
@@ -34,7 +34,7 @@ async def put_hospital(
 
 
 @router.get("/hospitals/{hospital_id}", response_model=HospitalPublic, responses=PROBLEMS)
-async def read_hospital(
+def read_hospital(
     hospital_id: RegistryId, principal: CurrentPrincipal, state: State
 ) -> HospitalPublic:
     require_roles(principal, "admin", "finance", "hospital")
@@ -49,7 +49,7 @@ async def read_hospital(
     responses={201: {"model": PersonPublic, "description": "Created"}, **PROBLEMS},
     summary="Register or update a person with their assistance statuses",
 )
-async def put_person(
+def put_person(
     person_id: RegistryId, body: PersonIn, principal: CurrentPrincipal, state: State
 ) -> JSONResponse:
     """`id_number` is stored for matching and never shown in full again (last 4 characters)."""
@@ -59,8 +59,6 @@ async def put_person(
 
 
 @router.get("/persons/{person_id}", response_model=PersonPublic, responses=PROBLEMS)
-async def read_person(
-    person_id: RegistryId, principal: CurrentPrincipal, state: State
-) -> PersonPublic:
+def read_person(person_id: RegistryId, principal: CurrentPrincipal, state: State) -> PersonPublic:
     require_roles(principal, "admin")
     return get_person(state.engine, person_id)

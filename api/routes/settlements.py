@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.core.access import Principal, authorize_hospital, require_roles
+from api.core.body import ParsedBody, json_body, openapi_body
 from api.core.contract import AccumulatorsOut, ClaimIn, ReversalIn, SettlementOut
 from api.core.deps import AppState, CurrentPrincipal, State
 from api.routes.responses import PROBLEMS
@@ -33,6 +35,8 @@ async def get_writer(request: Request) -> SettlementWriter | None:
 
 
 Writer = Annotated[SettlementWriter | None, Depends(get_writer)]
+ClaimBody = Annotated[ParsedBody[ClaimIn], Depends(json_body(ClaimIn))]
+"""The claim parsed and validated from the body's bytes in one step (api.core.body)."""
 
 
 @router.post(
@@ -48,9 +52,10 @@ Writer = Annotated[SettlementWriter | None, Depends(get_writer)]
         **PROBLEMS,
     },
     summary="Settle a discharge claim",
+    openapi_extra=openapi_body(ClaimIn),
 )
 async def settle(
-    claim: ClaimIn, principal: CurrentPrincipal, state: State, writer: Writer
+    body: ClaimBody, principal: CurrentPrincipal, state: State, writer: Writer
 ) -> Response:
     """Settle a discharge claim and answer with the itemized bill.
 
@@ -58,14 +63,18 @@ async def settle(
     the same settlement and `Idempotent-Replayed: true`; a different body while the first
     is settled answers 409. After a reversal the claim id may be settled anew.
     """
+    # The body dependency comes first, as FastAPI reads a body before solving dependencies;
+    # a body that is not a valid claim is refused here, after them, as FastAPI refuses it.
+    claim = body.value()
     require_roles(principal, "hospital", "admin")
     authorize_hospital(principal, claim.hospital_id)
     if writer is not None:
         outcome = await asyncio.wrap_future(writer.submit(claim, principal))
     else:
-        outcome = settle_claim(
-            state.engine, state.tariffs, claim, principal, state.settings.lock_wait_ms, state.clock
-        )
+        outcome = await run_in_threadpool(
+            settle_claim,
+            state.engine, state.tariffs, claim, principal, state.settings.lock_wait_ms, state.clock,
+        )  # fmt: skip
     if outcome.created:
         return _json(
             outcome.document,
@@ -81,7 +90,7 @@ async def settle(
     responses=PROBLEMS,
     summary="Pre-settle a claim: the same bill, nothing written",
 )
-async def preview(claim: ClaimIn, principal: CurrentPrincipal, state: State) -> Response:
+def preview(claim: ClaimIn, principal: CurrentPrincipal, state: State) -> Response:
     require_roles(principal, "hospital", "admin")
     authorize_hospital(principal, claim.hospital_id)
     return _json(preview_claim(state.engine, state.tariffs, claim))
@@ -96,7 +105,7 @@ SettlementId = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
     responses=PROBLEMS,
     summary="Get a settlement",
 )
-async def get(settlement_id: SettlementId, principal: CurrentPrincipal, state: State) -> Response:
+def get(settlement_id: SettlementId, principal: CurrentPrincipal, state: State) -> Response:
     return _json(_readable(settlement_id, principal, state))
 
 
@@ -114,7 +123,7 @@ def _readable(settlement_id: str, principal: Principal, state: AppState) -> dict
     responses=PROBLEMS,
     summary="Reverse a settlement (repeating it returns the same)",
 )
-async def reverse(
+def reverse(
     settlement_id: SettlementId, body: ReversalIn, principal: CurrentPrincipal, state: State
 ) -> Response:
     require_roles(principal, "hospital", "admin")
@@ -135,7 +144,7 @@ async def reverse(
     responses=PROBLEMS,
     summary="The printable discharge settlement slip (结算单)",
 )
-async def statement(
+def statement(
     settlement_id: SettlementId, principal: CurrentPrincipal, state: State
 ) -> HTMLResponse:
     document = _readable(settlement_id, principal, state)
@@ -148,7 +157,7 @@ async def statement(
     responses=PROBLEMS,
     summary="A person's year-to-date accumulators",
 )
-async def accumulators(
+def accumulators(
     person_id: Annotated[str, Path(max_length=64, pattern=r"^[0-9A-Za-z_.-]+$")],
     year: Annotated[int, Query(ge=1900, le=9999)],
     principal: CurrentPrincipal,

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 from sqlmodel import col
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
 from api.core.access import ROLES, Principal, may_see_hospital, scope_hospital
@@ -221,7 +222,7 @@ def month_context(state: AppState, view: View) -> dict[str, Any]:
 
 
 @router.get("/finance/login")
-async def login_page(request: Request, state: State) -> Response:
+def login_page(request: Request, state: State) -> Response:
     if session_principal(state, request) is not None:
         return redirect(SESSION_PATH)
     return _html(state, "finance_login.html", principal=None, message=None)
@@ -237,6 +238,11 @@ async def login(request: Request, state: State) -> Response:
         return _html(
             state, "finance_login.html", refused.status, principal=None, message=refused.message
         )
+    return await run_in_threadpool(_signed_in, request, state, key)
+
+
+def _signed_in(request: Request, state: AppState, key: str) -> Response:
+    """The key checked and the session begun (database work, off the event loop)."""
     principal = state.keys.authenticate(key) if well_formed(key) else None
     if principal is None or principal.role not in ROLES:
         message = "API 密钥无效或已吊销。The API key is unknown or revoked."
@@ -246,7 +252,7 @@ async def login(request: Request, state: State) -> Response:
 
 
 @router.post("/finance/logout")
-async def logout(request: Request, state: State) -> Response:
+def logout(request: Request, state: State) -> Response:
     if not same_origin(request):
         return _refused(state, None, PageRefused(403, "来源不符。The form came from another site."))
     principal = session_principal(state, request)
@@ -257,7 +263,7 @@ async def logout(request: Request, state: State) -> Response:
 
 
 @router.get("/finance")
-async def finance_page(
+def finance_page(
     request: Request,
     state: State,
     month: str | None = None,
@@ -321,7 +327,7 @@ def _attachment(view: View, extension: str) -> dict[str, str]:
 
 
 @router.get("/finance/clearing.{extension}")
-async def clearing_download_page(
+def clearing_download_page(
     request: Request,
     state: State,
     extension: Literal["csv", "xlsx"],
@@ -338,7 +344,7 @@ async def clearing_download_page(
 
 
 @router.get("/finance/statement/{settlement_id}")
-async def statement_page(request: Request, state: State, settlement_id: str) -> Response:
+def statement_page(request: Request, state: State, settlement_id: str) -> Response:
     principal = session_principal(state, request)
     if principal is None:
         return to_login(request)

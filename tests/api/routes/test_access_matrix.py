@@ -14,6 +14,7 @@ who and when.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import io
@@ -31,7 +32,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlmodel import Session, SQLModel, col
 from typer.testing import CliRunner
 
@@ -382,6 +383,39 @@ def test_each_route_answers_each_caller_as_the_matrix_says(
         assert location in ("/finance", "/finance/login"), location
     if expected in (401, 403):
         assert stored_state(context, settings) == before, "a refused request wrote something"
+
+
+def test_no_route_reads_the_database_on_the_event_loop(
+    context: Context, client: TestClient
+) -> None:
+    """Every route's database work runs off the event loop (in the thread pool, or the
+    group-commit writer), so that one request's round trips never stall the others: no pool
+    checkout happens on a thread that is running the loop, for any route, as any caller."""
+    app = client.app
+    assert isinstance(app, FastAPI)
+    engine = app.state.onestop.engine
+    on_loop: list[str] = []
+    calling: list[str] = [""]
+
+    def checkout(*_: object) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # a worker thread: as it should be
+        on_loop.append(calling[0])
+
+    app.state.onestop.keys.forget()  # the key lookups too, not only the cached answers
+    event.listen(engine, "checkout", checkout)
+    try:
+        for route in MATRIX:
+            for role in ROLES:
+                calling[0] = f"{route} as {role}"
+                CALLS[route](context, role)()
+        calling[0] = "GET /healthz"
+        client.get("/healthz")
+    finally:
+        event.remove(engine, "checkout", checkout)
+    assert not on_loop, f"database work on the event loop: {sorted(set(on_loop))}"
 
 
 # ---------------------------------------------------------------- refused callers
