@@ -283,6 +283,9 @@ class SettlementWriter:
         self._batch_max = batch_max
         self._batch_wait_s = batch_wait_ms / 1000
         self._queue: queue.SimpleQueue[Pending | object] = queue.SimpleQueue()
+        self.batches = 0
+        """Batches settled so far (with `claims`, the mean batch size an operator tunes by)."""
+        self.claims = 0
         self._thread = threading.Thread(target=self._run, name="onestop-writer", daemon=True)
         self._thread.start()
 
@@ -296,6 +299,11 @@ class SettlementWriter:
         """Settle what is queued, then stop the thread."""
         self._queue.put(_STOP)
         self._thread.join()
+        if self.batches:
+            logger.info(
+                "group commit: %d claims in %d batches (%.1f a batch)",
+                self.claims, self.batches, self.claims / self.batches,
+            )  # fmt: skip
 
     def _run(self) -> None:
         stopping = False
@@ -306,6 +314,8 @@ class SettlementWriter:
             assert isinstance(first, Pending)
             batch = [first]
             stopping = self._fill(batch)
+            self.batches += 1
+            self.claims += len(batch)
             try:
                 settle_batch(self._engine, self._tariffs, batch, self._lock_wait_ms, self._clock)
             except BaseException as error:  # never leave a request waiting on a dead writer
