@@ -95,7 +95,7 @@ def test_a_line_packed_before_a_field_was_appended_reads_that_amount_as_zero() -
     ],
 )
 def test_a_packed_line_that_is_not_integer_fen_in_place_is_refused(tampered: Any) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"packed line|integer fen"):
         unpack_lines(orjson.dumps(tampered).decode())
 
 
