@@ -9,12 +9,14 @@ to judge, so that one answer names every problem of the claim at once.
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -32,7 +34,11 @@ DECIMAL_PATTERN = r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$"
 """A plain decimal string: no exponent, no NaN; length bounded so parsing stays cheap."""
 MONEY_PATTERN = r"^-?[0-9]{1,15}\.[0-9]{2}$"
 """A money string as the contract writes it back: exactly two decimals."""
-ID_PATTERN = r"^[0-9A-Za-z_.-]{1,64}$"
+ID_PATTERN = r"^[0-9A-Za-z_-][0-9A-Za-z_.-]{0,63}$"
+"""Every id the service takes (hospital, person, claim, settlement; in bodies, paths, queries,
+imports and records): 1 to 64 letters, digits, `_`, `.` or `-`, never starting with a dot, so
+that `.` and `..` (or a hidden-file name) are never an id."""
+DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 LINE_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 """One line of text: no control characters (PostgreSQL cannot store NUL; a name is one line)."""
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
@@ -54,6 +60,20 @@ MoneyText = Annotated[
     ),
 ]
 Identifier = Annotated[StrictStr, Field(pattern=ID_PATTERN)]
+
+
+def _date_text(value: Any) -> Any:
+    """Only `YYYY-MM-DD` (or a `date` from Python callers): pydantic's own date parsing also
+    takes Unix timestamps and datetimes at midnight, which no client means as a day."""
+    if type(value) is date:
+        return value
+    if not isinstance(value, str) or DATE_TEXT.fullmatch(value) is None:
+        raise PydanticCustomError("date_format", "Input should be a date written YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_date_text)]
+"""A calendar day as the contract writes it, `YYYY-MM-DD`, and nothing else."""
 
 
 class _Strict(BaseModel):
@@ -102,8 +122,8 @@ class ClaimIn(_Strict):
     claim_id: Identifier
     hospital_id: Identifier
     person_id: Identifier
-    admission_date: date
-    discharge_date: date
+    admission_date: IsoDate
+    discharge_date: IsoDate
     diagnoses: Annotated[list[ICD10_TEXT], Field(min_length=1, max_length=50)]
     surgery: StrictBool
     items: Annotated[list[ItemIn], Field(max_length=100_000)]
@@ -134,8 +154,8 @@ class ClaimIn(_Strict):
 
 class StatusIn(_Strict):
     group: Group
-    valid_from: date
-    valid_to: date | None
+    valid_from: IsoDate
+    valid_to: IsoDate | None
 
     @model_validator(mode="after")
     def _valid_to_not_before_valid_from(self) -> StatusIn:
@@ -173,7 +193,7 @@ class PersonIn(_Strict):
 
     name: Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=LINE_TEXT_PATTERN)]
     id_number: Annotated[StrictStr, Field(pattern=r"^[0-9]{17}[0-9X]$")]
-    birth_date: date
+    birth_date: IsoDate
     gender: Literal["male", "female", "unknown"]
     insured_region: Annotated[StrictStr, Field(pattern=r"^[0-9]{6}$")]
     statuses: Annotated[list[StatusIn], Field(max_length=20)] = []

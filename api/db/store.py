@@ -59,6 +59,14 @@ from settlement.model import Person as EnginePerson
 from settlement.result import Settlement
 
 _PERSON = select(PERSON.c.person_id).where(PERSON.c.person_id == bindparam("person_id"))
+_TREATED_AT = (
+    select(SETTLEMENT.c.settlement_id)
+    .where(
+        SETTLEMENT.c.person_id == bindparam("person_id"),
+        SETTLEMENT.c.hospital_id == bindparam("hospital_id"),
+    )
+    .limit(1)
+)
 _ACC_ROW = select(ACCUMULATOR).where(
     ACCUMULATOR.c.person_id == bindparam("person_id"), ACCUMULATOR.c.year == bindparam("year")
 )
@@ -248,6 +256,12 @@ def load_parties_many(
 
 def person_exists(connection: Connection, person_id: str) -> bool:
     return connection.execute(_PERSON, {"person_id": person_id}).first() is not None
+
+
+def person_treated_at(connection: Connection, person_id: str, hospital_id: str) -> bool:
+    """Whether the person has a settlement (settled or reversed) at the hospital."""
+    found = connection.execute(_TREATED_AT, {"person_id": person_id, "hospital_id": hospital_id})
+    return found.first() is not None
 
 
 def ensure_accumulators(connection: Connection, person_id: str, year: int) -> None:

@@ -5,13 +5,13 @@ A hospital key sees only its own hospital; finance and admin keys see all (`scop
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from api.core.access import scope_hospital
+from api.core.contract import ID_PATTERN, IsoDate
 from api.core.deps import CurrentPrincipal, State
 from api.core.problems import invalid_request, item
 from api.routes.responses import PROBLEMS, json_response
@@ -20,7 +20,7 @@ from api.services.finance import DATE_MAX, DATE_MIN, checked_period, month_in_ra
 
 router = APIRouter(prefix="/v1", tags=["finance"])
 
-HospitalFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[0-9A-Za-z_.-]+$")]
+HospitalFilter = Annotated[str | None, Query(max_length=64, pattern=ID_PATTERN)]
 Month = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2018-03"])]
 
 
@@ -30,8 +30,8 @@ Month = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2
     summary="Totals of settled, reversed and net (3201)",
 )
 def totals(
-    date_from: date,
-    date_to: date,
+    date_from: IsoDate,
+    date_to: IsoDate,
     principal: CurrentPrincipal,
     state: State,
     hospital_id: HospitalFilter = None,

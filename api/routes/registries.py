@@ -8,15 +8,16 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
 from api.core.access import may_see_hospital, require_roles
-from api.core.contract import HospitalIn, PersonIn
+from api.core.body import StrictJsonRoute
+from api.core.contract import ID_PATTERN, HospitalIn, PersonIn
 from api.core.deps import CurrentPrincipal, State
 from api.db.tables import HospitalPublic, PersonPublic
 from api.routes.responses import PROBLEMS
 from api.services.registries import get_hospital, get_person, write_hospital, write_person
 
-router = APIRouter(prefix="/v1", tags=["registries"])
+router = APIRouter(prefix="/v1", tags=["registries"], route_class=StrictJsonRoute)
 
-RegistryId = Annotated[str, Path(max_length=64, pattern=r"^[0-9A-Za-z_.-]+$")]
+RegistryId = Annotated[str, Path(max_length=64, pattern=ID_PATTERN)]
 
 
 @router.put(

@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.core.access import Principal, authorize_hospital, require_roles
-from api.core.body import ParsedBody, json_body, openapi_body
-from api.core.contract import AccumulatorsOut, ClaimIn, ReversalIn, SettlementOut
+from api.core.body import ParsedBody, StrictJsonRoute, json_body, openapi_body
+from api.core.contract import ID_PATTERN, AccumulatorsOut, ClaimIn, ReversalIn, SettlementOut
 from api.core.deps import AppState, CurrentPrincipal, State
 from api.routes.responses import PROBLEMS
 from api.routes.responses import json_response as _json
@@ -26,7 +26,7 @@ from api.services.settlements import (
 )
 from api.services.statement import render_statement
 
-router = APIRouter(prefix="/v1", tags=["settlement"])
+router = APIRouter(prefix="/v1", tags=["settlement"], route_class=StrictJsonRoute)
 
 
 async def get_writer(request: Request) -> SettlementWriter | None:
@@ -96,7 +96,7 @@ def preview(claim: ClaimIn, principal: CurrentPrincipal, state: State) -> Respon
     return _json(preview_claim(state.engine, state.tariffs, claim))
 
 
-SettlementId = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+SettlementId = Annotated[str, Path(max_length=40, pattern=ID_PATTERN)]
 
 
 @router.get(
@@ -158,10 +158,13 @@ def statement(
     summary="A person's year-to-date accumulators",
 )
 def accumulators(
-    person_id: Annotated[str, Path(max_length=64, pattern=r"^[0-9A-Za-z_.-]+$")],
+    person_id: Annotated[str, Path(max_length=64, pattern=ID_PATTERN)],
     year: Annotated[int, Query(ge=1900, le=9999)],
     principal: CurrentPrincipal,
     state: State,
 ) -> Response:
+    """A hospital key reads only the persons it has settled for (any other id answers 404, as
+    an unknown one does); finance and admin read every person."""
     require_roles(principal, "hospital", "finance", "admin")
-    return _json(read_accumulators(state.engine, person_id, year))
+    treated_at = principal.hospital_id if principal.role == "hospital" else None
+    return _json(read_accumulators(state.engine, person_id, year, treated_at))

@@ -179,9 +179,19 @@ def _reverse_in_transaction(
         return store.stored_document(connection, row)
 
 
-def read_accumulators(engine: Engine, person_id: str, year: int) -> dict[str, Any]:
-    """A registered person's accumulators for the year (zero before any settlement)."""
+def read_accumulators(
+    engine: Engine, person_id: str, year: int, treated_at: str | None = None
+) -> dict[str, Any]:
+    """A registered person's accumulators for the year (zero before any settlement).
+
+    With `treated_at` (a hospital key's hospital), only for a person with a settlement at that
+    hospital: any other person answers exactly as an unknown one, so that a hospital learns
+    neither the group and spending of another hospital's patients nor which ids exist.
+    """
     with read_connection(engine) as connection:
-        if not store.person_exists(connection, person_id):
+        if not store.person_exists(connection, person_id) or (
+            treated_at is not None
+            and not store.person_treated_at(connection, person_id, treated_at)
+        ):
             raise not_found("person", person_id)
         return accumulators_json(store.read_accumulators(connection, person_id, year))

@@ -62,8 +62,9 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET",  "/v1/settlements/{settlement_id}"):             (401, 200, 200,    200, 403),
     ("POST", "/v1/settlements/{settlement_id}/reversal"):    (401, 200, 403,    200, 403),
     ("GET",  "/v1/settlements/{settlement_id}/statement"):   (401, 200, 200,    200, 403),
-    # A person belongs to no hospital: any hospital may read what a patient has used up.
-    ("GET",  "/v1/persons/{person_id}/accumulators"):        (401, 200, 200,    200, 200),
+    # A hospital reads the year-to-date figures only of persons it has settled for; another
+    # hospital's patient answers 404, exactly as an unknown person does.
+    ("GET",  "/v1/persons/{person_id}/accumulators"):        (401, 200, 200,    200, 404),
     ("GET",  "/v1/reconciliation/totals"):                   (401, 200, 200,    200, 403),
     ("POST", "/v1/reconciliation/detail"):                   (401, 200, 200,    200, 403),
     ("GET",  "/v1/clearing"):                                (401, 200, 200,    200, 403),
@@ -416,6 +417,32 @@ def test_no_route_reads_the_database_on_the_event_loop(
     finally:
         event.remove(engine, "checkout", checkout)
     assert not on_loop, f"database work on the event loop: {sorted(set(on_loop))}"
+
+
+def test_another_hospitals_patient_and_an_unknown_person_answer_alike(context: Context) -> None:
+    """A hospital key cannot tell a person it has not treated from one that does not exist."""
+    year = context.month[:4]
+    other = context.bearer("hospital-other")
+    treated = context.client.get(
+        f"/v1/persons/{context.person_id}/accumulators?year={year}", headers=other
+    )
+    unknown_id = f"P{context.world.tag}NOBODY"
+    unknown = context.client.get(
+        f"/v1/persons/{unknown_id}/accumulators?year={year}", headers=other
+    )
+    assert treated.status_code == unknown.status_code == 404
+    assert treated.headers["content-type"] == unknown.headers["content-type"]
+    shown = treated.json()
+    assert {
+        **shown,
+        "detail": shown["detail"].replace(context.person_id, unknown_id),
+        "instance": "",
+    } == {**unknown.json(), "instance": ""}
+    own = context.client.get(
+        f"/v1/persons/{context.person_id}/accumulators?year={year}",
+        headers=context.bearer("hospital-own"),
+    )
+    assert own.status_code == 200, own.text
 
 
 # ---------------------------------------------------------------- refused callers

@@ -245,7 +245,7 @@ CLAIM_BODIES: list[Row] = [
     ("claim id of 100,000 characters",   claim_with(claim_id="Z" * 100_000),              422, PATTERN),
     ("item code of 100,000 characters",  claim_line_with(item_code="S" * 100_000),        422, "string_too_long"),
     ("30 February",                      claim_with(admission_date="2018-02-30"),         422, BAD_DATE),
-    ("date written day first",           claim_with(discharge_date="12/03/2018"),         422, BAD_DATE),
+    ("date written day first",           claim_with(discharge_date="12/03/2018"),         422, "date_format"),
     ("year 9999",                        claim_with(admission_date="9999-12-30", discharge_date="9999-12-31"),
                                                                                           422, "no_tariff"),
     ("icd-10 code with sql",             claim_with(diagnoses=["C34'--"]),                422, "invalid_diagnosis"),
