@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -109,6 +110,18 @@ def claim_without(name: str) -> Body:
         claim = target.claim()
         del claim[name]
         return as_json(claim)
+
+    return build
+
+
+def claim_with_key_twice(name: str, first: Any) -> Body:
+    """The claim with `name` given twice: first `first`, then its own value."""
+
+    def build(target: Target) -> bytes:
+        text = as_json(target.claim())
+        key = f'"{name}": '.encode()
+        assert text.count(key) >= 1
+        return text.replace(key, key + as_json(first) + b", " + key, 1)
 
     return build
 
@@ -246,6 +259,12 @@ CLAIM_BODIES: list[Row] = [
     ("item code of 100,000 characters",  claim_line_with(item_code="S" * 100_000),        422, "string_too_long"),
     ("30 February",                      claim_with(admission_date="2018-02-30"),         422, BAD_DATE),
     ("date written day first",           claim_with(discharge_date="12/03/2018"),         422, "date_format"),
+    ("date as a unix timestamp",         claim_with(discharge_date=1520812800),           422, "date_format"),
+    ("date as a datetime at midnight",   claim_with(discharge_date="2018-03-12T00:00:00"), 422, "date_format"),
+    ("a top-level key given twice",      claim_with_key_twice("surgery", False),          422, "duplicate_key"),
+    ("a line's key given twice",         claim_with_key_twice("amount", "0.01"),          422, "duplicate_key"),
+    ("claim id of two dots",             claim_with(claim_id=".."),                       422, PATTERN),
+    ("hospital id of one dot",           claim_with(hospital_id="."),                     422, PATTERN),
     ("year 9999",                        claim_with(admission_date="9999-12-30", discharge_date="9999-12-31"),
                                                                                           422, "no_tariff"),
     ("icd-10 code with sql",             claim_with(diagnoses=["C34'--"]),                422, "invalid_diagnosis"),
@@ -478,6 +497,10 @@ def test_a_hostile_request_is_a_clear_4xx_problem_and_writes_nothing(
         assert response.status_code < 500, response.text[:2000]
         assert_clear_problem(response, case.status, frozenset(case.codes.split()))
         assert row_counts(settings) == before
+        # …and the service still answers at once (a liveness bound, not a speed target).
+        started = time.monotonic()
+        assert target.world.client.get("/healthz").status_code == 200
+        assert time.monotonic() - started < 1.0
 
     if case.known_bug is None:
         answer_is_clear_and_nothing_written()
