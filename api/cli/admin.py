@@ -1,8 +1,9 @@
-"""Operating the service: `onestop db upgrade`, `serve`, `keys create|revoke` and the registry
-imports `persons|hospitals import`."""
+"""Operating the service: `onestop db upgrade|backup|restore`, `serve`, `keys create|revoke`
+and the registry imports `persons|hospitals import`."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +12,11 @@ import typer
 from api.cli.common import database, fail
 from api.core.access import Role
 
-db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations, backups and restores.", no_args_is_help=True)
+
+EXIT_NO_CLIENT = 1
+"""`db backup|restore` on PostgreSQL without pg_dump/pg_restore on PATH: the command to run is
+printed instead."""
 keys_app = typer.Typer(help="API keys: create (shown once) and revoke.", no_args_is_help=True)
 persons_app = typer.Typer(help="Person registry.", no_args_is_help=True)
 hospitals_app = typer.Typer(help="Hospital registry.", no_args_is_help=True)
@@ -26,6 +31,67 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     settings = Settings()
     upgrade(settings.database_url, revision)
     typer.echo(f"database migrated to {revision}: {_redacted(settings.database_url)}")
+
+
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="The backup file to write (must not exist).")],
+) -> None:
+    """Back the database up to PATH while the service runs: SQLite's online backup API (one
+    consistent snapshot), or `pg_dump --format=custom` for PostgreSQL."""
+    from api.db.backup import backup
+
+    outcome = _backup_or_restore(backup, path, "nothing backed up")
+    revision = f", revision {outcome.revision}" if outcome.revision else ""
+    typer.echo(f"backed up to {path} ({outcome.size_bytes} bytes{revision})")
+
+
+@db_app.command("restore")
+def db_restore(
+    path: Annotated[Path, typer.Argument(help="A file written by `onestop db backup`.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Replace the database without asking.")
+    ] = False,
+) -> None:
+    """Replace the database's contents with the backup at PATH (stop the service first).
+
+    SQLite: the online backup API, in one transaction under the database's write lock, so a
+    service still running sees the old database or the restored one, never a mix; whatever it
+    settled after the backup is gone. PostgreSQL: `pg_restore --clean --if-exists
+    --single-transaction`. Then run `onestop db upgrade` and `onestop ledger verify`.
+    """
+    from api.core.config import Settings
+    from api.db.backup import restore
+
+    target = _redacted(Settings().database_url)
+    if not yes and not _confirmed(
+        f"Replace everything in {target} with {path}? What was written since is lost"
+    ):
+        raise fail(["not confirmed (pass --yes to restore without asking)"], "nothing restored")
+    outcome = _backup_or_restore(restore, path, "nothing restored")
+    revision = f" (revision {outcome.revision})" if outcome.revision else ""
+    typer.echo(f"restored {path}{revision} into {target}")
+
+
+def _confirmed(question: str) -> bool:
+    try:
+        return typer.confirm(question, default=False)
+    except typer.Abort:  # no answer (no terminal, end of input)
+        return False
+
+
+def _backup_or_restore(action: Any, path: Path, heading: str) -> Any:
+    from api.core.config import Settings
+    from api.db.backup import BackupRefused, ToolMissing
+
+    try:
+        return action(Settings().database_url, path)
+    except BackupRefused as refused:
+        raise fail([str(refused)], heading) from None
+    except ToolMissing as missing:
+        typer.echo(f"{missing}; {heading}. Run, with the password in PGPASSWORD:", err=True)
+        typer.echo(shlex.join(missing.command), err=True)
+        raise typer.Exit(EXIT_NO_CLIENT) from None
 
 
 def _redacted(url: str) -> str:

@@ -3,7 +3,6 @@ readable tables for a terminal and file output for the books."""
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import date
 from pathlib import Path
@@ -30,7 +29,8 @@ def _engine_and_zone() -> tuple[Any, str]:
 
 def _write(output: Path | None, content: str | bytes) -> None:
     if output is None:
-        typer.echo(content if isinstance(content, str) else content.decode())
+        text = content if isinstance(content, str) else content.decode()
+        typer.echo(text, nl=not text.endswith("\n"))  # a CSV's last line is already ended
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, bytes):
@@ -119,6 +119,8 @@ def reconcile_detail(
 def _report(
     reconciliation: Any, summary: dict[str, Any], output_format: str, output: Path | None
 ) -> None:
+    from api.core.spreadsheet import write_csv
+
     console = Console()
     table = Table(title="Reconciliation summary")
     table.add_column("outcome")
@@ -140,14 +142,9 @@ def _report(
                     handle.write(("," if index else "") + json.dumps(item, ensure_ascii=False))
                 handle.write("]}\n")
             else:
-                writer = csv.writer(handle, lineterminator="\n")
-                writer.writerow(
-                    ["outcome", "settlement_id", "claim_id", "hospital", "engine", "differences"]
-                )
-                for item in reconciliation.items():
-                    writer.writerow([item["outcome"], item["settlement_id"], item["claim_id"],
-                                     json.dumps(item["hospital"]), json.dumps(item["engine"]),
-                                     " ".join(item["differences"])])  # fmt: skip
+                # Ids come from the hospital's file: every cell is made spreadsheet-safe.
+                write_csv(handle, [DETAIL_CSV_COLUMNS])
+                write_csv(handle, (_detail_row(item) for item in reconciliation.items()))
         typer.echo(f"every record written to {output}", err=True)
         return
     differences = Table(title="Differences")
@@ -168,6 +165,17 @@ def _report(
         console.print(differences)
         if shown > 200:
             console.print(f"… and {shown - 200} more; use --format csv --output FILE for all.")
+
+
+DETAIL_CSV_COLUMNS = ("outcome", "settlement_id", "claim_id", "hospital", "engine", "differences")
+"""The columns of `reconcile detail --format csv --output FILE`."""
+
+
+def _detail_row(item: dict[str, Any]) -> list[str]:
+    return [
+        item["outcome"], item["settlement_id"], item["claim_id"], json.dumps(item["hospital"]),
+        json.dumps(item["engine"]), " ".join(item["differences"]),
+    ]  # fmt: skip
 
 
 def _figures(figures: dict[str, str] | None) -> str:

@@ -3,7 +3,6 @@ document and as the CSV and XLSX files finance staff download (API, finance view
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from decimal import Decimal
@@ -11,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
+from api.core.spreadsheet import csv_text, xlsx_append
 from api.db.tables import FUND_POSTING, HOSPITAL
 from api.services.finance import FUND_ORDER, Period, month_period
 from settlement.money import format_fen
@@ -123,13 +123,14 @@ def clearing_table(document: dict[str, Any]) -> list[list[Any]]:
 
 
 def clearing_csv(document: dict[str, Any]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(clearing_table(document))
-    return buffer.getvalue()
+    """The clearing document as CSV, every cell spreadsheet-safe (api/core/spreadsheet.py):
+    amounts stay plain numbers (`-12.05`), text that a spreadsheet would run is neutralised."""
+    return csv_text(clearing_table(document))
 
 
 def clearing_xlsx(document: dict[str, Any]) -> bytes:
-    """An XLSX workbook: money as exact decimal numbers with two decimals, a frozen header."""
+    """An XLSX workbook: money as exact decimal numbers with two decimals, a frozen header,
+    every text cell a string, never a formula (api/core/spreadsheet.py)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -143,7 +144,7 @@ def clearing_xlsx(document: dict[str, Any]) -> bytes:
             Decimal(value) if index and column in money_columns and value != "" else value
             for column, value in enumerate(row)
         ]
-        sheet.append(values)
+        xlsx_append(sheet, values)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for column in money_columns:

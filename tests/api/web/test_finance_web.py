@@ -27,6 +27,12 @@ from api.services.finance import AMOUNTS, month_period, totals_json
 from api.web.chart import grouped, nice_step_fen, stacked_bars
 from api.web.pages import CHART_FUNDS
 from api.web.sessions import SESSION_COOKIE, SESSION_SECONDS, token_hash
+from tests.api.services.spreadsheet_checks import (
+    assert_csv_neutralised,
+    assert_xlsx_neutralised,
+    clearing_document,
+    settle_at_hostile_hospitals,
+)
 from tests.support.world import World
 
 FIGURE = re.compile(r'data-figure="([a-z_]+\.[a-z_]+)">([^<]*)<')
@@ -478,3 +484,19 @@ def test_an_expired_session_redirects_to_the_login_form(
         session.commit()
     engine.dispose()
     assert_redirected_to_login(browser.get("/finance", follow_redirects=False))
+
+
+def test_the_clearing_downloads_neutralise_hospital_names_that_a_spreadsheet_would_run(
+    world: World, browser: TestClient, settings: Settings
+) -> None:
+    month = settle_at_hostile_hospitals(world, settings)
+    document = clearing_document(world, month)
+    log_in(browser, world.keys.finance)
+
+    download = browser.get("/finance/clearing.csv", params={"month": month})
+    assert download.status_code == 200, download.text
+    assert_csv_neutralised(download.text, document, world)
+
+    workbook = browser.get("/finance/clearing.xlsx", params={"month": month})
+    assert workbook.status_code == 200, workbook.text
+    assert_xlsx_neutralised(workbook.content, document, world)

@@ -1,0 +1,197 @@
+"""Backups and restores of the configured database (`onestop db backup|restore`).
+
+SQLite: SQLite's online backup API (`sqlite3.Connection.backup`), the whole database copied in
+one step under one read transaction. In WAL mode a reader never blocks the service's writers,
+so a backup taken while the service settles is a consistent snapshot of one instant. The copy
+is written beside the target as `PATH.partial`, checked (`PRAGMA quick_check`, the alembic
+revision present), switched out of WAL into a single self-contained file, flushed to disk and
+only then renamed to PATH; an existing PATH is never overwritten.
+
+A restore copies the backup into the configured database with the same API, in one step under
+the database's write lock: it waits for a settlement being written (the busy timeout), then
+replaces every page in one transaction, so a running service sees the old database or the
+restored one, never a mix, and what it settles afterwards lands on the restored data. What
+was settled after the backup is gone: stop the service before restoring (docs/operations.md).
+
+PostgreSQL: `pg_dump --format=custom` and `pg_restore --clean --if-exists --no-owner
+--single-transaction` (all or nothing), run when the client programs are on PATH; the
+password, if the URL has one, is passed in PGPASSWORD, never on the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+
+SQLITE_LOCK_WAIT_SECONDS = 30.0
+"""Longest wait for the database's lock (a restore waits for the service's write to finish)."""
+
+
+class BackupRefused(Exception):
+    """An expected refusal (a file missing or in the way, not a backup): nothing was changed."""
+
+
+class ToolMissing(Exception):
+    """pg_dump or pg_restore is not on PATH; `command` is what the operator can run instead."""
+
+    def __init__(self, program: str, command: list[str]) -> None:
+        super().__init__(f"{program} is not on PATH")
+        self.program = program
+        self.command = command
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a backup or restore did: the database kind, the file, its size and revision."""
+
+    kind: str
+    path: Path
+    size_bytes: int
+    revision: str | None
+
+
+def is_postgresql(database_url: str) -> bool:
+    return make_url(database_url).get_backend_name() == "postgresql"
+
+
+def backup(database_url: str, path: Path) -> Outcome:
+    """Back the configured database up to `path` (which must not exist yet)."""
+    if path.exists():
+        raise BackupRefused(f"{path} exists: a backup never overwrites a file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    try:
+        if is_postgresql(database_url):
+            # The command shown when pg_dump is missing names PATH, not the partial file.
+            if shutil.which("pg_dump") is None:
+                raise ToolMissing("pg_dump", pg_dump_command(database_url, path))
+            _run("pg_dump", pg_dump_command(database_url, partial), database_url)
+            kind, revision = "postgresql", None
+        else:
+            kind, revision = "sqlite", _sqlite_backup(_sqlite_path(database_url), partial)
+        _flush(partial)
+        partial.replace(path)
+        _flush(path.parent)
+    finally:
+        partial.unlink(missing_ok=True)
+    return Outcome(kind, path, path.stat().st_size, revision)
+
+
+def restore(database_url: str, path: Path) -> Outcome:
+    """Replace the configured database's contents with the backup at `path`."""
+    if not path.is_file():
+        raise BackupRefused(f"{path} is not a file")
+    if is_postgresql(database_url):
+        _run("pg_restore", pg_restore_command(database_url, path), database_url)
+        return Outcome("postgresql", path, path.stat().st_size, None)
+    return _sqlite_restore(path, _sqlite_path(database_url))
+
+
+# PostgreSQL: the client programs, with the URL in libpq's form and without its password.
+
+
+def _libpq_url(database_url: str) -> URL:
+    url = make_url(database_url)
+    # URL.set(password=None) keeps the password: build the URL anew without it.
+    return URL.create("postgresql", url.username, None, url.host, url.port, url.database, url.query)
+
+
+def pg_dump_command(database_url: str, path: Path) -> list[str]:
+    """The pg_dump command line that backs the database up to `path` (no password in it)."""
+    dbname = _libpq_url(database_url).render_as_string(hide_password=False)
+    return ["pg_dump", "--format=custom", f"--file={path}", f"--dbname={dbname}"]
+
+
+def pg_restore_command(database_url: str, path: Path) -> list[str]:
+    """The pg_restore command line that restores `path` into the database (no password)."""
+    dbname = _libpq_url(database_url).render_as_string(hide_password=False)
+    return [
+        "pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
+        "--exit-on-error", f"--dbname={dbname}", str(path),
+    ]  # fmt: skip
+
+
+def _run(program: str, command: list[str], database_url: str) -> None:
+    if shutil.which(program) is None:
+        raise ToolMissing(program, command)
+    environment = dict(os.environ)
+    password = make_url(database_url).password
+    if password is not None:
+        environment["PGPASSWORD"] = str(password)
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BackupRefused(f"{program} failed (exit {result.returncode}): {result.stderr.strip()}")
+
+
+# SQLite: the online backup API.
+
+
+def _sqlite_path(database_url: str) -> Path:
+    database = make_url(database_url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise BackupRefused(f"the SQLite database {database!r} is not a file that can be backed up")
+    return Path(database)
+
+
+def _sqlite_backup(source_path: Path, partial: Path) -> str:
+    """Copy the database to `partial`; its alembic revision."""
+    if not source_path.is_file():
+        raise BackupRefused(f"the database {source_path} does not exist")
+    source = sqlite3.connect(source_path, timeout=SQLITE_LOCK_WAIT_SECONDS)
+    target = sqlite3.connect(partial)
+    try:
+        source.backup(target)  # pages=-1: one step, one read transaction, one instant
+        target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        return _checked_revision(target, partial)
+    finally:
+        target.close()
+        source.close()
+
+
+def _sqlite_restore(path: Path, target_path: Path) -> Outcome:
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        revision = _checked_revision(source, path)
+        target_path.parent.mkdir(parents=True, exist_ok=True)
+        target = sqlite3.connect(target_path, timeout=SQLITE_LOCK_WAIT_SECONDS)
+        try:
+            # Into the service's WAL database: the copy is one transaction in its log.
+            target.execute("PRAGMA journal_mode=WAL")
+            source.backup(target)
+            _checked_revision(target, target_path)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    return Outcome("sqlite", path, path.stat().st_size, revision)
+
+
+def _checked_revision(connection: sqlite3.Connection, path: Path) -> str:
+    """The database's alembic revision, after SQLite's own check of its pages; refused if
+    the file is not an intact onestop database."""
+    try:
+        check = connection.execute("PRAGMA quick_check").fetchone()
+        found = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.DatabaseError as error:
+        raise BackupRefused(f"{path} is not a onestop SQLite database: {error}") from None
+    if check is None or check[0] != "ok":
+        raise BackupRefused(f"{path} fails SQLite's integrity check: {check}")
+    if len(found) != 1:
+        raise BackupRefused(f"{path} has no alembic revision: not a migrated onestop database")
+    return str(found[0][0])
+
+
+def _flush(path: Path) -> None:
+    """fsync a file or a folder, so that a backup reported written survives a power cut."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

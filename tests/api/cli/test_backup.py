@@ -1,0 +1,283 @@
+"""`onestop db backup` and `onestop db restore` (issue 11, "Backups"), on both databases.
+
+The drill: settle, back up, settle and reverse more, restore, then `onestop ledger verify` is
+clean and exactly the backed-up settlements are present, with their backed-up status. A
+restore replaces the whole database, so each test here has a database of its own (not the
+session's shared one), served by an app of its own that keeps running through the backup and
+the restore, as a service would. The PostgreSQL pass needs ONESTOP_TEST_PG_URL and the
+pg_dump and pg_restore programs; without them it is skipped, saying which is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner, Result
+
+from api.cli import app
+from api.cli.admin import EXIT_NO_CLIENT
+from api.cli.common import EXIT_REFUSED
+from api.core.config import Settings
+from api.db.engine import make_engine
+from api.db.migrate import upgrade
+from api.main import create_app
+from tests.api.conftest import PG_ENV
+from tests.support.world import World, make_world
+
+runner = CliRunner()
+
+
+def _onestop(database_url: str, *args: str, **environment: str) -> Result:
+    return runner.invoke(
+        app,
+        list(args),
+        env={"ONESTOP_DATABASE_URL": database_url, "COLUMNS": "300", **environment},
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of each backend for this test alone, dropped after it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'service' / 'onestop.db'}"
+        upgrade(url)
+        yield url
+        return
+    admin_url = os.environ.get(PG_ENV)
+    if not admin_url:
+        pytest.skip(f"{PG_ENV} is not set: the PostgreSQL pass is skipped")
+    for program in ("pg_dump", "pg_restore"):
+        if shutil.which(program) is None:
+            pytest.skip(f"{program} is not on PATH: the PostgreSQL backup drill is skipped")
+    name = f"onestop_backup_{secrets.token_hex(4)}"
+    admin = create_engine(
+        make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = (
+        make_url(admin_url)
+        .set(drivername="postgresql+psycopg", database=name)
+        .render_as_string(hide_password=False)
+    )
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def service(own_database: str) -> Iterator[tuple[World, Settings]]:
+    """The test's own running service and world on its own database."""
+    settings = Settings(database_url=own_database, key_cache_seconds=0)
+    with TestClient(create_app(settings)) as client:
+        yield make_world(client, settings), settings
+
+
+def settle(world: World, person: str = "dibao", level: int = 3) -> str:
+    response = world.client.post(
+        "/v1/settlements",
+        json=world.claim("e2", level=level, person=person),
+        headers=world.hospital_headers(level),
+    )
+    assert response.status_code == 201, response.text
+    settlement_id: str = response.json()["settlement_id"]
+    return settlement_id
+
+
+def reverse(world: World, settlement_id: str) -> None:
+    response = world.client.post(
+        f"/v1/settlements/{settlement_id}/reversal",
+        json={"reason": "医院冲正：演练"},
+        headers=world.hospital_headers(3),
+    )
+    assert response.status_code == 200, response.text
+
+
+def stored(database_url: str) -> dict[str, str]:
+    """Every stored settlement's id and status, read from the database directly."""
+    engine = make_engine(Settings(database_url=database_url))
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT settlement_id, status FROM settlement"))
+            return {row[0]: row[1] for row in rows}
+    finally:
+        engine.dispose()
+
+
+def test_the_backup_drill_restores_exactly_the_backed_up_settlements_and_a_clean_ledger(
+    service: tuple[World, Settings], tmp_path: Path
+) -> None:
+    world, settings = service
+    url = settings.database_url
+    first = [settle(world, person) for person in ("dibao", "destitute", "none")]
+    reverse(world, first[2])
+    backed_up = stored(url)
+    assert set(first) <= set(backed_up)
+    assert backed_up[first[2]] == "reversed"
+
+    backup_file = tmp_path / "backups" / "onestop.backup"
+    result = _onestop(url, "db", "backup", str(backup_file))
+    assert result.exit_code == 0, result.output
+    assert backup_file.is_file()
+
+    later = [settle(world, person) for person in ("registered_poor", "dibao")]
+    reverse(world, first[0])
+    assert set(stored(url)) == set(backed_up) | set(later)
+
+    result = _onestop(url, "db", "restore", str(backup_file), "--yes")
+    assert result.exit_code == 0, result.output
+
+    assert stored(url) == backed_up
+    verify = _onestop(url, "ledger", "verify")
+    assert verify.exit_code == 0, verify.output
+    assert "no differences" in verify.output
+    # The service kept running through the restore and settles on the restored data.
+    again = settle(world, "registered_poor")
+    assert stored(url) == {**backed_up, again: "settled"}
+    assert _onestop(url, "ledger", "verify").exit_code == 0
+
+
+def test_a_backup_taken_while_the_service_settles_is_one_consistent_snapshot(
+    service: tuple[World, Settings], tmp_path: Path
+) -> None:
+    world, settings = service
+    before = set(stored(settings.database_url))
+    done = threading.Event()
+    settled: list[str] = []
+
+    def keep_settling() -> None:
+        while not done.is_set() and len(settled) < 200:
+            settled.append(settle(world, ("dibao", "destitute", "none")[len(settled) % 3]))
+
+    settler = threading.Thread(target=keep_settling)
+    settler.start()
+    try:
+        while len(settled) < 3:
+            threading.Event().wait(0.01)
+        backup_file = tmp_path / "during.backup"
+        result = _onestop(settings.database_url, "db", "backup", str(backup_file))
+    finally:
+        done.set()
+        settler.join()
+    assert result.exit_code == 0, result.output
+
+    # Restored into a database of its own, the snapshot is a sound ledger on its own.
+    copy_url = _restored_copy(settings.database_url, backup_file, tmp_path)
+    try:
+        snapshot = stored(copy_url)
+        assert before <= set(snapshot) <= before | set(settled)
+        verify = _onestop(copy_url, "ledger", "verify")
+        assert verify.exit_code == 0, verify.output
+    finally:
+        _drop_copy(copy_url)
+
+
+def _restored_copy(database_url: str, backup_file: Path, tmp_path: Path) -> str:
+    if make_url(database_url).get_backend_name() == "sqlite":
+        copy_url = f"sqlite:///{tmp_path / 'copy' / 'onestop.db'}"
+    else:
+        copy_url = (
+            make_url(database_url)
+            .set(database=f"onestop_copy_{secrets.token_hex(4)}")
+            .render_as_string(hide_password=False)
+        )
+        admin = _admin(database_url)
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{make_url(copy_url).database}"'))
+        admin.dispose()
+    result = _onestop(copy_url, "db", "restore", str(backup_file), "--yes")
+    assert result.exit_code == 0, result.output
+    return copy_url
+
+
+def _drop_copy(copy_url: str) -> None:
+    if make_url(copy_url).get_backend_name() == "sqlite":
+        return
+    admin = _admin(copy_url)
+    with admin.connect() as connection:
+        name = make_url(copy_url).database
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _admin(database_url: str) -> Engine:
+    url = make_url(database_url).set(database="postgres")
+    return create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+def test_a_backup_never_overwrites_a_file_and_a_restore_refuses_what_is_not_a_backup(
+    service: tuple[World, Settings], tmp_path: Path
+) -> None:
+    world, settings = service
+    url = settings.database_url
+    settle(world)
+    before = stored(url)
+
+    existing = tmp_path / "existing.backup"
+    existing.write_bytes(b"an earlier backup")
+    result = _onestop(url, "db", "backup", str(existing))
+    assert result.exit_code == EXIT_REFUSED, result.output
+    assert "exists" in result.output
+    assert existing.read_bytes() == b"an earlier backup"
+    assert not (tmp_path / "existing.backup.partial").exists()
+
+    not_a_backup = tmp_path / "notes.txt"
+    not_a_backup.write_text("not a database\n" * 100, encoding="utf-8")
+    result = _onestop(url, "db", "restore", str(not_a_backup), "--yes")
+    assert result.exit_code == EXIT_REFUSED, result.output
+    assert "nothing restored" in result.output
+    assert stored(url) == before
+
+    missing = tmp_path / "missing.backup"
+    result = _onestop(url, "db", "restore", str(missing), "--yes")
+    assert result.exit_code == EXIT_REFUSED, result.output
+
+    # Without --yes, a restore asks first; answered no, it changes nothing.
+    backup_file = tmp_path / "good.backup"
+    assert _onestop(url, "db", "backup", str(backup_file)).exit_code == 0
+    settle(world, "destitute")
+    after = stored(url)
+    declined = runner.invoke(
+        app, ["db", "restore", str(backup_file)], input="n\n", env={"ONESTOP_DATABASE_URL": url}
+    )
+    assert declined.exit_code == EXIT_REFUSED, declined.output
+    assert stored(url) == after
+    unanswered = _onestop(url, "db", "restore", str(backup_file))
+    assert unanswered.exit_code == EXIT_REFUSED, unanswered.output
+    assert stored(url) == after
+
+
+def test_without_pg_dump_on_path_the_postgresql_backup_prints_the_command_and_exits_1(
+    tmp_path: Path,
+) -> None:
+    url = "postgresql+psycopg://clerk:s3cret-pw@db.example:5433/onestop?sslmode=require"
+    target = tmp_path / "onestop.dump"
+    empty_path = str(tmp_path / "no-programs-here")
+
+    result = _onestop(url, "db", "backup", str(target), PATH=empty_path)
+    assert result.exit_code == EXIT_NO_CLIENT, result.output
+    assert "pg_dump --format=custom" in result.output
+    assert f"--file={target}" in result.output
+    assert "postgresql://clerk@db.example:5433/onestop?sslmode=require" in result.output
+    assert "s3cret-pw" not in result.output
+    assert not target.exists()
+
+    existing = tmp_path / "existing.dump"
+    existing.write_bytes(b"dump")
+    result = _onestop(url, "db", "restore", str(existing), "--yes", PATH=empty_path)
+    assert result.exit_code == EXIT_NO_CLIENT, result.output
+    assert "pg_restore --clean --if-exists" in result.output
+    assert "s3cret-pw" not in result.output
