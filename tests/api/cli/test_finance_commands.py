@@ -118,10 +118,11 @@ def test_reconcile_detail_refuses_a_bad_file_listing_every_problem(
         "--from", "2018-01-01", "--to", "2018-01-31",
     )  # fmt: skip
     assert code == 2
-    assert "3 problems" in output
+    assert "4 problems" in output
     assert "records.0.status" in output
     assert "records.1.total" in output
     assert "records.1.fund_total" in output
+    assert "records.1.patient_pay" in output  # "0": an amount is written with two decimals
 
 
 def test_reconcile_totals_prints_settled_reversed_and_net(world: World, database_url: str) -> None:
