@@ -1,9 +1,10 @@
-"""The FastAPI application: start-up (settings, database, tariffs parsed once), limits, routes.
+"""The FastAPI application: start-up (settings, database, tariffs parsed once), limits, routes,
+security headers and the documentation pages (api/web/docs.py).
 
-The composition root: the one module that knows every layer (docs/architecture.md). Routes are
-`async` and call the database synchronously: each worker process settles one claim at a time
-with no per-request thread hand-off, and throughput comes from more worker processes over one
-database (docs/architecture.md explains the trade-off).
+The composition root: the one module that knows every layer (docs/architecture.md). Routes
+that touch the database are plain `def` (FastAPI's thread pool) or await the group-commit
+writer, so no database work runs on the event loop; throughput comes from group commit in each
+worker and from more worker processes over one database.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from api.core import problems
 from api.core.clock import Clock, system_clock
 from api.core.config import Settings, get_settings
 from api.core.deps import AppState
-from api.core.middleware import BodyLimit
+from api.core.middleware import BodyLimit, SecurityHeaders
 from api.core.templates import make_templates
 from api.db.engine import make_engine
 from api.db.keys import KeyStore
@@ -26,6 +27,7 @@ from api.db.migrate import upgrade
 from api.routes import finance, health, reconciliation, registries, settlements
 from api.services.group_commit import SettlementWriter
 from api.web import pages
+from api.web.docs import install_docs
 from tariffs import load_default, load_tariffs
 
 DESCRIPTION = """
@@ -65,7 +67,12 @@ def start(settings: Settings, clock: Clock) -> AppState:
         settings=settings,
         engine=engine,
         tariffs=loaded.book,
-        keys=KeyStore(engine, settings.key_cache_seconds),
+        keys=KeyStore(
+            engine,
+            settings.key_cache_seconds,
+            cache_size=settings.key_cache_size,
+            refused_cache_size=settings.key_cache_refused_size,
+        ),
         templates=make_templates(),
         clock=clock,
     )
@@ -106,6 +113,13 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         summary="One-stop settlement of medical insurance, assistance and charity",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The documentation pages are served below from the package's own files, not a CDN.
+        docs_url=None,
+        redoc_url=None,
+        # No redirect to the path with (or without) a trailing slash: Starlette would build
+        # its Location from the request's Host header. A client calls the contract's exact
+        # paths; any other path answers 404 problem+json.
+        redirect_slashes=False,
     )
     problems.install(app)
     for router in (
@@ -117,9 +131,12 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         pages.router,
     ):
         app.include_router(router)
+    if settings.docs_enabled:
+        install_docs(app)
     app.add_middleware(
         BodyLimit,
         limit_bytes=settings.body_bytes_max,
         path_limits={"/v1/reconciliation/detail": settings.reconciliation_body_bytes_max},
     )
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so it sees every answer
     return app

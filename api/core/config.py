@@ -83,6 +83,27 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(
         default=5.0, description="How long a looked-up API key is trusted before re-reading it."
     )
+    key_cache_size: int = Field(
+        default=4_096,
+        ge=1,
+        le=1_000_000,
+        description="Most valid API keys a worker keeps cached; the least recently used is "
+        "dropped first (a dropped key is read again from the database when next used).",
+    )
+    key_cache_refused_size: int = Field(
+        default=1_024,
+        ge=1,
+        le=1_000_000,
+        description="Most unknown or revoked key prefixes a worker remembers as refused (for "
+        "key_cache_seconds), kept apart so that made-up keys never push out valid ones. "
+        "Malformed keys are refused before any lookup and never cached.",
+    )
+    docs_enabled: bool = Field(
+        default=True,
+        description="Serve the API documentation pages /docs (Swagger UI) and /redoc (ReDoc), "
+        "with their scripts from the service's own files (no CDN). false: both answer 404; "
+        "/openapi.json is served either way.",
+    )
 
 
 @lru_cache(maxsize=1)

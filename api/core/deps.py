@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.core.access import Principal
 from api.core.clock import Clock, system_clock
 from api.core.config import Settings
+from api.core.keys import AUTHORIZATION_CHARS_MAX, well_formed
 from api.core.problems import unauthorized
 from settlement.tariff import TariffBook
 
@@ -57,14 +58,35 @@ async def get_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("Send an API key as `Authorization: Bearer <key>`.")
-    key = credentials.credentials
-    if state.keys.answers_from_memory(key):
-        principal = state.keys.authenticate(key)
-    else:  # a database read: off the event loop
-        principal = await run_in_threadpool(state.keys.authenticate, key)
+    principal = await authenticate(state, credentials.credentials)
     if principal is None:
         raise unauthorized("The API key is unknown or revoked.")
     return principal
 
 
+async def get_caller(request: Request, state: State) -> Principal | None:
+    """Who is calling, for a route open to anyone that tells a valid key more (/healthz):
+    None without a valid key, never refused. Read from the header directly, so that the
+    route's OpenAPI entry does not claim a key is needed."""
+    authorization = request.headers.get("authorization", "")
+    if len(authorization) > AUTHORIZATION_CHARS_MAX:
+        return None
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return await authenticate(state, key)
+
+
+async def authenticate(state: AppState, key: str) -> Principal | None:
+    """The key's principal, or None. A malformed key (over KEY_CHARS_MAX characters, or not of
+    `new_key`'s form) is refused before any lookup; a database read runs off the event loop."""
+    if not well_formed(key):
+        return None
+    if state.keys.answers_from_memory(key):
+        return state.keys.authenticate(key)
+    return await run_in_threadpool(state.keys.authenticate, key)
+
+
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+Caller = Annotated[Principal | None, Depends(get_caller)]
+"""The caller of a route open to anyone: a principal for a valid key, else None."""

@@ -14,9 +14,14 @@ import secrets
 
 KEY_PREFIX_BYTES = 6
 KEY_CHARS_MAX = 200
+PREFIX_PATTERN = re.compile(r"^[0-9A-Za-z]{1,16}$")
+"""A key's prefix: what `new_key` makes (12 hex digits) fits it, as does the column (16)."""
 KEY_PATTERN = re.compile(r"^osk_[0-9A-Za-z]{1,16}_[0-9A-Za-z_-]{1,180}$")
 """What `new_key` makes; anything else is refused before the database is asked (a pasted NUL
-or other control character must not reach PostgreSQL as a prefix)."""
+or other control character must not reach PostgreSQL as a prefix) and before the key cache
+is touched (a megabyte of "prefix" must not be remembered)."""
+AUTHORIZATION_CHARS_MAX = len("Bearer ") + KEY_CHARS_MAX
+"""The longest `Authorization` header that can hold a key; a longer one is refused unread."""
 
 
 def new_key() -> tuple[str, str, str]:
@@ -40,3 +45,8 @@ def split_key(key: str) -> tuple[str, str] | None:
 def well_formed(key: str) -> bool:
     """A key as `new_key` writes it, within KEY_CHARS_MAX characters."""
     return len(key) <= KEY_CHARS_MAX and KEY_PATTERN.fullmatch(key) is not None
+
+
+def well_formed_prefix(prefix: str) -> bool:
+    """A prefix as `new_key` writes it (or as the `api_key.prefix` column can hold one)."""
+    return len(prefix) <= 16 and PREFIX_PATTERN.fullmatch(prefix) is not None

@@ -1,4 +1,5 @@
-"""ASGI middleware: request bodies refused over their size before they are read whole."""
+"""ASGI middleware: request bodies refused over their size before they are read whole, and the
+security headers every answer carries."""
 
 from __future__ import annotations
 
@@ -63,3 +64,52 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = body_too_large(limit).response(scope.get("path"))
         await response(scope, receive, send)
+
+
+HTML_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+"""The policy of every HTML page that does not set its own: no script, no fetch, no frame, no
+plugin; only inline styles (the finance view and the statement are server-rendered without
+JavaScript). The documentation pages set their own (`api.main`), which admits their scripts."""
+HTML_REFERRER_POLICY = "same-origin"
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+HTML_HEADERS = (
+    (b"content-security-policy", HTML_CONTENT_SECURITY_POLICY.encode()),
+    (b"referrer-policy", HTML_REFERRER_POLICY.encode()),
+)
+
+
+class SecurityHeaders:
+    """`X-Content-Type-Options: nosniff` on every answer, and on every HTML answer a
+    Content-Security-Policy and a Referrer-Policy, unless the route set its own.
+
+    One place for them, so that no HTML route (the statement, the finance view, the login form,
+    the documentation pages, an error page) can be added without them.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = with_security_headers(list(message.get("headers", ())))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The response's headers (lower-case names, as ASGI sends them) with those it lacks."""
+    present = {name.lower() for name, _ in headers}
+    added = [NOSNIFF] if NOSNIFF[0] not in present else []
+    content_type = next((value for name, value in headers if name.lower() == b"content-type"), b"")
+    if content_type.split(b";")[0].strip().lower() == b"text/html":
+        added += [header for header in HTML_HEADERS if header[0] not in present]
+    return headers + added

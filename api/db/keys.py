@@ -1,4 +1,4 @@
-"""API key rows: created (the key shown once), and looked up through a short-lived cache.
+"""API key rows: created (the key shown once), and looked up through short-lived, bounded caches.
 
 The key's form and hashing are `api.core.keys`; who a key is, `api.core.access.Principal`.
 """
@@ -6,14 +6,17 @@ The key's form and hashing are `api.core.keys`; who a key is, `api.core.access.P
 from __future__ import annotations
 
 import hmac
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from cachetools import TTLCache
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from api.core.access import Principal
-from api.core.keys import hash_secret, new_key, split_key
+from api.core.keys import hash_secret, new_key, split_key, well_formed, well_formed_prefix
 from api.db.tables import ApiKey
 
 
@@ -35,31 +38,58 @@ def create_key(
 
 
 class KeyStore:
-    """Looks keys up, caching answers for a few seconds (revocation takes effect within that)."""
+    """Looks keys up, caching answers for `cache_seconds` (revocation takes effect within that).
 
-    def __init__(self, engine: Engine, cache_seconds: float) -> None:
+    Two caches, both bounded and both forgetting an answer after `cache_seconds`. `_known`
+    holds valid keys (prefix → secret hash and principal), `cache_size` of them, the least
+    recently used evicted first. `_refused` remembers, in `refused_cache_size` entries,
+    prefixes that name no valid key (unknown or revoked), so that a client repeating a wrong
+    key does not cost a database read each time; a flood of made-up prefixes can only evict
+    other made-up prefixes, never a valid key. A malformed key (`well_formed`) touches
+    neither: it is refused before any lookup, so no request can make the caches hold more
+    than a prefix's 16 characters per entry.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        cache_seconds: float,
+        cache_size: int = 4_096,
+        refused_cache_size: int = 1_024,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        assert cache_size >= 1
+        assert refused_cache_size >= 1
         self._engine = engine
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, str, Principal | None]] = {}
+        self._caching = cache_seconds > 0
+        # With caching off the caches stay empty; a TTLCache still needs a positive ttl.
+        ttl = max(cache_seconds, 1.0)
+        self._known: TTLCache[str, tuple[str, Principal]] = TTLCache(cache_size, ttl, timer)
+        self._refused: TTLCache[str, bool] = TTLCache(refused_cache_size, ttl, timer)
+        self._lock = threading.Lock()
+        """The caches are not thread-safe; lookups run on the thread pool."""
 
     def authenticate(self, key: str) -> Principal | None:
-        parts = split_key(key)
-        if parts is None:
+        if not well_formed(key):
             return None
+        parts = split_key(key)
+        assert parts is not None
         prefix, secret = parts
-        _, secret_hash, principal = self._entry(prefix)
-        if principal is None or not hmac.compare_digest(secret_hash, hash_secret(secret)):
+        found = self._entry(prefix)
+        # Compare against a hash anyway so that timing does not tell a known prefix.
+        secret_hash, principal = found if found is not None else (_NO_SECRET_HASH, None)
+        if not hmac.compare_digest(secret_hash, hash_secret(secret)):
             return None
         return principal
 
     def answers_from_memory(self, key: str) -> bool:
         """Whether `authenticate(key)` needs no database read: a malformed key, or a prefix
         whose answer is cached and fresh. The event loop checks this before calling it."""
-        parts = split_key(key)
-        if parts is None:
+        if not well_formed(key):
             return True
-        cached = self._cache.get(parts[0])
-        return cached is not None and cached[0] >= time.monotonic()
+        parts = split_key(key)
+        assert parts is not None
+        return self._cached(parts[0]) is not _MISSING
 
     def principal_for_prefix(self, prefix: str) -> Principal | None:
         """The principal of the key with this prefix while it is valid (None once revoked).
@@ -67,23 +97,55 @@ class KeyStore:
         For sessions started with a key (the finance view): the session keeps only the
         prefix, and each request asks again, so revoking the key ends its sessions too.
         """
-        return self._entry(prefix)[2]
+        if not well_formed_prefix(prefix):
+            return None
+        found = self._entry(prefix)
+        return None if found is None else found[1]
 
-    def _entry(self, prefix: str) -> tuple[float, str, Principal | None]:
-        now = time.monotonic()
-        cached = self._cache.get(prefix)
-        if cached is None or cached[0] < now:
-            cached = (now + self._cache_seconds, *self._load(prefix))
-            self._cache[prefix] = cached
-        return cached
+    def cached(self) -> tuple[int, int]:
+        """How many answers are cached: (valid keys, refused prefixes)."""
+        with self._lock:
+            return len(self._known), len(self._refused)
 
-    def _load(self, prefix: str) -> tuple[str, Principal | None]:
+    def forget(self) -> None:
+        with self._lock:
+            self._known.clear()
+            self._refused.clear()
+
+    def _cached(self, prefix: str) -> tuple[str, Principal] | _Missing | None:
+        """The fresh cached answer for the prefix (None: refused), or _MISSING."""
+        with self._lock:
+            known = self._known.get(prefix)
+            if known is not None:
+                return known
+            if self._refused.get(prefix, False):
+                return None
+            return _MISSING
+
+    def _entry(self, prefix: str) -> tuple[str, Principal] | None:
+        cached = self._cached(prefix)
+        if not isinstance(cached, _Missing):
+            return cached
+        loaded = self._load(prefix)
+        if self._caching:
+            with self._lock:
+                if loaded is None:
+                    self._refused[prefix] = True
+                else:
+                    self._known[prefix] = loaded
+        return loaded
+
+    def _load(self, prefix: str) -> tuple[str, Principal] | None:
         with Session(self._engine) as session:
             row = session.exec(select(ApiKey).where(ApiKey.prefix == prefix)).first()
         if row is None or row.revoked_at is not None:
-            # Compare against a hash anyway so that timing does not tell a known prefix.
-            return hash_secret(""), None
+            return None
         return row.secret_hash, Principal(row.role, row.hospital_id, row.prefix)
 
-    def forget(self) -> None:
-        self._cache.clear()
+
+class _Missing:
+    """No cached answer (a distinct type, so that None can mean a cached refusal)."""
+
+
+_MISSING = _Missing()
+_NO_SECRET_HASH = hash_secret("")

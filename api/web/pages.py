@@ -89,13 +89,9 @@ TOTAL_ROWS = (
 )
 ROLE_LABELS = {"finance": "财务 finance", "admin": "管理员 admin", "hospital": "医院 hospital"}
 
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-}
+PAGE_HEADERS = {"Cache-Control": "no-store"}
+"""The pages' own header; their Content-Security-Policy, Referrer-Policy and nosniff are those
+of every HTML answer (`api.core.middleware.SecurityHeaders`)."""
 
 
 # ---------------------------------------------------------------- rendering

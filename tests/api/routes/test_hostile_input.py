@@ -340,6 +340,31 @@ RECONCILIATION_BODIES: list[Row] = [
     ("csv not utf-8",                    raw(b"\xff\xfe\x00garbage\n"),                   422, "csv_encoding"),
     ("csv with another header",          raw(b"a,b,c\n1,2,3\n"),                          422, ""),
     ("body over 64 MiB",                 over_64_mib,                                     413, "body_too_large"),
+    # Issue 11: bounded nesting and tokens, the contract's own rules for amounts and ids, no
+    # key twice, no unknown top-level key, every CSV fault a 422 naming its line.
+    ("100,000 nested arrays",            raw(b'{"records":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+     422, "invalid_row nesting_too_deep"),
+    ("an object nested in a record",     records_with(total={"amount": "24100.00"}),      422, "nesting_too_deep"),
+    ("a claim id of 100,000 characters", records_with(claim_id="x" * 100_000),            422, "value_too_long"),
+    ("total in full-width digits",       records_with(total="２４１００.００"),             422, "invalid_amount"),
+    ("total with underscores",           records_with(total="24_100.00"),                 422, "invalid_amount"),
+    ("total with an exponent",           records_with(total="1E+5"),                      422, "invalid_amount"),
+    ("total with a leading space",       records_with(total=" 24100.00"),                 422, "invalid_amount"),
+    ("total without decimals",           records_with(total="24100"),                     422, "invalid_amount"),
+    ("settlement id starting with a dot", records_with(settlement_id=".hidden"),          422, "invalid_id"),
+    ("claim id ..",                      records_with(claim_id=".."),                     422, "invalid_id"),
+    ("a key twice in a record",          raw(as_json({"records": [RECORD]})[:-3] + b', "total": "1.00"}]}'),
+     422, "duplicate_key"),
+    ("records twice",                    raw(b'{"records": [], "records": ' + as_json([RECORD]) + b"}"),
+     422, "duplicate_key"),
+    ("a top-level key beside records",   raw(b'{"records": [], "hospital_id": "H1"}'),   422, "extra_forbidden"),
+    ("csv with cr line ends",            raw(b"settlement_id,claim_id,status,total,fund_total,patient_pay\r"
+                                             b"S1,C1,settled,1.00,1.00,0.00\r"),      422, "csv_invalid"),
+    ("csv field of 131,073 characters",  raw(b"settlement_id,claim_id,status,total,fund_total,patient_pay\n"
+                                             b"S1," + b"x" * 131_073 + b",settled,1.00,1.00,0.00\n"),
+     422, "line_too_long"),
+    ("csv total with an exponent",       raw(b"settlement_id,claim_id,status,total,fund_total,patient_pay\n"
+                                             b"S1,C1,settled,1E+5,1.00,0.00\n"),      422, "invalid_amount"),
 ]
 KNOWN_BUGS: dict[str, str] = {}
 """Cases for bugs reported in modules this suite may not change (none open now)."""
@@ -360,6 +385,11 @@ PATHS: list[tuple[str, str, str, int, str]] = [
     ("reconciliation: year 1",           "POST", RECONCILE.replace("2018", "0001"),       422, "date_out_of_range"),
     ("reconciliation: sql in the hospital filter", "POST", RECONCILE + "&hospital_id=x'%3B--", 422,
      PATTERN),
+    ("reconciliation: date as a unix timestamp", "POST", RECONCILE.replace("2018-01-01", "1514764800"), 422,
+     "date_format"),
+    ("reconciliation: date as a datetime", "POST", RECONCILE.replace("2018-01-01", "2018-01-01T00:00:00"), 422,
+     "date_format"),
+    ("reconciliation: hospital id ..",   "POST", RECONCILE + "&hospital_id=..",           422, PATTERN),
     ("totals: year 9999",                "GET", TOTALS + "?date_from=9999-12-31&date_to=9999-12-31", 422,
      "date_out_of_range"),
     ("totals: date_to before date_from", "GET", TOTALS + "?date_from=2018-03-02&date_to=2018-03-01", 422,
@@ -624,3 +654,60 @@ def test_the_finance_view_escapes_hostile_names_search_terms_and_ids(
             assert_escaped(missing.text, hostile)
     finally:
         browser.close()
+
+
+# ---------------------------------------------------------------- hostile headers
+
+MEGABYTE_KEY = "osk_" + "a" * MIB + "_x"
+HOSTILE_HOST = "evil.example"
+# Requests whose headers are the attack, with a valid body: name, method, path, the headers sent
+# instead of (or, for Host, beside) the caller's key, the status they must get.
+# fmt: off
+HEADERS: list[tuple[str, str, str, dict[str, str], int]] = [
+    ("settle: a megabyte key",           "POST", SETTLE, {"Authorization": f"Bearer {MEGABYTE_KEY}"}, 401),
+    ("settle: a megabyte bearer token",  "POST", SETTLE, {"Authorization": "Bearer " + "x" * MIB}, 401),
+    ("settle: a key of 201 characters",  "POST", SETTLE, {"Authorization": "Bearer osk_abc_" + "s" * 193}, 401),
+    ("settle: a prefix of 17 characters", "POST", SETTLE, {"Authorization": f"Bearer osk_{'a' * 17}_secret"}, 401),
+    ("settle: sql in the key's prefix",  "POST", SETTLE, {"Authorization": "Bearer osk_x'--_secret"}, 401),
+    ("reconciliation: a megabyte key",   "POST", RECONCILE, {"Authorization": f"Bearer {MEGABYTE_KEY}"}, 401),
+    ("settle: trailing slash, hostile host", "POST", SETTLE + "/", {"Host": HOSTILE_HOST}, 404),
+    ("preview: trailing slash, hostile host", "POST", PREVIEW + "/", {"Host": HOSTILE_HOST}, 404),
+    ("reversal: trailing slash, hostile host", "POST", REVERSAL + "/", {"Host": HOSTILE_HOST}, 404),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "path", "headers", "status"), HEADERS, ids=[row[0] for row in HEADERS]
+)
+def test_a_hostile_header_is_a_clear_4xx_problem_writes_nothing_and_redirects_nowhere(
+    target: Target,
+    settings: Settings,
+    name: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    status: int,
+) -> None:
+    world = target.world
+    sent = {**world.hospital_headers(3), "Content-Type": JSON, **headers}
+    body = reason("重复上传") if "reversal" in name else claim_with()
+    if name.startswith("reconciliation"):
+        body = raw(EMPTY.encode())
+    before = row_counts(settings)
+    response = world.client.request(
+        method,
+        path.format(settlement_id=target.settlement_id),
+        content=body(target),
+        headers=sent,
+        follow_redirects=False,
+    )
+    assert_clear_problem(response, status, frozenset())
+    assert "location" not in response.headers
+    assert HOSTILE_HOST not in response.text
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert row_counts(settings) == before
+    started = time.monotonic()
+    assert world.client.get("/healthz").status_code == 200
+    assert time.monotonic() - started < 1.0
