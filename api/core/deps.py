@@ -24,7 +24,7 @@ class Keys(Protocol):
 
     def authenticate(self, key: str) -> Principal | None: ...
 
-    def answers_from_memory(self, key: str) -> bool: ...
+    def remembered(self, key: str) -> tuple[bool, Principal | None]: ...
 
     def principal_for_prefix(self, prefix: str) -> Principal | None: ...
 
@@ -82,8 +82,9 @@ async def authenticate(state: AppState, key: str) -> Principal | None:
     `new_key`'s form) is refused before any lookup; a database read runs off the event loop."""
     if not well_formed(key):
         return None
-    if state.keys.answers_from_memory(key):
-        return state.keys.authenticate(key)
+    answered, principal = state.keys.remembered(key)
+    if answered:
+        return principal
     return await run_in_threadpool(state.keys.authenticate, key)
 
 

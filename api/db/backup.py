@@ -66,7 +66,11 @@ def backup(database_url: str, path: Path) -> Outcome:
         raise BackupRefused(f"{path} exists: a backup never overwrites a file")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
+    try:
+        # Readable by its owner only (it holds names and ID numbers); never another backup's.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise BackupRefused(f"{partial} exists: another backup may be writing it") from None
     try:
         if is_postgresql(database_url):
             # The command shown when pg_dump is missing names PATH, not the partial file.
@@ -77,7 +81,10 @@ def backup(database_url: str, path: Path) -> Outcome:
         else:
             kind, revision = "sqlite", _sqlite_backup(_sqlite_path(database_url), partial)
         _flush(partial)
-        partial.replace(path)
+        try:
+            os.link(partial, path)  # fails, unlike a rename, if PATH appeared meanwhile
+        except FileExistsError:
+            raise BackupRefused(f"{path} exists: a backup never overwrites a file") from None
         _flush(path.parent)
     finally:
         partial.unlink(missing_ok=True)
@@ -114,7 +121,7 @@ def pg_restore_command(database_url: str, path: Path) -> list[str]:
     dbname = _libpq_url(database_url).render_as_string(hide_password=False)
     return [
         "pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
-        "--exit-on-error", f"--dbname={dbname}", str(path),
+        "--exit-on-error", f"--dbname={dbname}", str(path.resolve()),
     ]  # fmt: skip
 
 
@@ -156,7 +163,7 @@ def _sqlite_backup(source_path: Path, partial: Path) -> str:
 
 
 def _sqlite_restore(path: Path, target_path: Path) -> Outcome:
-    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    source = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
     try:
         revision = _checked_revision(source, path)
         target_path.parent.mkdir(parents=True, exist_ok=True)

@@ -63,7 +63,7 @@ class KeyStore:
         self._engine = engine
         self._caching = cache_seconds > 0
         # With caching off the caches stay empty; a TTLCache still needs a positive ttl.
-        ttl = max(cache_seconds, 1.0)
+        ttl = cache_seconds if self._caching else 1.0
         self._known: TTLCache[str, tuple[str, Principal]] = TTLCache(cache_size, ttl, timer)
         self._refused: TTLCache[str, bool] = TTLCache(refused_cache_size, ttl, timer)
         self._lock = threading.Lock()
@@ -75,21 +75,25 @@ class KeyStore:
         parts = split_key(key)
         assert parts is not None
         prefix, secret = parts
-        found = self._entry(prefix)
-        # Compare against a hash anyway so that timing does not tell a known prefix.
-        secret_hash, principal = found if found is not None else (_NO_SECRET_HASH, None)
-        if not hmac.compare_digest(secret_hash, hash_secret(secret)):
-            return None
-        return principal
+        return _verified(self._entry(prefix), secret)
 
-    def answers_from_memory(self, key: str) -> bool:
-        """Whether `authenticate(key)` needs no database read: a malformed key, or a prefix
-        whose answer is cached and fresh. The event loop checks this before calling it."""
+    def remembered(self, key: str) -> tuple[bool, Principal | None]:
+        """(True, what `authenticate(key)` answers) when that needs no database read — a
+        malformed key, or a prefix whose answer is cached and fresh — else (False, None).
+        The event loop asks this, in one step, and reads the database only off the loop."""
         if not well_formed(key):
-            return True
+            return True, None
         parts = split_key(key)
         assert parts is not None
-        return self._cached(parts[0]) is not _MISSING
+        prefix, secret = parts
+        cached = self._cached(prefix)
+        if isinstance(cached, _Missing):
+            return False, None
+        return True, _verified(cached, secret)
+
+    def answers_from_memory(self, key: str) -> bool:
+        """Whether `authenticate(key)` needs no database read (see `remembered`)."""
+        return self.remembered(key)[0]
 
     def principal_for_prefix(self, prefix: str) -> Principal | None:
         """The principal of the key with this prefix while it is valid (None once revoked).
@@ -149,3 +153,12 @@ class _Missing:
 
 _MISSING = _Missing()
 _NO_SECRET_HASH = hash_secret("")
+
+
+def _verified(found: tuple[str, Principal] | None, secret: str) -> Principal | None:
+    """The principal when the secret matches the found key's hash; compared against a hash
+    even for no key, so that timing does not tell a known prefix."""
+    secret_hash, principal = found if found is not None else (_NO_SECRET_HASH, None)
+    if not hmac.compare_digest(secret_hash, hash_secret(secret)):
+        return None
+    return principal

@@ -469,13 +469,17 @@ class Reconciliation:
         self.records_max = records_max
         self.table = f"recon_{secrets.token_hex(6)}"
         self.connection = engine.connect()
-        self.connection.execute(
-            text(
-                f"CREATE TEMPORARY TABLE {self.table} (ord INTEGER NOT NULL, settlement_id VARCHAR(64) NOT NULL, "
-                "claim_id VARCHAR(64) NOT NULL, status VARCHAR(16) NOT NULL, total_fen BIGINT NOT NULL, "
-                "fund_total_fen BIGINT NOT NULL, patient_pay_fen BIGINT NOT NULL)"
+        try:
+            self.connection.execute(
+                text(
+                    f"CREATE TEMPORARY TABLE {self.table} (ord INTEGER NOT NULL, settlement_id VARCHAR(64) NOT NULL, "
+                    "claim_id VARCHAR(64) NOT NULL, status VARCHAR(16) NOT NULL, total_fen BIGINT NOT NULL, "
+                    "fund_total_fen BIGINT NOT NULL, patient_pay_fen BIGINT NOT NULL)"
+                )
             )
-        )
+        except BaseException:
+            self.connection.close()  # no reconciliation to close later: give the connection back
+            raise
         self.count = 0
         self.problems: list[dict[str, Any]] = []
         self.problem_count = 0

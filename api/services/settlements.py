@@ -185,8 +185,10 @@ def read_accumulators(
     """A registered person's accumulators for the year (zero before any settlement).
 
     With `treated_at` (a hospital key's hospital), only for a person with a settlement at that
-    hospital: any other person answers exactly as an unknown one, so that a hospital learns
-    neither the group and spending of another hospital's patients nor which ids exist.
+    hospital: any other person answers exactly as an unknown one, so that a hospital cannot
+    browse the group and spending of persons it has not treated, nor which ids exist. (A
+    preview answers what one claim of the hospital's would pay, its figures after included:
+    that is the claim's, for a patient in the hospital's care; docs/reliability.md.)
     """
     with read_connection(engine) as connection:
         if not store.person_exists(connection, person_id) or (

@@ -27,6 +27,7 @@ from api.cli import app
 from api.cli.admin import EXIT_NO_CLIENT
 from api.cli.common import EXIT_REFUSED
 from api.core.config import Settings
+from api.db.backup import is_postgresql
 from api.db.engine import make_engine
 from api.db.migrate import upgrade
 from api.main import create_app
@@ -281,3 +282,40 @@ def test_without_pg_dump_on_path_the_postgresql_backup_prints_the_command_and_ex
     assert result.exit_code == EXIT_NO_CLIENT, result.output
     assert "pg_restore --clean --if-exists" in result.output
     assert "s3cret-pw" not in result.output
+
+
+def test_a_backup_is_its_owners_alone_and_never_takes_over_another_backups_partial_file(
+    service: tuple[World, Settings], tmp_path: Path
+) -> None:
+    world, settings = service
+    url = settings.database_url
+    settle(world)
+    backup_file = tmp_path / "owner-only.backup"
+    assert _onestop(url, "db", "backup", str(backup_file)).exit_code == 0
+    assert backup_file.stat().st_mode & 0o777 == 0o600  # names and ID numbers inside
+    busy = tmp_path / "busy.backup"
+    (tmp_path / "busy.backup.partial").write_bytes(b"another backup, still writing")
+    result = _onestop(url, "db", "backup", str(busy))
+    assert result.exit_code == EXIT_REFUSED, result.output
+    assert (tmp_path / "busy.backup.partial").read_bytes() == b"another backup, still writing"
+    assert not busy.exists()
+
+
+def test_a_restore_reads_the_file_named_even_when_its_name_holds_uri_characters(
+    service: tuple[World, Settings], tmp_path: Path
+) -> None:
+    """`?`, `#` and `%` in a path are the file's name, not a URI's query or fragment."""
+    world, settings = service
+    url = settings.database_url
+    if is_postgresql(url):
+        pytest.skip("SQLite opens the backup by URI; pg_restore takes the path as it is")
+    settle(world)
+    odd = tmp_path / "bk?x#y%20z.db"
+    assert _onestop(url, "db", "backup", str(odd)).exit_code == 0
+    backed_up = stored(url)
+    settle(world, "destitute")
+    result = _onestop(url, "db", "restore", str(odd), "--yes")
+    assert result.exit_code == 0, result.output
+    assert stored(url) == backed_up
+    # …and nothing was made of the name's parts (`bk`: the file before the "query").
+    assert not (tmp_path / "bk").exists()

@@ -192,6 +192,23 @@ def test_revoking_a_key_takes_effect_within_key_cache_seconds(
     assert store.cached() == (0, 1)
 
 
+@pytest.mark.parametrize("seconds", [0.5, CACHE_SECONDS])
+def test_a_revoked_key_is_refused_once_its_window_is_over_however_short(
+    engine: Engine, timer: FakeTimer, seconds: float
+) -> None:
+    store = KeyStore(engine, seconds, timer=timer)
+    (key,) = new_keys(engine, 1)
+    assert store.remembered(key) == (False, None)
+    principal = store.authenticate(key)
+    assert principal is not None
+    assert store.remembered(key) == (True, principal)
+    revoke(engine, key)
+    timer.now += seconds + 0.01
+    assert store.remembered(key) == (False, None)  # read again, off the event loop
+    assert store.authenticate(key) is None
+    assert store.remembered(key) == (True, None)
+
+
 def test_with_the_cache_off_every_lookup_reads_the_database(
     engine: Engine, timer: FakeTimer
 ) -> None:
