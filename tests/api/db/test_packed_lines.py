@@ -115,3 +115,29 @@ def test_the_migration_unpacks_and_packs_every_settlement_unchanged(
     assert packed(engine) == before
     assert documents(world, ids) == answered
     assert check(engine, None).differences == ()
+
+
+def test_the_migration_packs_lines_in_the_order_the_claim_gave_them(
+    world: World, engine: Engine, database_url: str
+) -> None:
+    """Upgrading from 0004 packs by `position` (the claim's order), not by line number: here
+    a settlement's stored positions are reversed before the upgrade, and so is its packing."""
+    (settlement_id, *_) = settle_some(world)
+    before = orjson.loads(packed(engine)[settlement_id])
+    config = alembic_config(database_url)
+    command.downgrade(config, "0004")
+    with engine.begin() as connection:
+        count = connection.execute(
+            text("SELECT count(*) FROM settlement_line WHERE settlement_id = :id"),
+            {"id": settlement_id},
+        ).scalar_one()
+        connection.execute(
+            text(
+                "UPDATE settlement_line SET position = :last - position WHERE settlement_id = :id"
+            ),
+            {"last": count - 1, "id": settlement_id},
+        )
+    command.upgrade(config, "head")
+    after = orjson.loads(packed(engine)[settlement_id])
+    assert len(before) > 1
+    assert after == before[::-1]
