@@ -8,17 +8,15 @@ server in a subprocess, the crash-safety and ledger harnesses) are in tests/supp
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from api.core.config import Settings
 from api.db.migrate import upgrade
 from api.main import create_app
+from tests.support.db import fresh_postgres_database
 from tests.support.world import World, make_world
 
 PG_ENV = "ONESTOP_TEST_PG_URL"
@@ -43,24 +41,9 @@ def database_url(
     admin_url = _pg_admin_url()
     if admin_url is None:
         pytest.skip(f"{PG_ENV} is not set: the PostgreSQL pass is skipped")
-    name = f"onestop_test_{secrets.token_hex(4)}"
-    admin = create_engine(
-        make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = (
-        make_url(admin_url)
-        .set(drivername="postgresql+psycopg", database=name)
-        .render_as_string(hide_password=False)
-    )
-    try:
+    with fresh_postgres_database(admin_url, "onestop_test") as url:
         upgrade(url)
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
 
 from api.core.config import Settings
 from api.db.engine import make_engine
@@ -61,3 +64,25 @@ def query_plans(engine: Engine, action: Callable[[], object]) -> list[tuple[str,
             rows = connection.exec_driver_sql(explain + statement, parameters).all()
             plans.append((statement, " ".join(str(part) for row in rows for part in row)))
     return plans
+
+
+@contextmanager
+def fresh_postgres_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of `server_url`, named `prefix_<hex>`:
+    its psycopg URL, and the database dropped after (connections to it ended)."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = create_engine(
+        make_url(server_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield (
+            make_url(server_url)
+            .set(drivername="postgresql+psycopg", database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

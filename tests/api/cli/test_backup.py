@@ -11,15 +11,15 @@ pg_dump and pg_restore programs; without them it is skipped, saying which is mis
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner, Result
 
@@ -32,6 +32,7 @@ from api.db.engine import make_engine
 from api.db.migrate import upgrade
 from api.main import create_app
 from tests.api.conftest import PG_ENV
+from tests.support.db import fresh_postgres_database
 from tests.support.world import World, make_world
 
 runner = CliRunner()
@@ -59,24 +60,9 @@ def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     for program in ("pg_dump", "pg_restore"):
         if shutil.which(program) is None:
             pytest.skip(f"{program} is not on PATH: the PostgreSQL backup drill is skipped")
-    name = f"onestop_backup_{secrets.token_hex(4)}"
-    admin = create_engine(
-        make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = (
-        make_url(admin_url)
-        .set(drivername="postgresql+psycopg", database=name)
-        .render_as_string(hide_password=False)
-    )
-    try:
+    with fresh_postgres_database(admin_url, "onestop_backup") as url:
         upgrade(url)
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -176,47 +162,24 @@ def test_a_backup_taken_while_the_service_settles_is_one_consistent_snapshot(
     assert result.exit_code == 0, result.output
 
     # Restored into a database of its own, the snapshot is a sound ledger on its own.
-    copy_url = _restored_copy(settings.database_url, backup_file, tmp_path)
-    try:
+    with _restored_copy(settings.database_url, backup_file, tmp_path) as copy_url:
         snapshot = stored(copy_url)
         assert before <= set(snapshot) <= before | set(settled)
         verify = _onestop(copy_url, "ledger", "verify")
         assert verify.exit_code == 0, verify.output
-    finally:
-        _drop_copy(copy_url)
 
 
-def _restored_copy(database_url: str, backup_file: Path, tmp_path: Path) -> str:
-    if make_url(database_url).get_backend_name() == "sqlite":
-        copy_url = f"sqlite:///{tmp_path / 'copy' / 'onestop.db'}"
-    else:
-        copy_url = (
-            make_url(database_url)
-            .set(database=f"onestop_copy_{secrets.token_hex(4)}")
-            .render_as_string(hide_password=False)
-        )
-        admin = _admin(database_url)
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{make_url(copy_url).database}"'))
-        admin.dispose()
-    result = _onestop(copy_url, "db", "restore", str(backup_file), "--yes")
-    assert result.exit_code == 0, result.output
-    return copy_url
-
-
-def _drop_copy(copy_url: str) -> None:
-    if make_url(copy_url).get_backend_name() == "sqlite":
-        return
-    admin = _admin(copy_url)
-    with admin.connect() as connection:
-        name = make_url(copy_url).database
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def _admin(database_url: str) -> Engine:
-    url = make_url(database_url).set(database="postgres")
-    return create_engine(url, isolation_level="AUTOCOMMIT")
+@contextmanager
+def _restored_copy(database_url: str, backup_file: Path, tmp_path: Path) -> Iterator[str]:
+    """The backup restored into an empty database of its own (dropped after): its URL."""
+    with ExitStack() as stack:
+        if make_url(database_url).get_backend_name() == "sqlite":
+            copy_url = f"sqlite:///{tmp_path / 'copy' / 'onestop.db'}"
+        else:
+            copy_url = stack.enter_context(fresh_postgres_database(database_url, "onestop_copy"))
+        result = _onestop(copy_url, "db", "restore", str(backup_file), "--yes")
+        assert result.exit_code == 0, result.output
+        yield copy_url
 
 
 def test_a_backup_never_overwrites_a_file_and_a_restore_refuses_what_is_not_a_backup(
