@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from api.core.config import Settings
 from api.services.reconciliation import CSV_LINE_CHARS_MAX, TOKEN_CHARS_MAX
+from tests.api.routes.test_hostile_input import RECORD
 from tests.support.db import row_counts
 from tests.support.server import Server, start_server, stop_server
 from tests.support.world import World
@@ -36,14 +37,6 @@ HEALTHY_WITHIN_SECONDS = 1.0
 PERIOD = {"date_from": "2018-01-01", "date_to": "2018-12-31"}
 PATH = "/v1/reconciliation/detail"
 HEADER = "settlement_id,claim_id,status,total,fund_total,patient_pay"
-RECORD = {
-    "settlement_id": "ST20180312DEADBEEFDEADBEEF",
-    "claim_id": "ZY20180312001",
-    "status": "settled",
-    "total": "24100.00",
-    "fund_total": "19195.10",
-    "patient_pay": "4904.90",
-}
 CSV_LINE = ",".join(RECORD.values())
 
 
