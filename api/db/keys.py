@@ -91,10 +91,6 @@ class KeyStore:
             return False, None
         return True, _verified(cached, secret)
 
-    def answers_from_memory(self, key: str) -> bool:
-        """Whether `authenticate(key)` needs no database read (see `remembered`)."""
-        return self.remembered(key)[0]
-
     def principal_for_prefix(self, prefix: str) -> Principal | None:
         """The principal of the key with this prefix while it is valid (None once revoked).
 

@@ -93,8 +93,8 @@ def test_a_flood_of_unknown_prefixes_leaves_the_caches_within_their_sizes(
         assert store.authenticate(key) is not None
     assert store.cached() == (4, 8)
     # The least recently used valid key went first; the newest are answered from memory.
-    assert not store.answers_from_memory(valid[0])
-    assert all(store.answers_from_memory(key) for key in valid[2:])
+    assert not store.remembered(valid[0])[0]
+    assert all(store.remembered(key)[0] for key in valid[2:])
 
 
 def test_made_up_prefixes_never_push_a_valid_key_out_of_the_cache(
@@ -106,7 +106,7 @@ def test_made_up_prefixes_never_push_a_valid_key_out_of_the_cache(
     for _ in range(100):
         store.authenticate(unknown_key())
     with Checkouts(engine) as checkouts:
-        assert store.answers_from_memory(valid)
+        assert store.remembered(valid)[0]
         assert store.authenticate(valid) is not None
     assert checkouts.count == 0
 
@@ -139,7 +139,7 @@ def test_a_malformed_key_is_refused_without_a_lookup_and_never_cached(
 ) -> None:
     store = KeyStore(engine, CACHE_SECONDS, timer=timer)
     with Checkouts(engine) as checkouts:
-        assert store.answers_from_memory(key)
+        assert store.remembered(key)[0]
         assert store.authenticate(key) is None
     assert checkouts.count == 0
     assert store.cached() == (0, 0)
@@ -150,14 +150,14 @@ def test_a_refused_prefix_is_remembered_so_a_repeated_wrong_key_costs_one_read(
 ) -> None:
     store = KeyStore(engine, CACHE_SECONDS, timer=timer)
     wrong = unknown_key()
-    assert not store.answers_from_memory(wrong)
+    assert not store.remembered(wrong)[0]
     with Checkouts(engine) as checkouts:
         for _ in range(5):
             assert store.authenticate(wrong) is None
     assert checkouts.count == 1
-    assert store.answers_from_memory(wrong)
+    assert store.remembered(wrong)[0]
     timer.now += CACHE_SECONDS + 0.1
-    assert not store.answers_from_memory(wrong)
+    assert not store.remembered(wrong)[0]
 
 
 def test_a_known_prefix_with_a_wrong_secret_is_refused_from_the_cache(
@@ -186,7 +186,7 @@ def test_revoking_a_key_takes_effect_within_key_cache_seconds(
     timer.now += CACHE_SECONDS - 0.1  # still trusted from the cache: within the window
     assert store.authenticate(key) == principal
     timer.now += 0.2  # the window is over: read again, and refused
-    assert not store.answers_from_memory(key)
+    assert not store.remembered(key)[0]
     assert store.authenticate(key) is None
     assert store.principal_for_prefix(prefix) is None
     assert store.cached() == (0, 1)
@@ -216,7 +216,7 @@ def test_with_the_cache_off_every_lookup_reads_the_database(
     (key,) = new_keys(engine, 1)
     with Checkouts(engine) as checkouts:
         for _ in range(3):
-            assert not store.answers_from_memory(key)
+            assert not store.remembered(key)[0]
             assert store.authenticate(key) is not None
         store.authenticate(unknown_key())
     assert checkouts.count == 4
