@@ -72,7 +72,7 @@ HTML_CONTENT_SECURITY_POLICY = (
 )
 """The policy of every HTML page that does not set its own: no script, no fetch, no frame, no
 plugin; only inline styles (the finance view and the statement are server-rendered without
-JavaScript). The documentation pages set their own (`api.main`), which admits their scripts."""
+JavaScript). The documentation pages set their own (`api.web.docs`), which admits their scripts."""
 HTML_REFERRER_POLICY = "same-origin"
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 HTML_HEADERS = (
