@@ -1,4 +1,4 @@
-"""The driver: checks a claim, runs the four fund stages in order, itemizes and balances.
+"""The driver: checks a claim, runs the five fund stages in order, itemizes and balances.
 
 `settle` is the engine's one entry point. It returns a `Settlement` or a `Rejection` (every
 problem found); it never returns a settlement that fails the conservation check.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from functools import partial
-from typing import Final
+from typing import Final, NamedTuple
 
 from settlement.allocation import allocate
 from settlement.conservation import check_conservation
@@ -20,13 +20,15 @@ from settlement.funds import (
     basic_insurance,
     charity,
     critical_illness,
+    health_fund,
     medical_assistance,
 )
 from settlement.limits import CLAIM_LINES_MAX, DIAGNOSES_MAX
 from settlement.lines import SplitLines, check_lines, classify_lines
 from settlement.model import FUND_ORDER, Accumulators, AccumulatorsFen, Claim, Group, Person
 from settlement.rejection import Problem, ProblemCode, Rejection
-from settlement.result import FundStep, LineSettlement, Settlement, Totals
+from settlement.result import Finding, FundStep, LineSettlement, Settlement, Totals
+from settlement.rules import RuleContext, check_rules
 from settlement.tariff import Tariff, TariffBook
 
 STAGES: Final[tuple[Stage, ...]] = (
@@ -34,6 +36,7 @@ STAGES: Final[tuple[Stage, ...]] = (
     critical_illness.pay,
     medical_assistance.pay,
     charity.pay,
+    health_fund.pay,
 )
 """The cascade (保险在先、救助在后): the order is policy and is fixed here, not in the tariff."""
 assert len(STAGES) == len(FUND_ORDER)
@@ -128,42 +131,123 @@ def settle(
     hospital_level: int,
     accumulators: Accumulators,
     tariffs: TariffBook,
+    hospital_region: str | None = None,
 ) -> Settlement | Rejection:
-    """Settle one discharge claim against the tariff in force on its discharge date.
+    """Settle one discharge claim against the tariffs in force on its discharge date.
 
+    `hospital_region` is the treatment region (the hospital's; the person's insured region
+    when None): where it differs from the insured region the claim is cross-region (§12),
+    read against the treatment region's catalog and the insured region's policy.
     `accumulators` are the person's year-to-date figures for the claim's policy year as they
     stand before this claim. Same inputs, same output, byte for byte.
     """
     problems = _check_claim(claim, person, hospital_level, accumulators)
-    tariff = tariffs.select(person.insured_region, claim.discharge_date)
-    if tariff is None:
+    insured_region = person.insured_region
+    treatment_region = insured_region if hospital_region is None else hospital_region
+    in_region = treatment_region == insured_region
+    policy = tariffs.select(insured_region, claim.discharge_date)
+    catalog_tariff = policy if in_region else tariffs.select(treatment_region, claim.discharge_date)
+    if policy is None:
         problems.append(
             Problem(
                 ProblemCode.NO_TARIFF,
                 ("discharge_date",),
-                f"no tariff of region {person.insured_region} is in force on "
-                f"{claim.discharge_date}",
+                f"no tariff of region {insured_region} is in force on {claim.discharge_date}",
             )
         )
-    elif hospital_level in (1, 2, 3) and hospital_level not in tariff.basic.levels:
+    elif hospital_level in (1, 2, 3) and hospital_level not in policy.basic.levels:
         problems.append(
             Problem(
                 ProblemCode.UNKNOWN_HOSPITAL_LEVEL,
                 ("hospital_level",),
-                f"tariff {tariff.version} has no rates for hospital level {hospital_level}",
+                f"tariff {policy.version} has no rates for hospital level {hospital_level}",
             )
         )
+    if not in_region and catalog_tariff is None:
+        problems.append(
+            Problem(
+                ProblemCode.NO_TARIFF,
+                ("discharge_date",),
+                f"no tariff of treatment region {treatment_region} is in force on "
+                f"{claim.discharge_date}: its catalog cannot be read",
+            )
+        )
+    problems += _check_filing(claim, policy, in_region, insured_region, treatment_region)
     split = None
-    if tariff is not None and len(claim.lines) <= CLAIM_LINES_MAX:
-        split = classify_lines(claim.lines, tariff.catalog)
+    findings: tuple[Finding, ...] = ()
+    if catalog_tariff is not None and len(claim.lines) <= CLAIM_LINES_MAX:
+        context = RuleContext.of(person, claim.admission_date, claim.discharge_date)
+        outcome = check_rules(claim.lines, catalog_tariff.catalog, context)
+        if outcome is not None:
+            split = classify_lines(claim.lines, catalog_tariff.catalog, outcome)
+            findings = outcome.findings
     if split is None and len(claim.lines) <= CLAIM_LINES_MAX:
         # Without a tariff there is no catalog: the lines' numbers are still checked.
-        problems += check_lines(claim.lines, None if tariff is None else tariff.catalog)
+        catalog = None if catalog_tariff is None else catalog_tariff.catalog
+        problems += check_lines(claim.lines, catalog)
     if problems:
         return Rejection(tuple(problems))
-    assert tariff is not None
+    assert policy is not None
+    assert catalog_tariff is not None
     assert split is not None
-    return _settle_checked(claim, person, hospital_level, accumulators.to_fen(), tariff, split)
+    return _settle_checked(
+        claim,
+        person,
+        hospital_level,
+        accumulators.to_fen(),
+        _Tariffs(policy, catalog_tariff, treatment_region),
+        split,
+        findings,
+    )
+
+
+def _check_filing(
+    claim: Claim,
+    policy: Tariff | None,
+    in_region: bool,
+    insured_region: str,
+    treatment_region: str,
+) -> list[Problem]:
+    """A cross-region claim names its filing (§12) and its policy has cross-region rates;
+    an in-region claim has none."""
+    if in_region:
+        if claim.filing is None:
+            return []
+        return [
+            Problem(
+                ProblemCode.FILING_NOT_ALLOWED,
+                ("filing",),
+                f"filing {claim.filing} is only for a cross-region claim; the hospital and the "
+                f"person are both of region {insured_region}",
+            )
+        ]
+    if claim.filing is None:
+        return [
+            Problem(
+                ProblemCode.FILING_REQUIRED,
+                ("filing",),
+                f"the claim is cross-region (insured in {insured_region}, treated in "
+                f"{treatment_region}): filing must be resident, referral, emergency or temporary",
+            )
+        ]
+    if policy is not None and policy.cross_region is None:
+        return [
+            Problem(
+                ProblemCode.NO_CROSS_REGION_POLICY,
+                ("filing",),
+                f"tariff {policy.version} has no cross-region rates: its insured cannot settle "
+                f"a claim treated in {treatment_region}",
+            )
+        ]
+    return []
+
+
+class _Tariffs(NamedTuple):
+    policy: Tariff
+    """The insured region's (参保地政策): groups, funds and their rates."""
+    catalog: Tariff
+    """The treatment region's (就医地目录): classes, caps, ratios and rule data."""
+    treatment_region: str
 
 
 def _settle_checked(
@@ -171,15 +255,28 @@ def _settle_checked(
     person: Person,
     hospital_level: int,
     before: AccumulatorsFen,
-    tariff: Tariff,
+    tariffs: _Tariffs,
     split: SplitLines,
+    findings: tuple[Finding, ...],
 ) -> Settlement:
     """Settle a claim already found valid: run the cascade, itemize, total and balance."""
+    tariff = tariffs.policy
     in_scope_fen = sum(split.in_scope_fen)
     group = select_group(person, tariff, claim.discharge_date)
     age_at_admission = person.age_on(claim.admission_date)
     disease, charity_reason = charity.eligibility(tariff.charity, group, claim, age_at_admission)
-    case = Case(tariff, group, hospital_level, before, in_scope_fen, disease, charity_reason)
+    in_region = tariffs.treatment_region == person.insured_region
+    case = Case(
+        tariff,
+        group,
+        hospital_level,
+        before,
+        in_scope_fen,
+        disease,
+        charity_reason,
+        filing=claim.filing,
+        in_region=in_region,
+    )
     steps = _run_cascade(case)
     settlement = Settlement(
         claim_id=claim.claim_id,
@@ -195,6 +292,11 @@ def _settle_checked(
         lines=_line_settlements(claim, split, steps),
         funds=tuple(steps),
         accumulators_after_fen=_accumulators_after(before, in_scope_fen, steps),
+        insured_region=person.insured_region,
+        treatment_region=tariffs.treatment_region,
+        filing=claim.filing,
+        catalog_version=tariffs.catalog.version,
+        findings=findings,
     )
     check_conservation(settlement)
     return settlement
@@ -215,11 +317,13 @@ def _line_settlements(
 ) -> tuple[LineSettlement, ...]:
     """The bill's lines: each line's step-1 split, its share of every fund, and the rest."""
     line_nos, codes, quantities, unit_prices, _ = zip(*claim.lines, strict=True)
-    basic, critical, assistance, charity_shares = _itemize(split.in_scope_fen, line_nos, steps)
+    basic, critical, assistance, charity_shares, health = _itemize(
+        split.in_scope_fen, line_nos, steps
+    )
     patient = [
-        amount - b - c - m - h
-        for amount, b, c, m, h in zip(
-            split.amount_fen, basic, critical, assistance, charity_shares, strict=True
+        amount - b - c - m - h - f
+        for amount, b, c, m, h, f in zip(
+            split.amount_fen, basic, critical, assistance, charity_shares, health, strict=True
         )
     ]
     # tuple.__new__ over zipped columns builds the records in C, without a Python-level
@@ -244,6 +348,8 @@ def _line_settlements(
                 assistance,
                 charity_shares,
                 patient,
+                split.refused_fen,
+                health,
                 strict=True,
             ),
         )
@@ -267,6 +373,8 @@ def _totals(split: SplitLines, in_scope_fen: int, steps: list[FundStep]) -> Tota
         charity_fen=paid[3],
         fund_total_fen=sum(paid),
         patient_pay_fen=total_fen - sum(paid),
+        refused_selfpay_fen=sum(split.refused_fen),
+        health_fund_fen=paid[4],
     )
 
 
@@ -288,7 +396,7 @@ def _accumulators_after(
     before: AccumulatorsFen, in_scope_fen: int, steps: list[FundStep]
 ) -> AccumulatorsFen:
     """The year-to-date figures after this claim (§9); a reversal subtracts the same."""
-    basic, critical, assistance, charity_paid = (step.paid_fen for step in steps)
+    basic, critical, assistance, charity_paid, health_paid = (step.paid_fen for step in steps)
     return AccumulatorsFen(
         year=before.year,
         admissions=before.admissions + 1,
@@ -297,4 +405,5 @@ def _accumulators_after(
         ci_paid=before.ci_paid + critical,
         assistance_paid=before.assistance_paid + assistance,
         charity_paid=before.charity_paid + charity_paid,
+        health_paid=before.health_paid + health_paid,
     )

@@ -25,6 +25,7 @@ from settlement.money import (
     round_half_up_div,
 )
 from settlement.rejection import Problem, ProblemCode
+from settlement.rules import NO_FINDINGS, RuleOutcome
 from settlement.tariff import CatalogItem
 
 _QUANTITY_TIMES_PRICE_TO_FEN = 10 ** (QUANTITY_DECIMALS + UNIT_PRICE_DECIMALS - MONEY_DECIMALS)
@@ -42,6 +43,8 @@ class SplitLines:
 
     items: list[CatalogItem] = field(default_factory=list)
     amount_fen: list[int] = field(default_factory=list)
+    refused_fen: list[int] = field(default_factory=list)
+    """违规自付: what the rule checks (§14) refused, before the rest was split."""
     full_selfpay_fen: list[int] = field(default_factory=list)
     over_cap_fen: list[int] = field(default_factory=list)
     first_selfpay_fen: list[int] = field(default_factory=list)
@@ -177,10 +180,15 @@ def check_lines(
     return problems
 
 
-def classify_lines(
-    lines: tuple[ClaimLine, ...], catalog: Mapping[str, CatalogItem]
+def classify_lines(  # noqa: PLR0915 (one pass over the lines is the engine's hot loop)
+    lines: tuple[ClaimLine, ...],
+    catalog: Mapping[str, CatalogItem],
+    rules: RuleOutcome = NO_FINDINGS,
 ) -> SplitLines | None:
     """Check and split every line (§4) in one pass; None if any line has a problem.
+
+    A line the rule checks (§14, `rules`) allowed less of is split as if billed with its
+    allowed quantity; the rest of its amount is its refused self-pay.
 
     The fast path for the common, clean claim: it builds no problem records. On None the
     caller runs `check_lines` to name every problem. It accepts exactly the lines
@@ -192,11 +200,13 @@ def classify_lines(
     split = SplitLines()
     append_item = split.items.append
     append_amount = split.amount_fen.append
+    append_refused = split.refused_fen.append
+    allowed_units = rules.allowed_units
     append_full = split.full_selfpay_fen.append
     append_over = split.over_cap_fen.append
     append_first = split.first_selfpay_fen.append
     append_in_scope = split.in_scope_fen.append
-    for line in lines:
+    for index, line in enumerate(lines):
         item = catalog.get(line.item_code)
         unit_price = line.unit_price
         amount = line.amount
@@ -227,6 +237,13 @@ def classify_lines(
             return None
         append_item(item)
         append_amount(amount_fen)
+        if allowed_units and index in allowed_units:
+            quantity_units = allowed_units[index]
+            kept_fen = (2 * quantity_units * price_micro + _TO_FEN) // _TWICE_TO_FEN
+            append_refused(amount_fen - kept_fen)
+            amount_fen = kept_fen
+        else:
+            append_refused(0)
         if item.item_class is ItemClass.C:
             append_full(amount_fen)
             append_over(0)

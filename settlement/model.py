@@ -26,15 +26,33 @@ class Group(StrEnum):
 
 
 class Fund(StrEnum):
-    """The four funds, declared in cascade order (保险在先、救助在后)."""
+    """The five funds, declared in cascade order (保险在先、救助在后)."""
 
     BASIC_INSURANCE = "basic_insurance"  # 基本医保统筹基金
     CRITICAL_ILLNESS = "critical_illness"  # 大病保险
     MEDICAL_ASSISTANCE = "medical_assistance"  # 医疗救助
     CHARITY = "charity"  # 慈善救助
+    HEALTH_FUND = "health_fund"  # 健康扶贫基金 (rules §13)
 
 
 FUND_ORDER: tuple[Fund, ...] = tuple(Fund)
+
+
+class Filing(StrEnum):
+    """How a cross-region stay was filed with the insured region (备案类别, rules §12)."""
+
+    RESIDENT = "resident"  # 异地长期居住
+    REFERRAL = "referral"  # 转诊转院
+    EMERGENCY = "emergency"  # 急诊抢救
+    TEMPORARY = "temporary"  # 其他临时外出就医
+
+
+class Gender(StrEnum):
+    """The person's registered gender, read by rule R01 (超性别)."""
+
+    MALE = "male"
+    FEMALE = "female"
+    UNKNOWN = "unknown"
 
 
 class ItemClass(StrEnum):
@@ -73,6 +91,8 @@ class Claim:
     diagnoses: tuple[str, ...]
     surgery: bool
     lines: tuple[ClaimLine, ...]
+    filing: Filing | None = None
+    """备案类别: required on a cross-region claim, absent on an in-region one (rules §12)."""
 
     @property
     def policy_year(self) -> int:
@@ -97,6 +117,7 @@ class Person:
     birth_date: date
     insured_region: str
     statuses: tuple[Status, ...] = ()
+    gender: Gender = Gender.UNKNOWN
 
     def age_on(self, day: date) -> int:
         """Age in whole years on `day`."""
@@ -115,6 +136,7 @@ class Accumulators:
     ci_paid: Money = ZERO
     assistance_paid: Money = ZERO
     charity_paid: Money = ZERO
+    health_paid: Money = ZERO
 
     def to_fen(self) -> AccumulatorsFen:
         return AccumulatorsFen(
@@ -125,6 +147,7 @@ class Accumulators:
             ci_paid=money_to_fen(self.ci_paid),
             assistance_paid=money_to_fen(self.assistance_paid),
             charity_paid=money_to_fen(self.charity_paid),
+            health_paid=money_to_fen(self.health_paid),
         )
 
 
@@ -138,10 +161,11 @@ class AccumulatorsFen(NamedTuple):
     ci_paid: int
     assistance_paid: int
     charity_paid: int
+    health_paid: int
 
     @classmethod
     def empty(cls, year: int) -> AccumulatorsFen:
-        return cls(year, 0, 0, 0, 0, 0, 0)
+        return cls(year, 0, 0, 0, 0, 0, 0, 0)
 
     def to_money(self) -> Accumulators:
         """The same accumulators with `Money` amounts, as the engine's edges take them."""
@@ -153,4 +177,5 @@ class AccumulatorsFen(NamedTuple):
             ci_paid=fen_to_money(self.ci_paid),
             assistance_paid=fen_to_money(self.assistance_paid),
             charity_paid=fen_to_money(self.charity_paid),
+            health_paid=fen_to_money(self.health_paid),
         )

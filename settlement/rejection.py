@@ -28,6 +28,9 @@ class ProblemCode(StrEnum):
     NO_DIAGNOSIS = "no_diagnosis"
     INVALID_DIAGNOSIS = "invalid_diagnosis"
     NO_TARIFF = "no_tariff"
+    FILING_REQUIRED = "filing_required"
+    FILING_NOT_ALLOWED = "filing_not_allowed"
+    NO_CROSS_REGION_POLICY = "no_cross_region_policy"
     UNKNOWN_HOSPITAL_LEVEL = "unknown_hospital_level"
     ACCUMULATORS_YEAR_MISMATCH = "accumulators_year_mismatch"
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import NamedTuple, overload
 
 from moneyed import Money
 
-from settlement.model import Accumulators, AccumulatorsFen, Fund, Group, ItemClass
+from settlement.chinese import NAMES_ZH, TEMPLATES_ZH
+from settlement.model import Accumulators, AccumulatorsFen, Filing, Fund, Group, ItemClass
 from settlement.money import SCALE, fen_to_money, format_exact, format_fen, format_ppm
 
 
@@ -65,11 +67,38 @@ class Exact(int):
         return format_exact(self, SCALE)
 
 
+class Phrase(NamedTuple):
+    """A sentence's part built from its own template and arguments (the reason charity does
+    or does not pay): rendered in English when formatted, in Chinese by `render_zh`."""
+
+    template: str
+    args: tuple[object, ...]
+
+    def __format__(self, format_spec: str) -> str:
+        return self.template.format(*self.args)
+
+
 Sentence = tuple[str, tuple[object, ...]]
 """One explanation step: a `str.format` template and its arguments (Fen, Rate, Exact, str).
 
 Stages record sentences as data and `FundStep.explanation` renders them when read: the
 numbers are kept exact, and a caller that never reads the text never pays for formatting."""
+
+
+def render_zh(template: str, args: tuple[object, ...]) -> str:
+    """A sentence in Chinese: its template translated, enum names and nested phrases too.
+
+    A template without a translation is a bug the tests catch (KeyError), never English on
+    the printed slip."""
+    return TEMPLATES_ZH[template].format(*(_zh(arg) for arg in args))
+
+
+def _zh(arg: object) -> object:
+    if isinstance(arg, Phrase):
+        return render_zh(arg.template, arg.args)
+    if isinstance(arg, StrEnum):
+        return NAMES_ZH.get(arg.value, arg.value)
+    return arg
 
 
 class _LineFigures(NamedTuple):
@@ -91,6 +120,11 @@ class _LineFigures(NamedTuple):
     medical_assistance_fen: int
     charity_fen: int
     patient_pay_fen: int
+    refused_selfpay_fen: int
+    """违规自付 (rules §14): the part of the amount the rule checks refused; the patient's."""
+    health_fund_fen: int
+    """The fifth fund's share (rules §13). Appended after patient pay: stored lines keep the
+    order they were packed in (`api.db.tables.PACKED_LINE_FIELDS`)."""
 
 
 class LineSettlement(_LineFigures):
@@ -108,6 +142,8 @@ class LineSettlement(_LineFigures):
     medical_assistance = FenAsMoney("medical_assistance_fen")
     charity = FenAsMoney("charity_fen")
     patient_pay = FenAsMoney("patient_pay_fen")
+    refused_selfpay = FenAsMoney("refused_selfpay_fen")
+    health_fund = FenAsMoney("health_fund_fen")
 
     def fund_fen(self, fund: Fund) -> int:
         share: int = getattr(self, f"{fund.value}_fen")
@@ -129,6 +165,9 @@ class FundStep:
     paid_fen: int
     sentences: tuple[Sentence, ...]
     deductible_applied_fen: int = 0
+    sentences_zh: tuple[Sentence, ...] | None = None
+    """Chinese sentences where they differ from rendering `sentences` through the translation
+    table: a step read back from the database holds its stored Chinese text here."""
     _rendered: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     base = FenAsMoney("base_fen")
@@ -144,6 +183,13 @@ class FundStep:
             object.__setattr__(self, "_rendered", rendered)
             return rendered
         return self._rendered
+
+    @property
+    def explanation_zh(self) -> tuple[str, ...]:
+        """The same steps in Chinese, for the printed slip (结算单)."""
+        if self.sentences_zh is not None:
+            return tuple(template.format(*args) for template, args in self.sentences_zh)
+        return tuple(render_zh(template, args) for template, args in self.sentences)
 
     @property
     def cap_remaining(self) -> Money | None:
@@ -166,6 +212,8 @@ class Totals:
     charity_fen: int
     fund_total_fen: int
     patient_pay_fen: int
+    refused_selfpay_fen: int
+    health_fund_fen: int
 
     total = FenAsMoney("total_fen")
     full_selfpay = FenAsMoney("full_selfpay_fen")
@@ -179,10 +227,58 @@ class Totals:
     charity = FenAsMoney("charity_fen")
     fund_total = FenAsMoney("fund_total_fen")
     patient_pay = FenAsMoney("patient_pay_fen")
+    refused_selfpay = FenAsMoney("refused_selfpay_fen")
+    health_fund = FenAsMoney("health_fund_fen")
 
     def fund_fen(self, fund: Fund) -> int:
         paid: int = getattr(self, f"{fund.value}_fen")
         return paid
+
+
+class Rule(StrEnum):
+    """The rule checks of section 14 (合理性审核), in the order they run on a line."""
+
+    R01 = "R01"
+    R02 = "R02"
+    R03 = "R03"
+    R04 = "R04"
+
+    @property
+    def chinese_name(self) -> str:
+        return RULE_NAMES[self]
+
+
+RULE_NAMES: dict[Rule, str] = {
+    Rule.R01: "超性别",
+    Rule.R02: "超年龄",
+    Rule.R03: "超住院天数",
+    Rule.R04: "超限量",
+}
+
+
+class FindingAction(StrEnum):
+    REFUSED = "refused"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule that acted on one line: the amount it refused (0.00 for a warning)."""
+
+    rule: Rule
+    line_no: int
+    action: FindingAction
+    amount_fen: int
+    message: str
+    """English, for the API and the workbench."""
+    message_zh: str
+    """Chinese, for the printed slip (结算单)."""
+
+    amount = FenAsMoney("amount_fen")
+
+    @property
+    def name(self) -> str:
+        return self.rule.chinese_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,12 +292,19 @@ class Settlement:
     discharge_date: date
     policy_year: int
     tariff_version: str
+    """The policy tariff: the insured region's (参保地政策)."""
     group: Group | None
     charity_disease: str | None
     totals: Totals
     lines: tuple[LineSettlement, ...]
     funds: tuple[FundStep, ...]
     accumulators_after_fen: AccumulatorsFen
+    insured_region: str
+    treatment_region: str
+    filing: Filing | None
+    catalog_version: str
+    """The catalog tariff: the treatment region's (就医地目录); the policy tariff in-region."""
+    findings: tuple[Finding, ...]
 
     @property
     def accumulators_after(self) -> Accumulators:

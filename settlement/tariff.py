@@ -13,11 +13,42 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Final
 
-from settlement.model import Fund, Group, ItemClass, ItemKind
+from settlement.model import Filing, Fund, Gender, Group, ItemClass, ItemKind
 from settlement.money import SCALE
 
 RATE_ABOVE_LINE_MIN_PPM: Final[int] = 700_000
 """Medical assistance pays at least 70% above the critical-illness deductible (rules §7)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRules:
+    """Rule data of one catalog item (rules §14); at least one field is set."""
+
+    gender: Gender | None = None
+    """R01 超性别: the only gender the item may be billed for (male or female)."""
+    age_min: int | None = None
+    """R02 超年龄: youngest age at admission, in whole years, inclusive."""
+    age_max: int | None = None
+    """R02 超年龄: oldest age at admission, in whole years, inclusive."""
+    per_day: bool = False
+    """R03 超住院天数: billed at most once per inpatient day, over the claim."""
+    max_quantity_units: int | None = None
+    """R04 超限量: most quantity per admission, in ten-thousandths (quantity's 4 decimals)."""
+
+    def __post_init__(self) -> None:
+        assert self.gender is not Gender.UNKNOWN, self
+        assert self.age_min is None or self.age_min >= 0, self
+        assert self.age_max is None or self.age_max >= 0, self
+        if self.age_min is not None and self.age_max is not None:
+            assert self.age_min <= self.age_max, self
+        assert self.max_quantity_units is None or self.max_quantity_units > 0, self
+        assert (
+            self.gender is not None
+            or self.age_min is not None
+            or self.age_max is not None
+            or self.per_day
+            or self.max_quantity_units is not None
+        ), "an item's rule data sets at least one rule"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +61,8 @@ class CatalogItem:
     """Class-B first self-pay ratio (先行自付比例); None for classes A and C."""
     unit_price_cap_micro: int | None
     """Unit price cap (限价) in millionths of a yuan; None where the item has no cap."""
+    rules: ItemRules | None = None
+    """Rule data of section 14 (合理性审核); None where the item has none (the common case)."""
 
     def __post_init__(self) -> None:
         if self.item_class is ItemClass.B:
@@ -126,6 +159,34 @@ class CharityPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class CrossRegionPolicy:
+    """Cross-region claims of this region's insured (异地就医, rules §12)."""
+
+    rate_reduction_ppm: Mapping[Filing, int]
+    """Points taken off the basic-insurance rate, by filing kind."""
+
+    def __post_init__(self) -> None:
+        assert set(self.rate_reduction_ppm) == set(Filing), self.rate_reduction_ppm
+        assert all(0 <= ppm <= SCALE for ppm in self.rate_reduction_ppm.values()), self
+
+
+@dataclass(frozen=True, slots=True)
+class HealthFundPolicy:
+    """The health poverty fund (健康扶贫基金, rules §13), the fifth and last fund."""
+
+    groups: frozenset[Group]
+    hospital_levels: frozenset[int]
+    selfpay_ratio_max_ppm: int
+    """The in-scope share the patient keeps at most (of S, the claim's in-scope amount)."""
+    annual_cap_fen: int | None
+
+    def __post_init__(self) -> None:
+        assert 0 <= self.selfpay_ratio_max_ppm <= SCALE, self.selfpay_ratio_max_ppm
+        assert self.hospital_levels <= {1, 2, 3}, self.hospital_levels
+        assert self.annual_cap_fen is None or self.annual_cap_fen >= 0, self.annual_cap_fen
+
+
+@dataclass(frozen=True, slots=True)
 class Tariff:
     """One tariff version for one region and effective period (both ends included)."""
 
@@ -140,6 +201,10 @@ class Tariff:
     assistance: Mapping[Group, AssistanceRates]
     charity: CharityPolicy
     catalog: Mapping[str, CatalogItem] = field(repr=False)
+    cross_region: CrossRegionPolicy | None = None
+    """None: this region's insured cannot settle away from home here (such claims are refused)."""
+    health_fund: HealthFundPolicy | None = None
+    """None: the health fund pays 0.00 on every claim under this tariff."""
 
     def __post_init__(self) -> None:
         assert set(self.fund_codes) == set(Fund), self.fund_codes

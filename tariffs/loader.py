@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from settlement.model import Fund, Group
-from settlement.money import SCALE_DECIMALS, UNIT_PRICE_DECIMALS, scaled_int
+from settlement.money import QUANTITY_DECIMALS, SCALE_DECIMALS, UNIT_PRICE_DECIMALS, scaled_int
 from settlement.tariff import (
     AssistanceRates,
     Band,
@@ -29,14 +29,19 @@ from settlement.tariff import (
     CharityPolicy,
     CriticalIllnessPolicy,
     CriticalIllnessTilt,
+    CrossRegionPolicy,
+    HealthFundPolicy,
+    ItemRules,
     Tariff,
     TariffBook,
 )
 from tariffs.schema import CatalogRow, CharityDiseaseRow, TariffFile
 
 CATALOG_COLUMNS = (
-    "code", "name", "kind", "class", "selfpay_ratio", "unit_price_cap", "unit", "reference_price"
+    "code", "name", "kind", "class", "selfpay_ratio", "unit_price_cap", "unit", "reference_price",
+    "gender", "age_min", "age_max", "per_day", "max_quantity",
 )  # fmt: skip
+"""The catalog CSV's header; the last five are the rule data of rules §14 (empty = none)."""
 DISEASE_COLUMNS = ("number", "name", "name_en", "icd_prefixes", "surgery_required", "age_max")
 
 
@@ -117,6 +122,21 @@ def _read_rows(
             problems.add_validation(f"{path} line {line_no}", error)
 
 
+def _item_rules(row: CatalogRow) -> ItemRules | None:
+    """The row's rule data; None when it sets none (most items), as the engine expects."""
+    if not row.has_rules():
+        return None
+    return ItemRules(
+        gender=row.gender,
+        age_min=row.age_min,
+        age_max=row.age_max,
+        per_day=row.per_day,
+        max_quantity_units=None
+        if row.max_quantity is None
+        else scaled_int(row.max_quantity, QUANTITY_DECIMALS),
+    )
+
+
 def load_catalog(path: Path, problems: _Problems) -> dict[str, CatalogEntry]:
     catalog: dict[str, CatalogEntry] = {}
     first_line: dict[str, int] = {}
@@ -138,6 +158,7 @@ def load_catalog(path: Path, problems: _Problems) -> dict[str, CatalogEntry]:
             unit_price_cap_micro=None
             if row.unit_price_cap is None
             else scaled_int(row.unit_price_cap, UNIT_PRICE_DECIMALS),
+            rules=_item_rules(row),
         )
         catalog[row.code] = CatalogEntry(item, row.reference_price, row.unit)
     return catalog
@@ -172,8 +193,6 @@ def _build(
     spec: TariffFile, catalog: dict[str, CatalogEntry], diseases: tuple[CharityDisease, ...]
 ) -> Tariff:
     """The engine's tariff from a validated file (amounts in fen, rates in ppm)."""
-    basic = spec.basic_insurance
-    critical = spec.critical_illness
     return Tariff(
         version=spec.tariff.version,
         region=spec.tariff.region,
@@ -181,38 +200,8 @@ def _build(
         effective_to=spec.tariff.effective_to,
         group_precedence=tuple(spec.tariff.group_precedence.value),
         fund_codes=spec.fund_codes.by_fund(),
-        basic=BasicPolicy(
-            levels={
-                int(level): BasicLevel(_fen(rates.deductible.value), _ppm(rates.rate.value))
-                for level, rates in basic.levels.items()
-            },
-            subsequent_admission_factor_ppm=_ppm(basic.subsequent_admission_factor.value),
-            annual_cap_fen=_fen(basic.annual_cap.value),
-            tilt={
-                group: BasicTilt(_ppm(tilt.deductible_factor.value), _ppm(tilt.rate_bonus.value))
-                for group, tilt in basic.tilt.items()
-            },
-        ),
-        critical_illness=CriticalIllnessPolicy(
-            deductible_fen=_fen(critical.deductible.value),
-            bands=tuple(
-                Band(
-                    _fen(band.from_.value),
-                    None if band.to is None else _fen(band.to.value),
-                    _ppm(band.rate.value),
-                )
-                for band in critical.bands
-            ),
-            annual_cap_fen=_fen(critical.annual_cap.value),
-            tilt={
-                group: CriticalIllnessTilt(
-                    _ppm(tilt.deductible_factor.value),
-                    _ppm(tilt.rate_bonus.value),
-                    tilt.no_cap.value,
-                )
-                for group, tilt in critical.tilt.items()
-            },
-        ),
+        basic=_basic_policy(spec),
+        critical_illness=_critical_illness_policy(spec),
         assistance={
             group: AssistanceRates(
                 _ppm(rates.rate_below_line.value),
@@ -229,6 +218,65 @@ def _build(
             else _fen(spec.charity.annual_cap.value),
         ),
         catalog={code: entry.item for code, entry in catalog.items()},
+        cross_region=CrossRegionPolicy(
+            rate_reduction_ppm={
+                filing: _ppm(reduction.value)
+                for filing, reduction in spec.cross_region.rate_reduction.items()
+            }
+        ),
+        health_fund=_health_fund_policy(spec),
+    )
+
+
+def _basic_policy(spec: TariffFile) -> BasicPolicy:
+    basic = spec.basic_insurance
+    return BasicPolicy(
+        levels={
+            int(level): BasicLevel(_fen(rates.deductible.value), _ppm(rates.rate.value))
+            for level, rates in basic.levels.items()
+        },
+        subsequent_admission_factor_ppm=_ppm(basic.subsequent_admission_factor.value),
+        annual_cap_fen=_fen(basic.annual_cap.value),
+        tilt={
+            group: BasicTilt(_ppm(tilt.deductible_factor.value), _ppm(tilt.rate_bonus.value))
+            for group, tilt in basic.tilt.items()
+        },
+    )
+
+
+def _critical_illness_policy(spec: TariffFile) -> CriticalIllnessPolicy:
+    critical = spec.critical_illness
+    return CriticalIllnessPolicy(
+        deductible_fen=_fen(critical.deductible.value),
+        bands=tuple(
+            Band(
+                _fen(band.from_.value),
+                None if band.to is None else _fen(band.to.value),
+                _ppm(band.rate.value),
+            )
+            for band in critical.bands
+        ),
+        annual_cap_fen=_fen(critical.annual_cap.value),
+        tilt={
+            group: CriticalIllnessTilt(
+                _ppm(tilt.deductible_factor.value),
+                _ppm(tilt.rate_bonus.value),
+                tilt.no_cap.value,
+            )
+            for group, tilt in critical.tilt.items()
+        },
+    )
+
+
+def _health_fund_policy(spec: TariffFile) -> HealthFundPolicy | None:
+    health = spec.health_fund
+    if health is None:
+        return None
+    return HealthFundPolicy(
+        groups=frozenset(health.groups.value),
+        hospital_levels=frozenset(health.hospital_levels.value),
+        selfpay_ratio_max_ppm=_ppm(health.selfpay_ratio_max.value),
+        annual_cap_fen=None if health.annual_cap is None else _fen(health.annual_cap.value),
     )
 
 
@@ -354,5 +402,9 @@ DEFAULT_TARIFF_DIR = Path(__file__).resolve().parent / "data"
 
 
 def load_default() -> LoadedTariffs:
-    """The tariffs shipped with onestop (region 220000, versions 2018 and 2019)."""
+    """The tariffs shipped with onestop under `tariffs/data/`, all sample parameters.
+
+    Region 220000 (Jilin), versions 220000-2018 and 220000-2019; region 210000 (Liaoning),
+    version 210000-2018, the other side of cross-region claims.
+    """
     return load_tariffs(DEFAULT_TARIFF_DIR)

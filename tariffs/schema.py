@@ -4,6 +4,8 @@ A tariff version is one TOML file (policy parameters, each value with a `descrip
 `reference`) that names a catalog CSV and a charity-disease CSV beside it. Money, rates and
 factors are strings; a TOML float is refused because it has already lost the fen. The models
 check each file on its own; `tariffs.loader` checks what spans files (overlapping periods).
+Catalog rows may carry rule data (rules §14); a tariff states its cross-region rate reductions
+(§12) and may state a health poverty fund (§13).
 """
 
 from __future__ import annotations
@@ -19,13 +21,23 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     model_validator,
 )
 
-from settlement.model import Fund, Group, ItemClass, ItemKind
+from settlement.model import Filing, Fund, Gender, Group, ItemClass, ItemKind
+from settlement.money import QUANTITY_DECIMALS
 from settlement.tariff import RATE_ABOVE_LINE_MIN_PPM
 
+T = TypeVar("T")
+
 RATE_ABOVE_LINE_MIN = Decimal(RATE_ABOVE_LINE_MIN_PPM).scaleb(-6)
+HOSPITAL_LEVELS = (1, 2, 3)
+"""The hospital levels a tariff sets rates for (乡镇/一级, 县级/二级, 三级)."""
+ITEM_GENDERS = tuple(gender for gender in Gender if gender is not Gender.UNKNOWN)
+"""The genders an item may be restricted to: `unknown` describes a person, never an item."""
+AGE_YEARS_MAX = 150
+"""The largest age an item's age limit may name; anything above is a typo, not a policy."""
 
 
 def _decimal_string(decimals: int) -> Any:
@@ -54,6 +66,19 @@ def _at_most_one(value: Decimal) -> Decimal:
     return value
 
 
+def _positive(value: Decimal) -> Decimal:
+    if value == 0:
+        raise ValueError(f"{value} is not positive")
+    return value
+
+
+def _distinct(values: list[T]) -> list[T]:
+    repeated = sorted({str(value) for value in values if values.count(value) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} listed more than once")
+    return values
+
+
 MoneyText = Annotated[Decimal, _decimal_string(2)]
 """A non-negative amount in yuan, written as a string with at most two decimals."""
 PriceText = Annotated[Decimal, _decimal_string(6)]
@@ -62,8 +87,8 @@ FactorText = Annotated[Decimal, _decimal_string(6)]
 """A non-negative factor with at most six decimals."""
 RateText = Annotated[Decimal, _decimal_string(6), AfterValidator(_at_most_one)]
 """A rate in [0, 1] with at most six decimals."""
-
-T = TypeVar("T")
+QuantityText = Annotated[Decimal, _decimal_string(QUANTITY_DECIMALS), AfterValidator(_positive)]
+"""A positive quantity with at most four decimals (a claim line's quantity has four)."""
 
 
 class Parameter(BaseModel, Generic[T]):
@@ -104,6 +129,7 @@ class FundCodes(BaseModel):
     critical_illness: Parameter[Annotated[str, Field(pattern=r"^[0-9]{6}$")]]
     medical_assistance: Parameter[Annotated[str, Field(pattern=r"^[0-9]{6}$")]]
     charity: Parameter[Annotated[str, Field(pattern=r"^[0-9]{6}$")]]
+    health_fund: Parameter[Annotated[str, Field(pattern=r"^[0-9]{6}$")]]
 
     def by_fund(self) -> dict[Fund, str]:
         return {fund: getattr(self, fund.value).value for fund in Fund}
@@ -205,6 +231,36 @@ class CharityFile(BaseModel):
     annual_cap: Parameter[MoneyText] | None = None
 
 
+def _every_filing(reductions: dict[Filing, Any]) -> dict[Filing, Any]:
+    missing = [filing.value for filing in Filing if filing not in reductions]
+    if missing:
+        raise ValueError(f"no reduction for filing {', '.join(missing)}")
+    return reductions
+
+
+class CrossRegionFile(BaseModel):
+    """`[cross_region]`: points off the basic-insurance rate by filing kind (rules §12)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rate_reduction: Annotated[dict[Filing, Parameter[RateText]], AfterValidator(_every_filing)]
+
+
+class HealthFundFile(BaseModel):
+    """`[health_fund]`: the health poverty fund (健康扶贫基金, rules §13); absent, it pays 0."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    groups: Parameter[Annotated[list[Group], Field(min_length=1), AfterValidator(_distinct)]]
+    hospital_levels: Parameter[
+        Annotated[
+            list[Annotated[StrictInt, Field(ge=HOSPITAL_LEVELS[0], le=HOSPITAL_LEVELS[-1])]],
+            Field(min_length=1),
+            AfterValidator(_distinct),
+        ]
+    ]
+    selfpay_ratio_max: Parameter[RateText]
+    annual_cap: Parameter[MoneyText] | None = None
+
+
 class TariffFile(BaseModel):
     """One tariff version's TOML file."""
 
@@ -215,10 +271,37 @@ class TariffFile(BaseModel):
     critical_illness: CriticalIllnessFile
     medical_assistance: dict[Group, AssistanceGroupFile]
     charity: CharityFile
+    cross_region: CrossRegionFile
+    health_fund: HealthFundFile | None = None
 
 
 def _empty_to_none(value: object) -> object:
     return None if value == "" else value
+
+
+def _item_gender(value: object) -> object:
+    if value == "":
+        return None
+    if value not in ITEM_GENDERS:
+        allowed = " or ".join(gender.value for gender in ITEM_GENDERS)
+        raise ValueError(f"gender {value!r} is not {allowed} (or empty for no gender rule)")
+    return value
+
+
+def _per_day_flag(value: object) -> object:
+    # One spelling for each state: `true` sets the rule, an empty field leaves it unset; any
+    # other word (`yes`, `1`, `false`) is refused rather than guessed at.
+    if value == "":
+        return False
+    if value == "true":
+        return True
+    raise ValueError(f"per_day {value!r} is not true (or empty for no per-day rule)")
+
+
+AgeText = Annotated[
+    Annotated[int, Field(ge=0, le=AGE_YEARS_MAX)] | None, BeforeValidator(_empty_to_none)
+]
+"""An age in whole years, inclusive, or empty for no limit."""
 
 
 class CatalogRow(BaseModel):
@@ -234,6 +317,12 @@ class CatalogRow(BaseModel):
     unit: str = ""
     reference_price: Annotated[PriceText | None, BeforeValidator(_empty_to_none)] = None
     """A typical unit price, used only by the demo claim generator, never by the engine."""
+    gender: Annotated[Gender | None, BeforeValidator(_item_gender)] = None
+    """Rule data (rules §14) from here on; every field empty: the item has no rules."""
+    age_min: AgeText = None
+    age_max: AgeText = None
+    per_day: Annotated[bool, BeforeValidator(_per_day_flag)] = False
+    max_quantity: Annotated[QuantityText | None, BeforeValidator(_empty_to_none)] = None
 
     @model_validator(mode="after")
     def _ratio_by_class(self) -> CatalogRow:
@@ -244,6 +333,22 @@ class CatalogRow(BaseModel):
         if self.item_class is ItemClass.C and self.unit_price_cap is not None:
             raise ValueError("a class-C item is fully self-paid and takes no unit_price_cap")
         return self
+
+    @model_validator(mode="after")
+    def _ages_in_order(self) -> CatalogRow:
+        if self.age_min is not None and self.age_max is not None and self.age_min > self.age_max:
+            raise ValueError(f"age_min {self.age_min} is above age_max {self.age_max}")
+        return self
+
+    def has_rules(self) -> bool:
+        """Whether any rule datum is set (an item without any has `rules` None)."""
+        return (
+            self.gender is not None
+            or self.age_min is not None
+            or self.age_max is not None
+            or self.per_day
+            or self.max_quantity is not None
+        )
 
 
 class CharityDiseaseRow(BaseModel):

@@ -1,4 +1,4 @@
-"""The four funds as same-shaped stages, run by `settlement.engine` in the fixed order.
+"""The five funds as same-shaped stages, run by `settlement.engine` in the fixed order.
 
 Every stage is a pure function `(case, cascade) -> (step, cascade)`: it reads the claim's fixed
 facts (`Case`), reads what earlier funds left (`Cascade`), and returns what it paid (`FundStep`)
@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from settlement.model import AccumulatorsFen, Group
-from settlement.result import FundStep
+from settlement.model import AccumulatorsFen, Filing, Group
+from settlement.result import FundStep, Phrase
 from settlement.tariff import CharityDisease, Tariff
 
 
@@ -27,7 +27,10 @@ class Case:
     in_scope_fen: int
     charity_disease: CharityDisease | None
     """The listed disease charity covers for this claim, decided once by `charity.eligibility`."""
-    charity_reason: str
+    charity_reason: Phrase
+    filing: Filing | None = None
+    """Set on a cross-region claim only (rules §12): lowers the basic-insurance rate."""
+    in_region: bool = True
 
 
 class Cascade(NamedTuple):

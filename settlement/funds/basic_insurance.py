@@ -75,18 +75,26 @@ def _deductible_and_rate(case: Case) -> tuple[int, int, list[Sentence]]:
     ]
     deductible_factor_ppm = SCALE
     rate_ppm = level.rate_ppm
+    bonus_ppm = 0
     if tilt is not None:
         deductible_factor_ppm = tilt.deductible_factor_ppm
-        rate_ppm = min(SCALE, rate_ppm + tilt.rate_bonus_ppm)
+        bonus_ppm = tilt.rate_bonus_ppm
+        rate_ppm = min(SCALE, level.rate_ppm + bonus_ppm)
         sentences.append(
             (
                 "{} tilt: deductible × {}, rate + {} = {}",
-                (
-                    case.group,
-                    Rate(deductible_factor_ppm),
-                    Rate(tilt.rate_bonus_ppm),
-                    Rate(rate_ppm),
-                ),
+                (case.group, Rate(deductible_factor_ppm), Rate(bonus_ppm), Rate(rate_ppm)),
+            )
+        )
+    if case.filing is not None:
+        # Rules §12: the bonus and the reduction first, then the bounds [0, 1].
+        assert case.tariff.cross_region is not None, case.tariff.version
+        reduction_ppm = case.tariff.cross_region.rate_reduction_ppm[case.filing]
+        rate_ppm = min(SCALE, max(0, level.rate_ppm + bonus_ppm - reduction_ppm))
+        sentences.append(
+            (
+                "cross-region claim, filing {}: rate − {} = {}",
+                (case.filing, Rate(reduction_ppm), Rate(rate_ppm)),
             )
         )
     subsequent_factor_ppm = SCALE

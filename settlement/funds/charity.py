@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from settlement.funds import Cascade, Case, capped
 from settlement.model import Claim, Fund, Group
-from settlement.result import Fen, FundStep, Sentence
+from settlement.result import Fen, FundStep, Phrase, Sentence
 from settlement.tariff import CharityDisease, CharityPolicy
 
 
@@ -23,22 +23,22 @@ def matching_disease(policy: CharityPolicy, primary_diagnosis: str) -> CharityDi
 
 def eligibility(
     policy: CharityPolicy, group: Group | None, claim: Claim, age_at_admission: int
-) -> tuple[CharityDisease | None, str]:
+) -> tuple[CharityDisease | None, Phrase]:
     """(the disease, why) when charity pays; (None, why not) otherwise."""
     if group is None or group not in policy.groups:
-        return None, "not in a charity group"
+        return None, Phrase("not in a charity group", ())
     primary = claim.diagnoses[0]
     disease = matching_disease(policy, primary)
     if disease is None:
-        return None, f"primary diagnosis {primary} is not a listed disease"
+        return None, Phrase("primary diagnosis {} is not a listed disease", (primary,))
     if disease.surgery_required and not claim.surgery:
-        return None, f"{disease.name} is covered only when treated by surgery"
+        return None, Phrase("{} is covered only when treated by surgery", (disease.name,))
     if disease.age_max is not None and age_at_admission > disease.age_max:
-        return None, (
-            f"{disease.name} is covered up to age {disease.age_max}; "
-            f"age at admission {age_at_admission}"
+        return None, Phrase(
+            "{} is covered up to age {}; age at admission {}",
+            (disease.name, disease.age_max, age_at_admission),
         )
-    return disease, f"{disease.name} ({disease.name_en}), diagnosis {primary}"
+    return disease, Phrase("{} ({}), diagnosis {}", (disease.name, disease.name_en, primary))
 
 
 def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:

@@ -101,7 +101,10 @@ def test_a_fen_of_full_selfpay_moved_between_lines_breaks_amount_equals_parts_pl
 ) -> None:
     tampered = shifted_line(e2, 5, full_selfpay_fen=-1)
     tampered = shifted_line(tampered, 1, full_selfpay_fen=+1)
-    assert refusal(tampered) == "claim ZY20180312001 line 1: amount ≠ self-pay parts + in scope"
+    assert (
+        refusal(tampered)
+        == "claim ZY20180312001 line 1: amount ≠ refused + self-pay parts + in scope"
+    )
 
 
 def test_a_fen_of_patient_pay_moved_between_lines_breaks_amount_equals_funds_plus_patient(
@@ -175,7 +178,10 @@ def test_a_fen_of_full_selfpay_on_a_line_and_its_total_breaks_total_equals_parts
         + totals.in_scope_fen
     )
     assert totals.total_fen != parts_fen
-    assert refusal(tampered) == "claim ZY20180312001 line 1: amount ≠ self-pay parts + in scope"
+    assert (
+        refusal(tampered)
+        == "claim ZY20180312001 line 1: amount ≠ refused + self-pay parts + in scope"
+    )
 
 
 # --- the funds -----------------------------------------------------------------------------

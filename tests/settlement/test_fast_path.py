@@ -12,7 +12,7 @@ from settlement.lines import check_lines, classify_lines
 from settlement.model import ClaimLine
 from tariffs import load_default
 
-CATALOG = load_default().book.tariffs[0].catalog
+CATALOG = load_default().book.by_version("220000-2018").catalog  # type: ignore[union-attr]
 CODES = sorted(CATALOG)
 
 decimal_texts = st.one_of(

@@ -223,9 +223,10 @@ def test_accumulators_after_are_those_before_plus_this_claims_admission_and_paym
 ) -> None:
     settlement = settled(case)
     before = case.accumulators.to_fen()
-    basic, critical, assistance, charity = (step.paid_fen for step in settlement.funds)
+    basic, critical, assistance, charity, health = (step.paid_fen for step in settlement.funds)
     in_scope_fen = settlement.totals.in_scope_fen
     expected = before._replace(
+        health_paid=before.health_paid + health,
         admissions=before.admissions + 1,
         basic_paid=before.basic_paid + basic,
         ci_base=before.ci_base + in_scope_fen - basic,

@@ -25,6 +25,7 @@ from settlement.tariff import (
     BasicTilt,
     CatalogItem,
     CriticalIllnessTilt,
+    ItemRules,
     Tariff,
     TariffBook,
 )
@@ -34,6 +35,8 @@ DEFAULT_REGION_DIR = DEFAULT_TARIFF_DIR / "220000"
 TOML_2018 = "220000-2018.toml"
 TOML_2019 = "220000-2019.toml"
 CATALOG = "catalog.csv"
+SHIPPED_TARIFF_FILES = sorted(DEFAULT_TARIFF_DIR.rglob("*.toml"))
+"""Every tariff file shipped, of every region."""
 DISEASES = "charity_diseases.csv"
 HEADER_KEYS = {
     "version",
@@ -130,11 +133,11 @@ def tariff_of(book: TariffBook, version: str) -> Tariff:
     return tariff
 
 
-def test_the_default_tariffs_are_versions_2018_and_2019_of_region_220000(
+def test_the_default_tariffs_are_versions_2018_and_2019_of_region_220000_and_2018_of_210000(
     default_tariffs: LoadedTariffs,
 ) -> None:
     versions = sorted(tariff.version for tariff in default_tariffs.book.tariffs)
-    assert versions == ["220000-2018", "220000-2019"]
+    assert versions == ["210000-2018", "220000-2018", "220000-2019"]
     first = tariff_of(default_tariffs.book, "220000-2018")
     second = tariff_of(default_tariffs.book, "220000-2019")
     assert (first.region, first.effective_from, first.effective_to) == (
@@ -182,15 +185,32 @@ REFERENCE_ITEMS = [
     CatalogItem("B0001", "头孢曲松钠注射液", ItemKind.DRUG, ItemClass.B, 100_000, None),
     CatalogItem("B0002", "紫杉醇注射液", ItemKind.DRUG, ItemClass.B, 200_000, None),
     CatalogItem("C0001", "人血白蛋白", ItemKind.DRUG, ItemClass.C, None, None),
-    CatalogItem("S0001", "普通病房床位费", ItemKind.SERVICE, ItemClass.A, None, 40_000_000),
-    CatalogItem("S0002", "胸腔镜下肺叶切除术", ItemKind.SERVICE, ItemClass.A, None, None),
-    CatalogItem("S0003", "一级护理", ItemKind.SERVICE, ItemClass.A, None, None),
     CatalogItem(
-        "M0001", "一次性使用吻合器", ItemKind.MATERIAL, ItemClass.B, 300_000, 1_500_000_000
+        "S0001",
+        "普通病房床位费",
+        ItemKind.SERVICE,
+        ItemClass.A,
+        None,
+        40_000_000,
+        ItemRules(per_day=True),
+    ),
+    CatalogItem("S0002", "胸腔镜下肺叶切除术", ItemKind.SERVICE, ItemClass.A, None, None),
+    CatalogItem(
+        "S0003", "一级护理", ItemKind.SERVICE, ItemClass.A, None, None, ItemRules(per_day=True)
+    ),
+    CatalogItem(
+        "M0001",
+        "一次性使用吻合器",
+        ItemKind.MATERIAL,
+        ItemClass.B,
+        300_000,
+        1_500_000_000,
+        ItemRules(max_quantity_units=30_000),
     ),
     CatalogItem("M0002", "进口人工晶体", ItemKind.MATERIAL, ItemClass.C, None, None),
 ]
-"""DEFAULT_TARIFF.md's reference items: ratios in ppm, caps in millionths of a yuan."""
+"""DEFAULT_TARIFF.md's reference items: ratios in ppm, caps in millionths of a yuan, rule data
+of its "Additions" (quantities in ten-thousandths; tests/tariffs/test_additions.py has the rest)."""
 
 
 @pytest.mark.parametrize("version", ["220000-2018", "220000-2019"])
@@ -223,6 +243,7 @@ def test_each_default_tariff_carries_the_national_fund_codes(
         Fund.CRITICAL_ILLNESS: "390200",
         Fund.MEDICAL_ASSISTANCE: "610100",
         Fund.CHARITY: "999997",
+        Fund.HEALTH_FUND: "610103",
     }
 
 
@@ -241,9 +262,13 @@ def test_the_2019_critical_illness_bands_pay_ten_points_more_than_2018(book: Tar
     )
 
 
-def test_the_2019_tariff_differs_from_2018_only_in_period_and_band_rates(book: TariffBook) -> None:
+def test_the_2019_tariff_differs_from_2018_only_in_period_band_rates_and_health_fund(
+    book: TariffBook,
+) -> None:
     first = tariff_of(book, "220000-2018")
     second = tariff_of(book, "220000-2019")
+    assert first.health_fund is None
+    assert second.health_fund is not None
     second_as_2018 = dataclasses.replace(
         second,
         version=first.version,
@@ -252,6 +277,7 @@ def test_the_2019_tariff_differs_from_2018_only_in_period_and_band_rates(book: T
         critical_illness=dataclasses.replace(
             second.critical_illness, bands=first.critical_illness.bands
         ),
+        health_fund=None,
     )
     assert second_as_2018 == first
 
@@ -284,11 +310,11 @@ def test_each_default_tariff_holds_the_documented_policy_figures(
     assert tariff.charity.annual_cap_fen is None
 
 
-@pytest.mark.parametrize("file_name", [TOML_2018, TOML_2019])
+@pytest.mark.parametrize("path", SHIPPED_TARIFF_FILES, ids=lambda path: path.name)
 def test_every_parameter_of_the_default_tariff_files_has_a_description_and_a_reference(
-    file_name: str,
+    path: Path,
 ) -> None:
-    found = policy_parameters(DEFAULT_REGION_DIR / file_name)
+    found = policy_parameters(path)
     assert len(found) >= 40
     for where, parameter in found:
         description = parameter.get("description")
@@ -299,11 +325,11 @@ def test_every_parameter_of_the_default_tariff_files_has_a_description_and_a_ref
         assert reference.strip(), where
 
 
-@pytest.mark.parametrize("file_name", [TOML_2018, TOML_2019])
+@pytest.mark.parametrize("path", SHIPPED_TARIFF_FILES, ids=lambda path: path.name)
 def test_every_default_policy_figure_without_an_official_source_says_sample_parameter(
-    file_name: str,
+    path: Path,
 ) -> None:
-    for where, parameter in policy_parameters(DEFAULT_REGION_DIR / file_name):
+    for where, parameter in policy_parameters(path):
         if where.startswith("fund_codes."):
             continue  # Fund codes come from the national platform's code list.
         assert "sample parameter" in parameter["reference"], where
@@ -567,7 +593,10 @@ def test_a_missing_description_is_refused(region_dir: Path) -> None:
         'deductible = { value = "10000.00", ',
     )
     assert_reported(
-        refusal(region_dir.parent), TOML_2019, "critical_illness.deductible.description", "missing"
+        refusal(region_dir.parent),
+        TOML_2019,
+        "critical_illness.deductible.description",
+        "Field required",
     )
 
 
@@ -604,7 +633,7 @@ def test_duplicate_catalog_codes_are_refused_naming_both_lines(region_dir: Path)
     text = path.read_text(encoding="utf-8")
     assert text.endswith("\n")
     duplicate = len(text.splitlines()) + 1
-    edit(path, text, text + "A0001,青霉素钠注射液(重复),drug,A,,,支,12.00\n")
+    edit(path, text, text + "A0001,青霉素钠注射液(重复),drug,A,,,支,12.00,,,,,\n")
     assert_reported(
         refusal(region_dir.parent),
         CATALOG,
@@ -659,8 +688,12 @@ def test_a_catalog_row_of_an_unknown_kind_is_refused(region_dir: Path) -> None:
 def test_a_catalog_row_with_too_few_fields_is_refused(region_dir: Path) -> None:
     path = region_dir / CATALOG
     line = line_of(path, "S0002,")
-    edit(path, "S0002,胸腔镜下肺叶切除术,service,A,,,次,12000.00", "S0002,胸腔镜下肺叶切除术")
-    assert_reported(refusal(region_dir.parent), CATALOG, f"line {line}", "2 fields, expected 8")
+    edit(
+        path,
+        "S0002,胸腔镜下肺叶切除术,service,A,,,次,12000.00,,,,,\n",
+        "S0002,胸腔镜下肺叶切除术\n",
+    )
+    assert_reported(refusal(region_dir.parent), CATALOG, f"line {line}", "2 fields, expected 13")
 
 
 def test_a_bad_catalog_header_is_refused(region_dir: Path) -> None:
@@ -669,7 +702,8 @@ def test_a_bad_catalog_header_is_refused(region_dir: Path) -> None:
         refusal(region_dir.parent),
         CATALOG,
         "line 1",
-        "header must be code,name,kind,class,selfpay_ratio,unit_price_cap,unit,reference_price",
+        "header must be code,name,kind,class,selfpay_ratio,unit_price_cap,unit,reference_price,"
+        "gender,age_min,age_max,per_day,max_quantity",
     )
 
 
