@@ -25,7 +25,15 @@ from settlement.funds import (
 )
 from settlement.limits import CLAIM_LINES_MAX, DIAGNOSES_MAX
 from settlement.lines import SplitLines, check_lines, classify_lines
-from settlement.model import FUND_ORDER, Accumulators, AccumulatorsFen, Claim, Group, Person
+from settlement.model import (
+    FUND_ORDER,
+    Accumulators,
+    AccumulatorsFen,
+    Claim,
+    Filing,
+    Group,
+    Person,
+)
 from settlement.rejection import Problem, ProblemCode, Rejection
 from settlement.result import Finding, FundStep, LineSettlement, Settlement, Totals
 from settlement.rules import RuleContext, check_rules
@@ -41,6 +49,7 @@ STAGES: Final[tuple[Stage, ...]] = (
 """The cascade (保险在先、救助在后): the order is policy and is fixed here, not in the tariff."""
 assert len(STAGES) == len(FUND_ORDER)
 
+FILINGS: Final[frozenset[str]] = frozenset(Filing)
 ICD10_PATTERN: Final[re.Pattern[str]] = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?")
 
 
@@ -219,6 +228,14 @@ def _check_filing(
                 ("filing",),
                 f"filing {claim.filing} is only for a cross-region claim; the hospital and the "
                 f"person are both of region {insured_region}",
+            )
+        ]
+    if claim.filing is not None and claim.filing not in FILINGS:
+        return [
+            Problem(
+                ProblemCode.UNKNOWN_FILING,
+                ("filing",),
+                f"filing {claim.filing!r} is not resident, referral, emergency or temporary",
             )
         ]
     if claim.filing is None:

@@ -30,6 +30,7 @@ class ProblemCode(StrEnum):
     NO_TARIFF = "no_tariff"
     FILING_REQUIRED = "filing_required"
     FILING_NOT_ALLOWED = "filing_not_allowed"
+    UNKNOWN_FILING = "unknown_filing"
     NO_CROSS_REGION_POLICY = "no_cross_region_policy"
     UNKNOWN_HOSPITAL_LEVEL = "unknown_hospital_level"
     ACCUMULATORS_YEAR_MISMATCH = "accumulators_year_mismatch"

@@ -17,11 +17,22 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import cache
+from itertools import pairwise
 from typing import Final, NamedTuple
 
 from hypothesis import strategies as st
 
-from settlement.model import Accumulators, Claim, ClaimLine, Group, ItemClass, Person, Status
+from settlement.model import (
+    Accumulators,
+    Claim,
+    ClaimLine,
+    Filing,
+    Gender,
+    Group,
+    ItemClass,
+    Person,
+    Status,
+)
 from settlement.money import fen_to_money, money
 from settlement.tariff import TariffBook
 from tariffs import load_default
@@ -511,3 +522,295 @@ def years_of_claims(draw: st.DrawFn, max_claims: int = 6, max_lines: int = 12) -
         for number in range(1, count + 1)
     )
     return YearOfClaims(person, group, draw(accumulators(year, limits)), sequence)
+
+
+# --- sections 12–14: two regions, filings, the health fund and the rule items -----------------
+#
+# Inputs for tests/settlement/test_additions_properties.py. Every input drawn here is valid
+# (settled, never rejected) against `RULE_BOOK` and `BOOK` alike: a cross-region claim has a
+# filing, an in-region one none, and every discharge date has a tariff in both regions.
+
+
+REGIONS: Final[tuple[str, ...]] = ("220000", "210000")
+"""The two shipped regions; each holds every code of the other's catalog."""
+assert all(LOADED.catalogs[version].keys() == CATALOG.keys() for version in LOADED.catalogs)
+PER_DAY_CODES: Final[tuple[str, ...]] = ("S0001", "S0003")
+"""Items billed at most once per inpatient day (R03)."""
+MAX_QUANTITY_CODE: Final[str] = "M0001"
+"""The item with a most quantity per admission (R04: 3)."""
+GENDER_AND_AGE_CODES: Final[tuple[str, ...]] = ("G0001", "G0002", "P0001", "P0002")
+"""Items for one gender (R01) or an age range (R02: P0001 newborns, P0002 60 and over)."""
+
+
+class AdditionsInput(NamedTuple):
+    """The arguments of `settle` other than the tariff book, the hospital's region included."""
+
+    claim: Claim
+    person: Person
+    hospital_level: int
+    accumulators: Accumulators
+    hospital_region: str | None
+    """None: the hospital is in the person's insured region (as when passing that region)."""
+
+    @property
+    def treatment_region(self) -> str:
+        if self.hospital_region is None:
+            return self.person.insured_region
+        return self.hospital_region
+
+
+@st.composite
+def split_quantities(
+    draw: st.DrawFn, total_units: int, places: int, max_parts: int = 3
+) -> list[Decimal]:
+    """`total_units` × 10**-places split into 1..max_parts positive quantities."""
+    parts = draw(st.integers(1, min(max_parts, total_units)))
+    cuts = sorted(
+        draw(
+            st.lists(
+                st.integers(1, total_units - 1),
+                min_size=parts - 1,
+                max_size=parts - 1,
+                unique=True,
+            )
+        )
+        if parts > 1
+        else []
+    )
+    bounds = [0, *cuts, total_units]
+    return [_decimal_from_units(upper - lower, places) for lower, upper in pairwise(bounds)]
+
+
+Parts = list[tuple[str, Decimal, Decimal]]
+"""(code, quantity, unit price) of lines not yet numbered."""
+
+
+@st.composite
+def per_day_parts(draw: st.DrawFn, code: str, days: int) -> Parts:
+    """Lines of a per-day item whose quantities add up to around the stay's days: exactly,
+    a day or two either side, or a fraction of a day off; split over 1..3 lines."""
+    tenths = draw(
+        st.one_of(
+            st.just(days * 10),
+            st.sampled_from((-20, -10, 10, 20, 30)).map(lambda offset: days * 10 + offset),
+            st.integers(days * 10 - 25, days * 10 + 35),
+        )
+    )
+    quantities = draw(split_quantities(max(1, tenths), 1))
+    return [(code, quantity, draw(unit_prices(code))) for quantity in quantities]
+
+
+@st.composite
+def rule_item_parts(draw: st.DrawFn, days: int) -> Parts:
+    """Lines of the rule items (§14): per-day items around the stay's days, M0001 1..6 over
+    up to three lines, and the gender and age items; each kind present or not."""
+    parts: Parts = []
+    for code in PER_DAY_CODES:
+        if draw(st.booleans()):
+            parts += draw(per_day_parts(code, days))
+    if draw(st.booleans()):
+        total = draw(st.integers(1, 6))
+        for quantity in draw(split_quantities(total, 0)):
+            parts.append((MAX_QUANTITY_CODE, quantity, draw(unit_prices(MAX_QUANTITY_CODE))))
+    for code in GENDER_AND_AGE_CODES:
+        if draw(st.integers(0, 2)) == 0:
+            quantity = draw(st.sampled_from((Decimal(1), Decimal(2), Decimal("0.5"))))
+            parts.append((code, quantity, draw(unit_prices(code))))
+    return parts
+
+
+@st.composite
+def additions_lines(draw: st.DrawFn, days: int, max_other_lines: int = 6) -> tuple[ClaimLine, ...]:
+    """Rule-item lines and ordinary catalog lines (at least one line), in a drawn order and
+    numbered in another: the checks must go by line number, not by claim order."""
+    parts = draw(rule_item_parts(days))
+    parts += draw(
+        st.lists(claim_line_parts(), min_size=0 if parts else 1, max_size=max_other_lines)
+    )
+    parts = draw(st.permutations(parts))
+    numbers = draw(st.permutations(range(1, len(parts) + 1)))
+    return tuple(
+        ClaimLine(number, code, quantity, money(price), money(line_amount(quantity, price)))
+        for number, (code, quantity, price) in zip(numbers, parts, strict=True)
+    )
+
+
+@st.composite
+def additions_claims(draw: st.DrawFn, year: int, claim_no: int = 1) -> Claim:
+    """A claim of the policy year with rule-item and ordinary lines, without a filing."""
+    admission, discharge = draw(stay_dates(year))
+    days = max(1, (discharge - admission).days)
+    return Claim(
+        claim_id=f"ZY{discharge:%Y%m%d}{claim_no:03d}",
+        hospital_id="H0000001",
+        person_id="P0001",
+        admission_date=admission,
+        discharge_date=discharge,
+        diagnoses=draw(diagnoses()),
+        surgery=draw(st.booleans()),
+        lines=draw(additions_lines(days)),
+    )
+
+
+@st.composite
+def additions_birth_dates(draw: st.DrawFn, admission: date) -> date:
+    """Newborns (age 0, born on the admission day at the latest), one-year-olds, adults, the
+    60th birthday on the admission day or the day after, and the old."""
+    kind = draw(st.sampled_from(("newborn", "one", "adult", "sixty", "old", "child")))
+    one_year_before = _same_day_years_before(admission, 1)
+    if kind == "newborn":
+        earliest = one_year_before + timedelta(days=1)
+        return draw(
+            st.one_of(st.sampled_from((admission, earliest)), st.dates(earliest, admission))
+        )
+    if kind == "one":
+        return draw(st.sampled_from((one_year_before, one_year_before - timedelta(days=1))))
+    if kind == "sixty":
+        day_after = draw(st.booleans())
+        birthday = _same_day_years_before(admission, 60)
+        return birthday + timedelta(days=1) if day_after else birthday
+    if kind == "old":
+        return draw(st.dates(date(1920, 1, 1), _same_day_years_before(admission, 61)))
+    if kind == "child":
+        return draw(birth_dates(admission))
+    return draw(st.dates(date(1960, 1, 1), date(2000, 12, 31)))
+
+
+def additions_statuses(
+    discharge: date, group: Group | None = None
+) -> st.SearchStrategy[tuple[Status, ...]]:
+    """The given group held all year, or: no status, one group held all year, or 0..3
+    statuses of any validity (`statuses`)."""
+    if group is not None:
+        return st.just((Status(group, date(2016, 1, 1), None),))
+    held = st.sampled_from(tuple(Group)).map(lambda drawn: (Status(drawn, date(2016, 1, 1), None),))
+    return st.one_of(st.just(()), held, statuses(discharge))
+
+
+@st.composite
+def additions_inputs(
+    draw: st.DrawFn,
+    *,
+    insured_region: str | None = None,
+    year: int | None = None,
+    cross_region: bool | None = None,
+    group: Group | None = None,
+    hospital_levels: tuple[int, ...] = (1, 2, 3),
+    health_paid_max_fen: int = 5_000_00,
+) -> AdditionsInput:
+    """One valid claim of sections 12–14 with its person, level, accumulators and hospital
+    region. Each keyword fixes what it names; otherwise it is drawn (both regions, both years,
+    in-region or cross-region with any filing, any group or none, any gender and age)."""
+    if year is None:
+        year = draw(st.sampled_from(YEARS))
+    if insured_region is None:
+        insured_region = draw(st.sampled_from(REGIONS))
+    if cross_region is None:
+        cross_region = draw(st.booleans())
+    claim = draw(additions_claims(year))
+    hospital_region: str | None = draw(st.sampled_from((None, insured_region)))
+    if cross_region:
+        hospital_region = next(region for region in REGIONS if region != insured_region)
+        claim = replace(claim, filing=draw(st.sampled_from(tuple(Filing))))
+    person = Person(
+        person_id="P0001",
+        birth_date=draw(additions_birth_dates(claim.admission_date)),
+        insured_region=insured_region,
+        statuses=draw(additions_statuses(claim.discharge_date, group)),
+        gender=draw(st.sampled_from(tuple(Gender))),
+    )
+    before = draw(accumulators(year))
+    health_paid = draw(st.one_of(st.just(0), up_to(health_paid_max_fen, 100_00)))
+    before = replace(before, health_paid=fen_to_money(health_paid))
+    level = draw(st.sampled_from(hospital_levels))
+    return AdditionsInput(claim, person, level, before, hospital_region)
+
+
+def with_health_fund_cap(book: TariffBook, cap_fen: int | None) -> TariffBook:
+    """The same tariffs, with every health fund's annual cap set to `cap_fen`."""
+    return TariffBook(
+        tuple(
+            tariff
+            if tariff.health_fund is None
+            else replace(tariff, health_fund=replace(tariff.health_fund, annual_cap_fen=cap_fen))
+            for tariff in book.tariffs
+        )
+    )
+
+
+HEALTH_FUND_CAPS_FEN: Final[tuple[int, ...]] = (0, 1, 50_00, 150_00, 600_00, 2_000_00)
+"""Small health-fund annual caps, so that a year of claims reaches them."""
+HEALTH_CAPPED_BOOKS: Final[dict[int, TariffBook]] = {
+    cap_fen: with_health_fund_cap(RULE_BOOK, cap_fen) for cap_fen in HEALTH_FUND_CAPS_FEN
+}
+"""`RULE_BOOK` with 220000-2019's health fund capped, by cap."""
+
+
+class YearStep(NamedTuple):
+    """One event of a year: a claim settled, or (claim None) an earlier settlement reversed."""
+
+    claim: Claim | None
+    hospital_level: int
+    hospital_region: str | None
+    reverse_pick: int
+    """For a reversal: which settlement still in force is reversed (modulo their number)."""
+
+
+class YearOfAdditions(NamedTuple):
+    """One person's year of settlements and reversals under a book with a capped health fund."""
+
+    person: Person
+    group: Group | None
+    accumulators: Accumulators
+    health_cap_fen: int
+    steps: tuple[YearStep, ...]
+
+
+@st.composite
+def years_of_additions(draw: st.DrawFn, max_steps: int = 8) -> YearOfAdditions:
+    """A year leaning toward the health fund (registered poor, 220000, 2019, levels 1–2),
+    starting within every cap that applies, often right below it; claims in-region and
+    cross-region; reversals of earlier settlements in between."""
+    year = draw(st.sampled_from((2019, 2019, 2019, 2018)))
+    region = draw(st.sampled_from(("220000", "220000", "220000", "210000")))
+    group = draw(st.sampled_from((*[Group.REGISTERED_POOR] * 3, None, *Group)))
+    held = () if group is None else (Status(group, date(year - 1, 1, 1), None),)
+    person = Person(
+        "P0001",
+        draw(st.dates(date(1930, 1, 1), date(2000, 12, 31))),
+        region,
+        held,
+        draw(st.sampled_from(tuple(Gender))),
+    )
+    policy = RULE_BOOK.select(region, date(year, 1, 1))
+    assert policy is not None
+    health_cap_fen = draw(st.sampled_from(HEALTH_FUND_CAPS_FEN))
+    assistance_cap_fen = 0
+    if group is not None:
+        assistance_cap_fen = policy.assistance[group].annual_cap_fen or 500_000_00
+    start = Accumulators(
+        year=year,
+        admissions=draw(st.integers(0, 3)),
+        basic_paid=fen_to_money(draw(up_to(policy.basic.annual_cap_fen, 20_000_00))),
+        ci_base=fen_to_money(draw(ci_base_values())),
+        ci_paid=fen_to_money(draw(up_to(policy.critical_illness.annual_cap_fen, 20_000_00))),
+        assistance_paid=fen_to_money(max(0, draw(up_to(assistance_cap_fen, 5_000_00)))),
+        charity_paid=fen_to_money(draw(st.integers(0, 100_000_00))),
+        health_paid=fen_to_money(
+            draw(st.one_of(st.just(0), up_to(health_cap_fen, 100_00).map(lambda fen: max(0, fen))))
+        ),
+    )
+    other_region = next(other for other in REGIONS if other != region)
+    steps: list[YearStep] = []
+    for number in range(1, draw(st.integers(1, max_steps)) + 1):
+        if steps and draw(st.integers(0, 3)) == 0:
+            steps.append(YearStep(None, 0, None, draw(st.integers(0, max_steps))))
+            continue
+        claim = draw(additions_claims(year, claim_no=number))
+        hospital_region = None
+        if draw(st.integers(0, 4)) == 0:
+            hospital_region = other_region
+            claim = replace(claim, filing=draw(st.sampled_from(tuple(Filing))))
+        level = draw(st.sampled_from((1, 2, 2, 3)))
+        steps.append(YearStep(claim, level, hospital_region, 0))
+    return YearOfAdditions(person, group, start, health_cap_fen, tuple(steps))

@@ -98,7 +98,8 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[ParsedBody[M]]]:
 
 KeyCounts = tuple[tuple[bytes, str | None], ...]
 """Each key of a model as it appears in JSON (`b'"name"'`), and where its count comes from:
-None for a top-level key (once), or the list field whose every item holds it once."""
+None for a required top-level key (once), `?name` for an optional top-level field `name`
+(once if given, else never), or the list field whose every item holds it once."""
 
 
 def _key_counts(model: type[BaseModel]) -> KeyCounts | None:
@@ -107,7 +108,11 @@ def _key_counts(model: type[BaseModel]) -> KeyCounts | None:
     counts: list[tuple[bytes, str | None]] = []
     for name, field in model.model_fields.items():
         if not field.is_required():
-            return None
+            # A top-level object is one object: an optional key's count is 1 if given, else 0.
+            if _list_item_model(field.annotation) is not None:
+                return None
+            counts.append((f'"{field.alias or name}"'.encode(), f"?{name}"))
+            continue
         counts.append((f'"{field.alias or name}"'.encode(), None))
         item = _list_item_model(field.annotation)
         if item is not None:
@@ -134,8 +139,14 @@ def _counted_once(keys: KeyCounts, body: bytes, parsed: BaseModel) -> bool:
     exact check (an escape could spell a key another way; a value could spell a key)."""
     if b"\\" in body:
         return False
+    given = parsed.model_fields_set
     for key, within in keys:
-        expected = 1 if within is None else len(getattr(parsed, within))
+        if within is None:
+            expected = 1
+        elif within.startswith("?"):
+            expected = 1 if within[1:] in given else 0
+        else:
+            expected = len(getattr(parsed, within))
         if body.count(key) != expected:
             return False
     return True

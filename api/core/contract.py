@@ -26,9 +26,19 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from settlement.model import Accumulators, AccumulatorsFen, Claim, ClaimLine, Group, Person, Status
+from settlement.model import (
+    Accumulators,
+    AccumulatorsFen,
+    Claim,
+    ClaimLine,
+    Filing,
+    Gender,
+    Group,
+    Person,
+    Status,
+)
 from settlement.money import format_fen, money
-from settlement.result import LineSettlement, Settlement, Totals
+from settlement.result import Finding, LineSettlement, Settlement, Totals
 
 DECIMAL_PATTERN = r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$"
 """A plain decimal string: no exponent, no NaN; length bounded so parsing stays cheap."""
@@ -129,6 +139,21 @@ class ClaimIn(_Strict):
     items: Annotated[list[ItemIn], Field(max_length=100_000)]
     """The engine refuses more than CLAIM_LINES_MAX lines with a named problem; this bound
     only keeps a hostile body from being parsed without end."""
+    filing: Annotated[
+        Filing | None,
+        Field(
+            description="备案类别, required on a cross-region claim (the hospital's region is not "
+            "the person's insured region), null or absent on an in-region one.",
+        ),
+    ] = None
+
+    def identity_json(self) -> dict[str, Any]:
+        """The claim as its idempotency hash reads it: without `filing` when there is none,
+        so that a claim settled before `filing` existed replays as the same claim."""
+        document = self.model_dump(mode="json")
+        if document["filing"] is None:
+            del document["filing"]
+        return document
 
     def to_engine(self) -> Claim:
         return Claim(
@@ -139,6 +164,7 @@ class ClaimIn(_Strict):
             discharge_date=self.discharge_date,
             diagnoses=tuple(self.diagnoses),
             surgery=self.surgery,
+            filing=self.filing,
             lines=tuple(
                 ClaimLine(
                     item.line_no,
@@ -204,6 +230,7 @@ class PersonIn(_Strict):
             birth_date=self.birth_date,
             insured_region=self.insured_region,
             statuses=tuple(status.to_engine() for status in self.statuses),
+            gender=Gender(self.gender),
         )
 
 
@@ -253,6 +280,7 @@ class AccumulatorsBody(_Strict):
     ci_paid: MoneyText = "0.00"
     assistance_paid: MoneyText = "0.00"
     charity_paid: MoneyText = "0.00"
+    health_paid: MoneyText = "0.00"
 
     def to_engine(self) -> Accumulators:
         return Accumulators(
@@ -263,6 +291,7 @@ class AccumulatorsBody(_Strict):
             ci_paid=money(self.ci_paid),
             assistance_paid=money(self.assistance_paid),
             charity_paid=money(self.charity_paid),
+            health_paid=money(self.health_paid),
         )
 
 
@@ -302,6 +331,24 @@ def _item_json(line: LineSettlement, keys: tuple[str, ...] = _ITEM_KEYS) -> dict
     return dict(zip(keys, values, strict=True))
 
 
+def findings_json(findings: tuple[Finding, ...], *, chinese: bool = False) -> list[dict[str, Any]]:
+    """The rule checks' findings as the contract writes them (`message_zh` too when stored)."""
+    documents = []
+    for finding in findings:
+        document = {
+            "rule": finding.rule.value,
+            "name": finding.name,
+            "line_no": finding.line_no,
+            "action": finding.action.value,
+            "amount": format_fen(finding.amount_fen),
+            "message": finding.message,
+        }
+        if chinese:
+            document["message_zh"] = finding.message_zh
+        documents.append(document)
+    return documents
+
+
 def settlement_json(
     settlement: Settlement,
     *,
@@ -324,6 +371,10 @@ def settlement_json(
         "tariff_version": settlement.tariff_version,
         "group": None if settlement.group is None else settlement.group.value,
         "charity_disease": settlement.charity_disease,
+        "insured_region": settlement.insured_region,
+        "treatment_region": settlement.treatment_region,
+        "filing": None if settlement.filing is None else settlement.filing.value,
+        "catalog_version": settlement.catalog_version,
         "settled_at": settled_at,
         "reversed_at": reversed_at,
         "totals": {name: format_fen(getattr(totals, f"{name}_fen")) for name in TOTAL_KEYS},
@@ -342,6 +393,7 @@ def settlement_json(
             }
             for step in settlement.funds
         ],
+        "findings": findings_json(settlement.findings),
         "accumulators_after": accumulators_json(settlement.accumulators_after_fen),
     }
 
@@ -364,6 +416,9 @@ class TotalsOut(BaseModel):
     charity: MoneyText
     fund_total: MoneyText
     patient_pay: MoneyText
+    refused_selfpay: MoneyText
+    """违规自付: refused by the rule checks (rules §14), the patient's."""
+    health_fund: MoneyText
 
 
 class ItemOut(BaseModel):
@@ -383,10 +438,14 @@ class ItemOut(BaseModel):
     medical_assistance: MoneyText
     charity: MoneyText
     patient_pay: MoneyText
+    refused_selfpay: MoneyText
+    health_fund: MoneyText
 
 
 class FundOut(BaseModel):
-    fund: Literal["basic_insurance", "critical_illness", "medical_assistance", "charity"]
+    fund: Literal[
+        "basic_insurance", "critical_illness", "medical_assistance", "charity", "health_fund"
+    ]
     fund_code: str
     base: MoneyText
     payable: MoneyText
@@ -403,6 +462,7 @@ class AccumulatorsOut(BaseModel):
                     "year": 2018, "admissions": 2, "basic_paid": "35256.08",
                     "ci_base": "33939.02", "ci_paid": "14166.46",
                     "assistance_paid": "6240.79", "charity_paid": "0.00",
+                    "health_paid": "0.00",
                 }
             ]
         }
@@ -414,6 +474,30 @@ class AccumulatorsOut(BaseModel):
     ci_paid: MoneyText
     assistance_paid: MoneyText
     charity_paid: MoneyText
+    health_paid: MoneyText
+
+
+class FindingOut(BaseModel):
+    """One rule of section 14 that acted on one line (合理性审核)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "rule": "R03", "name": "超住院天数", "line_no": 1, "action": "refused",
+                    "amount": "90.00",
+                    "message": "line 1: S0001 普通病房床位费 is billed at most once per inpatient "
+                    "day; the stay has 5 days, 5 left for this code: quantity 7 → 5, 90.00 refused",
+                }
+            ]
+        }
+    )  # fmt: skip
+    rule: Literal["R01", "R02", "R03", "R04"]
+    name: str
+    line_no: int
+    action: Literal["refused", "warning"]
+    amount: MoneyText
+    message: str
 
 
 class SettlementOut(BaseModel):
@@ -430,11 +514,18 @@ class SettlementOut(BaseModel):
     tariff_version: str
     group: Group | None
     charity_disease: str | None
+    insured_region: str
+    """参保地: whose policy tariff (`tariff_version`) settled the claim."""
+    treatment_region: str
+    """就医地: the hospital's region, whose catalog (`catalog_version`) read the lines."""
+    filing: Filing | None
+    catalog_version: str
     settled_at: str | None
     reversed_at: str | None
     totals: TotalsOut
     items: list[ItemOut]
     funds: list[FundOut]
+    findings: list[FindingOut]
     accumulators_after: AccumulatorsOut
 
 

@@ -16,12 +16,19 @@ from typing import Any
 
 import orjson
 
-from api.core.contract import ACCUMULATOR_AMOUNTS, accumulators_json, settlement_json
+from api.core.contract import (
+    ACCUMULATOR_AMOUNTS,
+    accumulators_json,
+    findings_json,
+    settlement_json,
+)
 from api.db.tables import ACCUMULATOR_COLUMNS, PACKED_LINE_FIELDS, TOTAL_COLUMNS
 from settlement.conservation import check_conservation
 from settlement.model import (
     AccumulatorsFen,
+    Filing,
     Fund,
+    Gender,
     Group,
     ItemClass,
     Status,
@@ -30,7 +37,15 @@ from settlement.model import (
     Person as EnginePerson,
 )
 from settlement.money import money
-from settlement.result import FundStep, LineSettlement, Settlement, Totals
+from settlement.result import (
+    Finding,
+    FindingAction,
+    FundStep,
+    LineSettlement,
+    Rule,
+    Settlement,
+    Totals,
+)
 
 assert LineSettlement._fields == PACKED_LINE_FIELDS, "pack_lines and unpack_lines assume this"
 _DESCRIPTIVE = 6
@@ -44,6 +59,7 @@ def person_to_engine(person: Any, statuses: Sequence[Any]) -> EnginePerson:
         person_id=person.person_id,
         birth_date=person.birth_date,
         insured_region=person.insured_region,
+        gender=Gender(person.gender),
         statuses=tuple(
             Status(Group(status.group), status.valid_from, status.valid_to) for status in statuses
         ),
@@ -84,6 +100,11 @@ def settlement_row_values(
         tariff_version=settlement.tariff_version,
         group=None if settlement.group is None else settlement.group.value,
         charity_disease=settlement.charity_disease,
+        insured_region=settlement.insured_region,
+        treatment_region=settlement.treatment_region,
+        filing=None if settlement.filing is None else settlement.filing.value,
+        catalog_version=settlement.catalog_version,
+        findings=orjson.dumps(findings_json(settlement.findings, chinese=True)).decode(),
         settled_at=settled_at,
         reversed_at=None,
         reversal_reason=None,
@@ -142,6 +163,7 @@ def fund_row_values(settlement_id: str, settlement: Settlement) -> list[dict[str
             "cap_remaining_fen": step.cap_remaining_fen,
             "paid_fen": step.paid_fen,
             "explanation": orjson.dumps(list(step.explanation)).decode(),
+            "explanation_zh": orjson.dumps(list(step.explanation_zh)).decode(),
         }
         for position, step in enumerate(settlement.funds)
     ]
@@ -150,17 +172,22 @@ def fund_row_values(settlement_id: str, settlement: Settlement) -> list[dict[str
 def posting_values(
     settlement_id: str,
     hospital_id: str,
+    regions: tuple[str, str],
     funds: list[tuple[str, str, int]],
     *,
     kind: str,
     posted_at: datetime,
 ) -> list[dict[str, Any]]:
-    """Ledger postings for (fund, fund code, paid): negated for a reversal."""
+    """Ledger postings for (fund, fund code, paid): negated for a reversal. `regions` are the
+    settlement's (insured region, treatment region)."""
     sign = -1 if kind == "reversal" else 1
+    insured_region, treatment_region = regions
     return [
         {
             "settlement_id": settlement_id,
             "hospital_id": hospital_id,
+            "insured_region": insured_region,
+            "treatment_region": treatment_region,
             "fund": fund,
             "fund_code": fund_code,
             "kind": kind,
@@ -195,18 +222,42 @@ def settlement_from_rows(row: Any, funds: Sequence[Any]) -> Settlement:
                 payable_fen=fund.payable_fen,
                 cap_remaining_fen=fund.cap_remaining_fen,
                 paid_fen=fund.paid_fen,
-                sentences=tuple(("{}", (text,)) for text in orjson.loads(fund.explanation)),
+                sentences=_stored_sentences(fund.explanation),
+                sentences_zh=None
+                if fund.explanation_zh is None
+                else _stored_sentences(fund.explanation_zh),
             )
             for fund in sorted(funds, key=lambda fund: fund.position)
         ),
         accumulators_after_fen=AccumulatorsFen(
             after["year"],
             after["admissions"],
-            *(_fen(after[name]) for name in ACCUMULATOR_AMOUNTS),
+            # An amount added after the settlement was stored (health_paid) was zero then.
+            *(_fen(after.get(name, "0.00")) for name in ACCUMULATOR_AMOUNTS),
+        ),
+        insured_region=row.insured_region,
+        treatment_region=row.treatment_region,
+        filing=None if row.filing is None else Filing(row.filing),
+        catalog_version=row.catalog_version,
+        findings=tuple(
+            Finding(
+                rule=Rule(finding["rule"]),
+                line_no=finding["line_no"],
+                action=FindingAction(finding["action"]),
+                amount_fen=_fen(finding["amount"]),
+                message=finding["message"],
+                message_zh=finding["message_zh"],
+            )
+            for finding in orjson.loads(row.findings)
         ),
     )
     check_conservation(settlement)
     return settlement
+
+
+def _stored_sentences(stored: str) -> tuple[tuple[str, tuple[object, ...]], ...]:
+    """Explanation lines as stored (rendered text), as sentences that render to themselves."""
+    return tuple(("{}", (text,)) for text in orjson.loads(stored))
 
 
 def _fen(text: str) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -98,12 +98,12 @@ _SETTLED_FOR_CLAIMS = select(SETTLEMENT).where(
 """Two lists rather than one of pairs: both databases then probe the (hospital_id, claim_id)
 index once per combination, where a list of pairs (`IN (VALUES …)`) has SQLite scan it whole.
 The few combinations that are no claim of the batch are dropped by the caller."""
-_HOSPITAL_LEVELS = select(HOSPITAL.c.hospital_id, HOSPITAL.c.level).where(
+_HOSPITAL_LEVELS = select(HOSPITAL.c.hospital_id, HOSPITAL.c.level, HOSPITAL.c.region).where(
     HOSPITAL.c.hospital_id.in_(bindparam("hospital_ids", expanding=True))
 )
-_PERSONS = select(PERSON.c.person_id, PERSON.c.birth_date, PERSON.c.insured_region).where(
-    PERSON.c.person_id.in_(bindparam("person_ids", expanding=True))
-)
+_PERSONS = select(
+    PERSON.c.person_id, PERSON.c.birth_date, PERSON.c.insured_region, PERSON.c.gender
+).where(PERSON.c.person_id.in_(bindparam("person_ids", expanding=True)))
 _STATUSES_OF = select(
     PERSON_STATUS.c.person_id,
     PERSON_STATUS.c.group,
@@ -194,10 +194,19 @@ def lock_waits_mapped() -> Iterator[None]:
 # ---------------------------------------------------------------- parties and accumulators
 
 
+class Site(NamedTuple):
+    """What a claim's settlement reads of its hospital."""
+
+    level: int
+    region: str
+    """The treatment region (就医地): its tariff's catalog reads the claim's lines."""
+
+
 def load_parties(
     connection: Connection, hospital_id: str, person_id: str
-) -> tuple[int, EnginePerson]:
-    """The hospital's level and the person with their statuses; unknown ones refused (422)."""
+) -> tuple[Site, EnginePerson]:
+    """The hospital's level and region, and the person with their statuses; unknown ones
+    refused (422)."""
     return load_parties_many(connection, {hospital_id}, {person_id}).of(hospital_id, person_id)
 
 
@@ -222,26 +231,26 @@ def _refuse_unknown(hospital_id: str, level: Any, person_id: str, person: Any) -
 
 @dataclass(frozen=True, slots=True)
 class Parties:
-    """The hospitals' levels and the persons (with their statuses) of a batch of claims."""
+    """The hospitals (level, region) and the persons (with their statuses) of a batch."""
 
-    levels: dict[str, int]
+    sites: dict[str, Site]
     persons: dict[str, EnginePerson]
 
-    def of(self, hospital_id: str, person_id: str) -> tuple[int, EnginePerson]:
-        """The claim's hospital level and person; unknown ones refused (422) as one by one."""
-        level, person = self.levels.get(hospital_id), self.persons.get(person_id)
-        _refuse_unknown(hospital_id, level, person_id, person)
-        assert level is not None
+    def of(self, hospital_id: str, person_id: str) -> tuple[Site, EnginePerson]:
+        """The claim's hospital and person; unknown ones refused (422) as one by one."""
+        site, person = self.sites.get(hospital_id), self.persons.get(person_id)
+        _refuse_unknown(hospital_id, site, person_id, person)
+        assert site is not None
         assert person is not None
-        return level, person
+        return site, person
 
 
 def load_parties_many(
     connection: Connection, hospital_ids: set[str], person_ids: set[str]
 ) -> Parties:
     """Every hospital's level and every person of a batch, in three statements."""
-    levels = {
-        row.hospital_id: int(row.level)
+    sites = {
+        row.hospital_id: Site(int(row.level), row.region)
         for row in connection.execute(_HOSPITAL_LEVELS, {"hospital_ids": sorted(hospital_ids)})
     }
     statuses: dict[str, list[Any]] = {}
@@ -251,7 +260,7 @@ def load_parties_many(
         row.person_id: person_to_engine(row, statuses.get(row.person_id, ()))
         for row in connection.execute(_PERSONS, {"person_ids": sorted(person_ids)})
     }
-    return Parties(levels, persons)
+    return Parties(sites, persons)
 
 
 def person_exists(connection: Connection, person_id: str) -> bool:
@@ -338,17 +347,21 @@ def read_accumulators(connection: Connection, person_id: str, year: int) -> Accu
 def undo_accumulators(connection: Connection, row: Any) -> None:
     """Subtract exactly what the settlement added (rules §9); later settlements stay as they are."""
     acc = ACCUMULATOR.c
+    values = {
+        "admissions": acc.admissions - 1,
+        "basic_paid_fen": acc.basic_paid_fen - row.basic_insurance_fen,
+        "ci_base_fen": acc.ci_base_fen - (row.in_scope_fen - row.basic_insurance_fen),
+        "ci_paid_fen": acc.ci_paid_fen - row.critical_illness_fen,
+        "assistance_paid_fen": acc.assistance_paid_fen - row.medical_assistance_fen,
+        "charity_paid_fen": acc.charity_paid_fen - row.charity_fen,
+        "health_paid_fen": acc.health_paid_fen - row.health_fund_fen,
+    }
+    # An accumulator added to the engine and not undone here would drift on every reversal.
+    assert set(values) == set(ACCUMULATOR_COLUMNS.values()), values
     connection.execute(
         update(ACCUMULATOR)
         .where(acc.person_id == row.person_id, acc.year == row.policy_year)
-        .values(
-            admissions=acc.admissions - 1,
-            basic_paid_fen=acc.basic_paid_fen - row.basic_insurance_fen,
-            ci_base_fen=acc.ci_base_fen - (row.in_scope_fen - row.basic_insurance_fen),
-            ci_paid_fen=acc.ci_paid_fen - row.critical_illness_fen,
-            assistance_paid_fen=acc.assistance_paid_fen - row.medical_assistance_fen,
-            charity_paid_fen=acc.charity_paid_fen - row.charity_fen,
-        )
+        .values(values)
     )
 
 
@@ -414,7 +427,12 @@ def write_settlements(connection: Connection, settlements: Sequence[NewSettlemen
         funds += fund_row_values(new.settlement_id, result)
         paid = [(step.fund.value, step.fund_code, step.paid_fen) for step in result.funds]
         postings += posting_values(
-            new.settlement_id, result.hospital_id, paid, kind="settle", posted_at=new.settled_at
+            new.settlement_id,
+            result.hospital_id,
+            (result.insured_region, result.treatment_region),
+            paid,
+            kind="settle",
+            posted_at=new.settled_at,
         )
     connection.execute(_INSERT_SETTLEMENT, rows)
     _insert_plain(connection, SETTLEMENT_FUND, funds)
@@ -436,7 +454,14 @@ def mark_reversed(connection: Connection, row: Any, reason: str, now: datetime) 
     paid = [(fund.fund, fund.fund_code, fund.paid_fen) for fund in funds]
     connection.execute(
         _INSERT_POSTINGS,
-        posting_values(row.settlement_id, row.hospital_id, paid, kind="reversal", posted_at=now),
+        posting_values(
+            row.settlement_id,
+            row.hospital_id,
+            (row.insured_region, row.treatment_region),
+            paid,
+            kind="reversal",
+            posted_at=now,
+        ),
     )
     count_hours(connection, "reversed", [(row.hospital_id, now, row._mapping)])
 

@@ -173,6 +173,16 @@ class SettlementRow(SQLModel, table=True):
     charity_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     fund_total_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     patient_pay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    refused_selfpay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    health_fund_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    insured_region: str = Field(max_length=6)
+    """The person's insured region, whose policy tariff settled the claim (参保地)."""
+    treatment_region: str = Field(max_length=6)
+    """The hospital's region, whose catalog read the lines (就医地); the same in-region."""
+    filing: str | None = Field(default=None, max_length=16)
+    catalog_version: str = Field(max_length=64)
+    findings: str = Field(sa_column=Column(Text, nullable=False))
+    """The rule checks' findings (rules §14) as the contract's JSON list, with their Chinese."""
     accumulators_after: str = Field(sa_column=Column(Text, nullable=False))
     """The accumulators after this settlement, as the contract's JSON object."""
     lines: str = Field(sa_column=Column(Text, nullable=False))
@@ -197,6 +207,8 @@ class SettlementFundRow(SQLModel, table=True):
     paid_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     explanation: str = Field(sa_column=Column(Text, nullable=False))
     """The explanation sentences as a JSON list of strings."""
+    explanation_zh: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """The same in Chinese for the printed slip; NULL for steps stored before it was kept."""
 
 
 class FundPosting(SQLModel, table=True):
@@ -212,6 +224,9 @@ class FundPosting(SQLModel, table=True):
     )
     settlement_id: str = Field(foreign_key="settlement.settlement_id", max_length=40, index=True)
     hospital_id: str = Field(max_length=64)
+    insured_region: str = Field(max_length=6)
+    """Whose funds pay (参保地): what each insured region owes each treatment region."""
+    treatment_region: str = Field(max_length=6)
     fund: str = Field(max_length=32)
     fund_code: str = Field(max_length=16)
     kind: str = Field(max_length=16)
@@ -243,6 +258,7 @@ class SettlementHour(SQLModel, table=True):
     critical_illness_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     medical_assistance_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     charity_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    health_fund_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     fund_total_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     patient_pay_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
 
@@ -259,6 +275,7 @@ class AccumulatorRow(SQLModel, table=True):
     ci_paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     assistance_paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     charity_paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    health_paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
 
 class AuditRecord(SQLModel, table=True):
@@ -315,7 +332,7 @@ PACKED_LINE_FIELDS: tuple[str, ...] = (
     "line_no", "item_code", "item_name", "item_class", "quantity", "unit_price",
     "amount_fen", "full_selfpay_fen", "over_cap_selfpay_fen", "first_selfpay_fen",
     "in_scope_fen", "basic_insurance_fen", "critical_illness_fen", "medical_assistance_fen",
-    "charity_fen", "patient_pay_fen",
+    "charity_fen", "patient_pay_fen", "refused_selfpay_fen", "health_fund_fen",
 )  # fmt: skip
 """What each packed line of `settlement.lines` holds, in this order: the fields of the
 engine's `LineSettlement` (the class as its value, quantity and unit price as decimal strings,
@@ -339,6 +356,6 @@ for _name in (*TOTAL_COLUMNS, *FUND_TOTAL_COLUMNS.values()):
     assert _name in SETTLEMENT.c, _name
 for _name in HOUR_AMOUNT_COLUMNS:
     assert _name in SETTLEMENT_HOUR.c, _name
-assert set(PACKED_LINE_FIELDS) == set(LineSettlement._fields), "a line field is not packed"
+assert LineSettlement._fields == PACKED_LINE_FIELDS, "a line field is not packed, or moved"
 for _name in ACCUMULATOR_COLUMNS.values():
     assert _name in ACCUMULATOR.c, _name

@@ -193,12 +193,12 @@ def _settle_one(
         if digest != item.digest:
             raise claim_conflict(claim.claim_id, document["settlement_id"])
         return Outcome(document, created=False)
-    level, person = parties.of(claim.hospital_id, claim.person_id)
+    site, person = parties.of(claim.hospital_id, claim.person_id)
     existing = settled.get(key)
     if existing is not None:
         return replay(connection, existing, item.digest, claim.claim_id)
     before = batch.accumulators[_person_year(item)]
-    result = settle(claim, person, level, before.to_money(), tariffs)
+    result = settle(claim, person, site.level, before.to_money(), tariffs, site.region)
     if isinstance(result, Rejection):
         raise rejection_problem(result)
     now = _stamp(batch, clock)

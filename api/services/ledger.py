@@ -7,10 +7,13 @@ rows disagree, as `Difference` values; it writes nothing. Four checks:
   from that person's settled settlements of that year; a missing row with settled
   settlements behind it is a difference too;
 - conservation: each settlement is rebuilt from its rows with `settlement_from_rows`, which
-  checks every identity of §10 and raises `ConservationError` when one is broken;
+  checks every identity of §10 (five funds, refused self-pay, findings adding up to each
+  line's refusal) and raises `ConservationError` when one is broken; its regions agree with
+  its tariff and catalog versions, and it has a filing exactly when it is cross-region;
 - postings: each fund of each settlement has exactly one 'settle' posting of its paid amount
   (which also equals the settlement's total for that fund); a reversed settlement has one
-  'reversal' posting per fund negating it, a settled one none; and per settlement the
+  'reversal' posting per fund negating it, a settled one none; every posting names the
+  settlement's hospital and both its regions; and per settlement the
   postings sum to the fund total (settled) or to zero (reversed);
 - hourly totals (when all policy years are checked): `api.services.hourly_totals`.
 
@@ -204,6 +207,7 @@ def _recomputed(year: int | None) -> Any:
             func.sum(s.critical_illness_fen).label("ci_paid_fen"),
             func.sum(s.medical_assistance_fen).label("assistance_paid_fen"),
             func.sum(s.charity_fen).label("charity_paid_fen"),
+            func.sum(s.health_fund_fen).label("health_paid_fen"),
         )
         .where(s.status == "settled")
         .group_by(s.person_id, s.policy_year)
@@ -289,6 +293,7 @@ def _rebuild_batch(session: Session, rows: Sequence[SettlementRow]) -> Iterator[
                 "status", where, "settled or reversed", row.status,
                 f"the unknown status {row.status!r}: neither settled nor reversed",
             )  # fmt: skip
+        yield from _region_differences(row, where)
         try:
             settlement_from_rows(row, funds[row.settlement_id])
         except ConservationError as error:
@@ -298,6 +303,29 @@ def _rebuild_batch(session: Session, rows: Sequence[SettlementRow]) -> Iterator[
             # class, unreadable JSON): the settlement cannot even be rebuilt.
             message = f"cannot be rebuilt from its rows: {type(error).__name__}: {error}"
             yield Difference("unreadable", where, "readable", "unreadable", message)
+
+
+def _region_differences(row: SettlementRow, where: str) -> Iterator[Difference]:
+    """The regions agree with the tariffs that settled the claim (a version starts with its
+    region), and a filing is there exactly when the claim is cross-region (rules §12)."""
+    if not row.tariff_version.startswith(f"{row.insured_region}-"):
+        yield Difference(
+            "region", where, row.tariff_version[:6], row.insured_region,
+            f"insured region {row.insured_region}, but policy tariff {row.tariff_version}",
+        )  # fmt: skip
+    if not row.catalog_version.startswith(f"{row.treatment_region}-"):
+        yield Difference(
+            "region", where, row.catalog_version[:6], row.treatment_region,
+            f"treatment region {row.treatment_region}, but catalog {row.catalog_version}",
+        )  # fmt: skip
+    cross_region = row.insured_region != row.treatment_region
+    if cross_region != (row.filing is not None):
+        expected = "a filing" if cross_region else "no filing"
+        yield Difference(
+            "filing", where, expected, row.filing,
+            f"{'cross-region' if cross_region else 'in-region'} settlement with filing "
+            f"{row.filing!r}: it must have {expected}",
+        )  # fmt: skip
 
 
 # ---------------------------------------------------------------- postings
@@ -325,6 +353,12 @@ def _posting_sums(year: int | None) -> Any:
             counted(p.kind == "reversal", p.amount_fen).label("reversal_fen"),
             counted(p.kind.not_in(("settle", "reversal"))).label("other_count"),
             counted(p.hospital_id != SETTLEMENT.c.hospital_id).label("elsewhere_count"),
+            counted(
+                or_(
+                    p.insured_region != SETTLEMENT.c.insured_region,
+                    p.treatment_region != SETTLEMENT.c.treatment_region,
+                )
+            ).label("misplaced_count"),
         )
         .select_from(FUND_POSTING.join(SETTLEMENT, _posting_settlement()))
         .group_by(p.settlement_id, p.fund)
@@ -355,6 +389,7 @@ def _posting_differences(connection: Connection, year: int | None) -> Iterator[D
         q.settle_fen != f.paid_fen,
         q.other_count != 0,
         q.elsewhere_count != 0,
+        q.misplaced_count != 0,
         total.is_(None),
         total != f.paid_fen,
         and_(s.status == "settled", q.reversal_count != 0),
@@ -377,6 +412,7 @@ def _posting_differences(connection: Connection, year: int | None) -> Iterator[D
             q.reversal_fen,
             q.other_count,
             q.elsewhere_count,
+            q.misplaced_count,
         )
         .select_from(
             SETTLEMENT_FUND.join(SETTLEMENT, s.settlement_id == f.settlement_id).outerjoin(
@@ -450,6 +486,13 @@ def _fund_row_differences(row: Any) -> Iterator[Difference]:
             "posting_hospital", f"fund_posting {key}", None, _int(row.elsewhere_count),
             f"{_int(row.elsewhere_count)} postings of {row.fund} for settlement "
             f"{row.settlement_id} are owed to another hospital than the settlement's",
+        )  # fmt: skip
+    if row.posted_settlement_id is not None and _int(row.misplaced_count):
+        yield Difference(
+            "posting_region", f"fund_posting {key}", None, _int(row.misplaced_count),
+            f"{_int(row.misplaced_count)} postings of {row.fund} for settlement "
+            f"{row.settlement_id} name other regions than the settlement's (insured or "
+            "treatment): inter-region clearing would charge the wrong region",
         )  # fmt: skip
     yield from _reversal_differences(row, key)
 

@@ -39,7 +39,7 @@ class Outcome:
 
 def claim_hash(claim_in: ClaimIn) -> str:
     """SHA-256 of the claim's canonical JSON (sorted keys, no spaces): same body, same hash."""
-    canonical = orjson.dumps(claim_in.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    canonical = orjson.dumps(claim_in.identity_json(), option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -90,12 +90,12 @@ def _settle_in_transaction(
 ) -> Outcome:
     with write_connection(engine) as connection:
         store.lock_timeout(connection, lock_wait_ms)
-        level, person = store.load_parties(connection, claim.hospital_id, claim.person_id)
+        site, person = store.load_parties(connection, claim.hospital_id, claim.person_id)
         before = store.lock_accumulators(connection, person.person_id, claim.policy_year)
         existing = store.settled_for_claim(connection, claim.hospital_id, claim.claim_id)
         if existing is not None:
             return replay(connection, existing, digest, claim.claim_id)
-        result = settle(claim, person, level, before.to_money(), tariffs)
+        result = settle(claim, person, site.level, before.to_money(), tariffs, site.region)
         if isinstance(result, Rejection):
             raise rejection_problem(result)
         now = clock()
@@ -118,9 +118,9 @@ def preview_claim(engine: Engine, tariffs: TariffBook, claim_in: ClaimIn) -> dic
     """The same result as settling, computed on the accumulators as they stand; writes nothing."""
     claim = claim_in.to_engine()
     with read_connection(engine) as connection:
-        level, person = store.load_parties(connection, claim.hospital_id, claim.person_id)
+        site, person = store.load_parties(connection, claim.hospital_id, claim.person_id)
         before = store.read_accumulators(connection, person.person_id, claim.policy_year)
-    result = settle(claim, person, level, before.to_money(), tariffs)
+    result = settle(claim, person, site.level, before.to_money(), tariffs, site.region)
     if isinstance(result, Rejection):
         raise rejection_problem(result)
     return settlement_json(

@@ -55,6 +55,7 @@ from sqlmodel import SQLModel
 from api.core.config import Settings
 from api.db.engine import make_engine
 from api.services.ledger import check
+from settlement.model import Fund
 from settlement.money import money, money_to_fen
 from tests.support.server import Server, healthy, start_server
 from tests.support.world import World
@@ -108,9 +109,9 @@ CENT = Decimal("0.01")
 TOTAL_NAMES = (
     "total", "full_selfpay", "over_cap_selfpay", "first_selfpay", "in_scope",
     "deductible_applied", "basic_insurance", "critical_illness", "medical_assistance",
-    "charity", "fund_total", "patient_pay",
+    "charity", "fund_total", "patient_pay", "refused_selfpay", "health_fund",
 )  # fmt: skip
-FUND_COUNT = 4
+FUND_COUNT = len(Fund)
 REVERSAL_FIELDS = ("status", "reversed_at")
 """What a reversal changes in a settlement's document; everything else stays as it was."""
 

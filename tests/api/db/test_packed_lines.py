@@ -55,6 +55,16 @@ def documents(world: World, ids: list[str]) -> list[dict[str, Any]]:
     return [answer.json() for answer in answers]
 
 
+WIDTH_0005 = 16
+"""Fields of a packed line as revision 0005 packed them (0006 appended two amounts)."""
+
+
+def as_0005(lines: str) -> list[Any]:
+    """Packed lines as revision 0005 holds them: a round trip through 0004 drops the two
+    amounts 0006 appended (both zero on these settlements), and reading pads them again."""
+    return [line[:WIDTH_0005] for line in orjson.loads(lines)]
+
+
 def packed(engine: Engine) -> dict[str, str]:
     with engine.connect() as connection:
         return dict(
@@ -74,13 +84,15 @@ def test_packed_lines_read_back_as_the_answer_gave_them(world: World, engine: En
 
 
 def test_a_line_packed_before_a_field_was_appended_reads_that_amount_as_zero() -> None:
-    line = [1, "C0001", "name", "A", "1", "10.00", 1000, 0, 0, 0, 1000, 600, 0, 0, 0, 400]
+    line = [1, "C0001", "name", "A", "1", "10.00", 1000, 0, 0, 0, 1000, 500, 0, 0, 0, 400, 0, 100]
     assert len(line) == len(PACKED_LINE_FIELDS)
     (full,) = unpack_lines(orjson.dumps([line]).decode())
     (short,) = unpack_lines(orjson.dumps([line[:-1]]).decode())
-    assert full.patient_pay_fen == 400
-    assert short.patient_pay_fen == 0
+    assert full.health_fund_fen == 100
+    assert short.health_fund_fen == 0
     assert short[:-1] == full[:-1]
+    (before_0006,) = unpack_lines(orjson.dumps([line[:WIDTH_0005]]).decode())
+    assert (before_0006.refused_selfpay_fen, before_0006.health_fund_fen) == (0, 0)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +101,7 @@ def test_a_line_packed_before_a_field_was_appended_reads_that_amount_as_zero() -
         [[1, "C0001", "name", "A", "1", "10.00", 10.5, 0, 0, 0, 0, 0, 0, 0, 0, 0]],
         [[1, "C0001", "name", "A", "1", "10.00", "1000", 0, 0, 0, 0, 0, 0, 0, 0, 0]],
         [[1, "C0001", "name", "A", "1", "10.00", True, 0, 0, 0, 0, 0, 0, 0, 0, 0]],
-        [[1, "C0001", "name", "A", "1", "10.00", *([0] * 11)]],
+        [[1, "C0001", "name", "A", "1", "10.00", *([0] * 13)]],
         [[1, "C0001", "name", "A", "1", "10.00"]],
         [{"line_no": 1}],
     ],
@@ -100,33 +112,35 @@ def test_a_packed_line_that_is_not_integer_fen_in_place_is_refused(tampered: Any
 
 
 def test_the_migration_unpacks_and_packs_every_settlement_unchanged(
-    world: World, engine: Engine, database_url: str
+    own_world: World, own_engine: Engine, own_database_url: str
 ) -> None:
-    ids = settle_some(world)
-    before, answered = packed(engine), documents(world, ids)
-    config = alembic_config(database_url)
+    ids = settle_some(own_world)
+    before, answered = packed(own_engine), documents(own_world, ids)
+    config = alembic_config(own_database_url)
     command.downgrade(config, "0004")
-    with engine.connect() as connection:
+    with own_engine.connect() as connection:
         rows = connection.execute(text("SELECT count(*) FROM settlement_line")).scalar_one()
         settlements = connection.execute(select(func.count()).select_from(SETTLEMENT)).scalar_one()
     assert settlements == len(before)
     assert rows == sum(len(orjson.loads(lines)) for lines in before.values())
     command.upgrade(config, "head")
-    assert packed(engine) == before
-    assert documents(world, ids) == answered
-    assert check(engine, None).differences == ()
+    assert {key: as_0005(lines) for key, lines in packed(own_engine).items()} == {
+        key: as_0005(lines) for key, lines in before.items()
+    }
+    assert documents(own_world, ids) == answered
+    assert check(own_engine, None).differences == ()
 
 
 def test_the_migration_packs_lines_in_the_order_the_claim_gave_them(
-    world: World, engine: Engine, database_url: str
+    own_world: World, own_engine: Engine, own_database_url: str
 ) -> None:
     """Upgrading from 0004 packs by `position` (the claim's order), not by line number: here
     a settlement's stored positions are reversed before the upgrade, and so is its packing."""
-    (settlement_id, *_) = settle_some(world)
-    before = orjson.loads(packed(engine)[settlement_id])
-    config = alembic_config(database_url)
+    (settlement_id, *_) = settle_some(own_world)
+    before = as_0005(packed(own_engine)[settlement_id])
+    config = alembic_config(own_database_url)
     command.downgrade(config, "0004")
-    with engine.begin() as connection:
+    with own_engine.begin() as connection:
         count = connection.execute(
             text("SELECT count(*) FROM settlement_line WHERE settlement_id = :id"),
             {"id": settlement_id},
@@ -138,6 +152,6 @@ def test_the_migration_packs_lines_in_the_order_the_claim_gave_them(
             {"last": count - 1, "id": settlement_id},
         )
     command.upgrade(config, "head")
-    after = orjson.loads(packed(engine)[settlement_id])
+    after = orjson.loads(packed(own_engine)[settlement_id])
     assert len(before) > 1
     assert after == before[::-1]

@@ -88,12 +88,12 @@ CENT = Decimal("0.01")
 TOTAL_NAMES = (
     "total", "full_selfpay", "over_cap_selfpay", "first_selfpay", "in_scope",
     "deductible_applied", "basic_insurance", "critical_illness", "medical_assistance",
-    "charity", "fund_total", "patient_pay",
+    "charity", "fund_total", "patient_pay", "refused_selfpay", "health_fund",
 )  # fmt: skip
 
 ACCUMULATOR_COLUMNS = (
     "admissions", "basic_paid_fen", "ci_base_fen", "ci_paid_fen", "assistance_paid_fen",
-    "charity_paid_fen",
+    "charity_paid_fen", "health_paid_fen",
 )  # fmt: skip
 """The accumulator's figures, in the order of AccumulatorsFen after its year."""
 
@@ -220,6 +220,7 @@ def _contributions(row: dict[str, Any]) -> AccumulatorsFen:
         row["critical_illness_fen"],
         row["medical_assistance_fen"],
         row["charity_fen"],
+        row["health_fund_fen"],
     )
 
 

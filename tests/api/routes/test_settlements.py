@@ -25,6 +25,7 @@ ZERO_ACCUMULATORS_2018 = {
     "ci_paid": "0.00",
     "assistance_paid": "0.00",
     "charity_paid": "0.00",
+    "health_paid": "0.00",
 }
 E2_DIBAO_LEVEL3_TOTALS = {
     "total": "24100.00",
@@ -35,7 +36,13 @@ E2_DIBAO_LEVEL3_TOTALS = {
     "fund_total": "19195.10",
     "patient_pay": "4904.90",
 }
-FUND_ORDER = ["basic_insurance", "critical_illness", "medical_assistance", "charity"]
+FUND_ORDER = [
+    "basic_insurance",
+    "critical_illness",
+    "medical_assistance",
+    "charity",
+    "health_fund",
+]
 
 
 def settle(world: World, claim: dict[str, Any], level: int = 3) -> httpx.Response:
@@ -253,6 +260,7 @@ def test_reversing_the_first_of_two_settlements_leaves_exactly_the_seconds_contr
         "ci_paid": totals["critical_illness"],
         "assistance_paid": totals["medical_assistance"],
         "charity_paid": totals["charity"],
+        "health_paid": totals["health_fund"],
     }
 
 

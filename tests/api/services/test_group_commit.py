@@ -61,9 +61,9 @@ def replayed(engine: Engine, book: TariffBook, items: list[Pending]) -> list[dic
     with read_connection(engine) as connection:
         for index, item in enumerate(items):
             claim = item.claim_in.to_engine()
-            level, person = store.load_parties(connection, claim.hospital_id, claim.person_id)
+            site, person = store.load_parties(connection, claim.hospital_id, claim.person_id)
             before = accumulators.get(claim.person_id, AccumulatorsFen.empty(claim.policy_year))
-            result = settle(claim, person, level, before.to_money(), book)
+            result = settle(claim, person, site.level, before.to_money(), book, site.region)
             assert isinstance(result, Settlement)
             accumulators[claim.person_id] = result.accumulators_after_fen
             document = settlement_json(
@@ -100,7 +100,7 @@ def test_claims_of_one_person_in_one_batch_are_settled_in_arrival_order_on_runni
     )
 
 
-AMOUNTS = ("basic_paid", "ci_base", "ci_paid", "assistance_paid", "charity_paid")
+AMOUNTS = ("basic_paid", "ci_base", "ci_paid", "assistance_paid", "charity_paid", "health_paid")
 
 
 def _fen(text: str) -> int:

@@ -83,14 +83,14 @@ def test_the_hourly_totals_equal_the_settlements_summed_after_settling_and_rever
 
 
 def test_the_migration_fills_the_hourly_totals_from_the_settlements_already_stored(
-    world: World, engine: Engine, database_url: str
+    own_world: World, own_engine: Engine, own_database_url: str
 ) -> None:
-    settle_and_reverse(world)
-    config = alembic_config(database_url)
+    settle_and_reverse(own_world)
+    config = alembic_config(own_database_url)
     command.downgrade(config, "0003")
     command.upgrade(config, "head")
-    for hospital_id in (world.hospitals[3], None):
-        for kept, summed in both_ways(engine, hospital_id):
+    for hospital_id in (own_world.hospitals[3], None):
+        for kept, summed in both_ways(own_engine, hospital_id):
             assert kept == summed
 
 
