@@ -1,11 +1,12 @@
 """The framework's ceiling: a bare FastAPI app of the settle route's shape, for `make loadtest`.
 
 `POST /v1/settlements` parses a claim with a declared pydantic model (the same fields and
-string formats as the contract's `ClaimIn`) and answers a bill-sized JSON document (every line
-with the bill's sixteen fields, the totals, four funds) written with orjson — and does nothing
-else: no key check, no engine, no database. Served by uvicorn with the same options as
-`onestop serve`, and driven by the same driver in the same run as the service, its rate is the
-ceiling the service's rate is compared with (docs/performance.md).
+string formats as the contract's `ClaimIn`, `filing` included) and answers a bill-sized JSON
+document (every line with the bill's eighteen fields, the totals, five funds, the regions and
+an empty findings list) written with orjson — and does nothing else: no key check, no engine,
+no database. Served by uvicorn with the same options as `onestop serve`, and driven by the same
+driver in the same run as the service, its rate is the ceiling the service's rate is compared
+with (docs/performance.md).
 
     python -m loadtests.bare --port 8100
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import FastAPI
@@ -25,8 +26,10 @@ Text = Annotated[StrictStr, Field(pattern=r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$")]
 Identifier = Annotated[StrictStr, Field(pattern=r"^[0-9A-Za-z_.-]{1,64}$")]
 AMOUNTS = (
     "amount", "full_selfpay", "over_cap_selfpay", "first_selfpay", "in_scope", "basic_insurance",
-    "critical_illness", "medical_assistance", "charity", "patient_pay",
+    "critical_illness", "medical_assistance", "charity", "patient_pay", "refused_selfpay",
+    "health_fund",
 )  # fmt: skip
+FUNDS = ("basic_insurance", "critical_illness", "medical_assistance", "charity", "health_fund")
 
 
 class BareItem(BaseModel):
@@ -48,6 +51,7 @@ class BareClaim(BaseModel):
     diagnoses: Annotated[list[Annotated[StrictStr, Field(max_length=16)]], Field(min_length=1)]
     surgery: StrictBool
     items: Annotated[list[BareItem], Field(max_length=100_000)]
+    filing: Literal["resident", "referral", "emergency", "temporary"] | None = None
 
 
 def bill(claim: BareClaim) -> dict[str, Any]:
@@ -73,12 +77,17 @@ def bill(claim: BareClaim) -> dict[str, Any]:
         "person_id": claim.person_id,
         "admission_date": claim.admission_date.isoformat(),
         "discharge_date": claim.discharge_date.isoformat(),
+        "insured_region": "220000",
+        "treatment_region": "220000",
+        "filing": claim.filing,
+        "catalog_version": "220000-2018",
         "totals": dict.fromkeys(("total", "fund_total", "patient_pay", *AMOUNTS[1:]), money),
         "items": items,
         "funds": [
             {"fund": fund, "base": money, "payable": money, "paid": money, "explanation": [fund]}
-            for fund in ("basic_insurance", "critical_illness", "medical_assistance", "charity")
+            for fund in FUNDS
         ],
+        "findings": [],
     }
 
 

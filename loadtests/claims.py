@@ -1,20 +1,38 @@
 """Claims for the load test, reproducible by seed, and the checks every answer must pass.
 
-Uses the pure claim generator and the shipped catalog only; the service is reached over HTTP.
+Uses the pure claim generator, the shipped tariffs and the seeded population's definition
+(every load-test person and hospital is a function of its index, so the generator knows a
+person's region, gender, age and group without reading the database). The service itself is
+reached over HTTP only.
 """
 
 from __future__ import annotations
 
 import random
-from decimal import Decimal
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from loadtests.generate import PricedItem, generate_claim, skewed_line_count
+from loadtests.generate import (
+    Hospital,
+    Mix,
+    PricedCatalogs,
+    PricedItem,
+    Stay,
+    generate_stay,
+    skewed_line_count,
+)
+from settlement.model import FUND_ORDER, Claim, Gender, Group, Person, Status
 from tariffs import load_default
+from tariffs.loader import LoadedTariffs
 
 HOSPITAL_KEY_PREFIX = "ONESTOP_HOSPITAL_KEY_"
+DEFAULT_MIX: Final[Mix] = Mix()
 
 
 def read_keys(path: Path) -> dict[str, str]:
@@ -33,32 +51,125 @@ def hospital_keys(keys: dict[str, str]) -> dict[str, str]:
     }
 
 
+def priced_catalogs(loaded: LoadedTariffs) -> PricedCatalogs:
+    """Every tariff version's catalog items with their reference prices, and the book."""
+    return PricedCatalogs(
+        loaded.book,
+        {
+            version: tuple(
+                PricedItem(entry.item, entry.reference_price)
+                for entry in entries.values()
+                if entry.reference_price is not None
+            )
+            for version, entries in loaded.catalogs.items()
+        },
+    )
+
+
 @lru_cache(maxsize=1)
-def catalog() -> list[PricedItem]:
-    """The default catalog's items with their reference prices (loaded once per process)."""
-    loaded = load_default()
-    return [
-        PricedItem(entry.item, entry.reference_price)
-        for entry in loaded.catalogs["220000-2018"].values()
-        if entry.reference_price is not None
-    ]
+def catalogs() -> PricedCatalogs:
+    """The default tariffs' priced catalogs (loaded once per process)."""
+    return priced_catalogs(load_default())
+
+
+# ---------------------------------------------------------------- the seeded population
+# `onestop demo seed --persons N --hospitals M` (api/services/demo.py) makes every person and
+# hospital a function of its index. The load generator must know them without the database,
+# and reaches the service over HTTP only (tests/test_layers.py), so the definition is repeated
+# here: tests/loadtests/test_loadtests.py holds this copy equal to the seeding's.
+
+POPULATION_SEED: Final[int] = 20181231
+GROUP_MIX: Final[tuple[tuple[Group | None, int], ...]] = (
+    (None, 80), (Group.REGISTERED_POOR, 12), (Group.DIBAO, 6), (Group.DESTITUTE, 2),
+)  # fmt: skip
+REGION_MIX: Final[tuple[tuple[str, int], ...]] = (("220000", 90), ("210000", 10))
+HOSPITAL_MIX: Final[tuple[tuple[int, str], ...]] = (
+    (1, "220000"), (2, "220000"), (2, "220000"), (2, "220000"), (2, "210000"),
+    (3, "220000"), (3, "220000"), (3, "210000"), (1, "220000"), (2, "220000"),
+)  # fmt: skip
+STATUS_FROM: Final[date] = date(2016, 1, 1)
+PERSON_DRAWS_MAX: Final[int] = 10_000
+"""Draws the seeded population may take to find a person of a region before giving up."""
+_GROUPS = tuple(group for group, share in GROUP_MIX for _ in range(share))
+_REGIONS = tuple(region for region, share in REGION_MIX for _ in range(share))
+_POPULATION_HOSPITAL_ID = re.compile(r"LH([0-9]{4,})")
+
+
+def population_person(index: int, seed: int = POPULATION_SEED) -> Person:
+    """The seeded person LP… of this index (`api.services.demo.population_person`)."""
+    rng = random.Random(seed * 100_000_000 + index)
+    birth = date(1940, 1, 1) + timedelta(days=rng.randrange(0, 365 * 78))
+    group = rng.choice(_GROUPS)
+    gender = rng.choice((Gender.MALE, Gender.FEMALE))
+    region = rng.choice(_REGIONS)
+    statuses = () if group is None else (Status(group, STATUS_FROM, None),)
+    return Person(f"LP{index:07d}", birth, region, statuses, gender)
+
+
+def population_hospital(hospital_id: str) -> Hospital:
+    """The seeded hospital LH… of this id (`api.services.demo.population_hospital`)."""
+    match = _POPULATION_HOSPITAL_ID.fullmatch(hospital_id)
+    if match is None:
+        raise ValueError(f"{hospital_id} is not a hospital `onestop demo seed --persons` made")
+    level, region = HOSPITAL_MIX[int(match.group(1)) % len(HOSPITAL_MIX)]
+    return Hospital(hospital_id, level, region)
+
+
+@dataclass(frozen=True, slots=True)
+class SeededPopulation:
+    """The persons `onestop demo seed --persons COUNT` wrote (LP0000000…), drawn by region."""
+
+    count: int
+
+    @property
+    def regions(self) -> frozenset[str]:
+        return frozenset(region for region, share in REGION_MIX if share > 0)
+
+    def draw(self, rng: random.Random, region: str) -> Person:
+        for _ in range(PERSON_DRAWS_MAX):
+            person = population_person(rng.randrange(self.count))
+            if person.insured_region == region:
+                return person
+        raise ValueError(f"no person insured in {region} among the first {self.count} persons")
+
+
+def generate(
+    rng: random.Random,
+    *,
+    claim_id: str,
+    hospital_id: str,
+    persons: int,
+    lines: int | None,
+    mix: Mix = DEFAULT_MIX,
+) -> Stay:
+    """A stay at the hospital of a seeded person: `lines` fixed, or None for a skewed realistic
+    count; `mix` sets the generator's knobs, their defaults the load test's."""
+    count = skewed_line_count(rng) if lines is None else lines
+    return generate_stay(
+        rng, catalogs(), population_hospital(hospital_id), SeededPopulation(persons),
+        claim_id=claim_id, line_count=count, mix=mix,
+    )  # fmt: skip
 
 
 def claim_body(
-    rng: random.Random, *, claim_id: str, hospital_id: str, person_id: str, lines: int | None
+    rng: random.Random,
+    *,
+    claim_id: str,
+    hospital_id: str,
+    persons: int,
+    lines: int | None,
+    mix: Mix = DEFAULT_MIX,
 ) -> dict[str, Any]:
-    """A claim as the contract's JSON: `lines` fixed, or None for a skewed realistic count."""
-    count = skewed_line_count(rng) if lines is None else lines
-    claim = generate_claim(
-        rng,
-        catalog(),
-        claim_id=claim_id,
-        hospital_id=hospital_id,
-        person_id=person_id,
-        year=2018,
-        line_count=count,
+    """A claim as the contract's JSON, of a seeded person at the hospital (`generate`)."""
+    stay = generate(
+        rng, claim_id=claim_id, hospital_id=hospital_id, persons=persons, lines=lines, mix=mix
     )
-    return {
+    return claim_json(stay.claim)
+
+
+def claim_json(claim: Claim) -> dict[str, Any]:
+    """The contract's JSON of a claim: `filing` only on a cross-region one."""
+    body: dict[str, Any] = {
         "claim_id": claim.claim_id,
         "hospital_id": claim.hospital_id,
         "person_id": claim.person_id,
@@ -77,48 +188,111 @@ def claim_body(
             for line in claim.lines
         ],
     }
+    if claim.filing is not None:
+        body["filing"] = claim.filing.value
+    return body
 
 
-FUNDS = ("basic_insurance", "critical_illness", "medical_assistance", "charity")
+# ---------------------------------------------------------------- the checks of every answer
+
+FUNDS: Final[tuple[str, ...]] = tuple(fund.value for fund in FUND_ORDER)
+"""The five funds, in cascade order, as the bill names them."""
+SELFPAY_PARTS: Final[tuple[str, ...]] = (
+    "refused_selfpay", "full_selfpay", "over_cap_selfpay", "first_selfpay", "in_scope",
+)  # fmt: skip
+"""What a line's amount splits into before the funds (rules §4 and §14)."""
+FINDING_ACTIONS: Final[frozenset[str]] = frozenset({"refused", "warning"})
+_RULE_ORDER: Final[dict[str, int]] = {"R01": 1, "R02": 2, "R03": 3, "R04": 4}
 
 
 def bill_problems(claim: dict[str, Any], bill: dict[str, Any]) -> list[str]:
-    """Everything wrong with a bill for a claim: conservation to the fen, per line and claim."""
-    problems = []
-    fen = _fen
+    """Everything wrong with a bill for a claim: conservation to the fen per line and claim
+    over the five funds and the self-pay parts, findings adding up to each line's refused
+    self-pay, and the claim's filing answered back."""
+    problems: list[str] = []
     items = bill.get("items", [])
-    if [item["line_no"] for item in items] != [item["line_no"] for item in claim["items"]]:
+    if [item.get("line_no") for item in items] != [item["line_no"] for item in claim["items"]]:
         problems.append("the bill's lines are not the claim's lines")
     for sent, item in zip(claim["items"], items, strict=False):
-        amount = fen(item["amount"])
-        if amount != fen(sent["amount"]):
-            problems.append(f"line {item['line_no']}: amount changed")
-        parts = sum(
-            fen(item[name])
-            for name in ("full_selfpay", "over_cap_selfpay", "first_selfpay", "in_scope")
-        )
-        payers = sum(fen(item[name]) for name in (*FUNDS, "patient_pay"))
-        if amount != parts:
-            problems.append(f"line {item['line_no']}: amount ≠ self-pay parts + in scope")
-        if amount != payers:
-            problems.append(f"line {item['line_no']}: amount ≠ funds + patient")
-    totals = bill.get("totals", {})
-    if fen(totals.get("total", "0")) != sum(fen(item["amount"]) for item in claim["items"]):
-        problems.append("total ≠ the claim's lines")
-    for name in (*FUNDS, "patient_pay", "in_scope"):
-        if fen(totals.get(name, "0")) != sum(fen(item[name]) for item in items):
-            problems.append(f"totals.{name} ≠ sum of lines")
-    if fen(totals.get("fund_total", "0")) != sum(fen(totals.get(name, "0")) for name in FUNDS):
-        problems.append("fund_total ≠ sum of funds")
-    if fen(totals.get("total", "0")) != fen(totals.get("fund_total", "0")) + fen(
-        totals.get("patient_pay", "0")
-    ):
-        problems.append("total ≠ fund_total + patient_pay")
-    funds = [fund["fund"] for fund in bill.get("funds", [])]
+        problems += _line_problems(sent, item)
+    problems += _totals_problems(claim, items, bill.get("totals", {}))
+    problems += _findings_problems(items, bill.get("findings"))
+    funds = [fund.get("fund") for fund in bill.get("funds", [])]
     if funds != list(FUNDS):
         problems.append(f"funds out of order: {funds}")
+    if bill.get("filing") != claim.get("filing"):
+        problems.append(f"filing {bill.get('filing')!r}, the claim's {claim.get('filing')!r}")
     return problems
 
 
-def _fen(text: str) -> int:
-    return int(Decimal(text).scaleb(2))
+def _line_problems(sent: dict[str, Any], item: dict[str, Any]) -> list[str]:
+    where = f"line {item.get('line_no')}"
+    amount = _fen(item, "amount")
+    problems = []
+    if amount != _fen(sent, "amount"):
+        problems.append(f"{where}: amount changed")
+    if amount != sum(_fen(item, name) for name in SELFPAY_PARTS):
+        problems.append(f"{where}: amount ≠ refused + self-pay parts + in scope")
+    if amount != sum(_fen(item, name) for name in (*FUNDS, "patient_pay")):
+        problems.append(f"{where}: amount ≠ funds + patient")
+    for name in (*SELFPAY_PARTS, *FUNDS, "patient_pay"):
+        if _fen(item, name) < 0:
+            problems.append(f"{where}: {name} is negative")
+    return problems
+
+
+def _totals_problems(
+    claim: dict[str, Any], items: list[dict[str, Any]], totals: dict[str, Any]
+) -> list[str]:
+    problems = []
+    if _fen(totals, "total") != sum(_fen(item, "amount") for item in claim["items"]):
+        problems.append("total ≠ the claim's lines")
+    for name in (*FUNDS, "patient_pay", *SELFPAY_PARTS):
+        if _fen(totals, name) != sum(_fen(item, name) for item in items):
+            problems.append(f"totals.{name} ≠ sum of lines")
+    if _fen(totals, "fund_total") != sum(_fen(totals, name) for name in FUNDS):
+        problems.append("fund_total ≠ sum of funds")
+    if _fen(totals, "total") != _fen(totals, "fund_total") + _fen(totals, "patient_pay"):
+        problems.append("total ≠ fund_total + patient_pay")
+    return problems
+
+
+def _findings_problems(items: list[dict[str, Any]], findings: Any) -> list[str]:
+    """Each finding on a line of the bill, warnings of 0.00, in line then rule order, and a
+    line's findings adding up to its refused self-pay (rules §14)."""
+    if not isinstance(findings, list):
+        return ["no findings list"]
+    problems = []
+    position = {item.get("line_no"): index for index, item in enumerate(items)}
+    refused: defaultdict[Any, int] = defaultdict(int)
+    for finding in findings:
+        line_no, rule, action = finding.get("line_no"), finding.get("rule"), finding.get("action")
+        where = f"finding {rule} on line {line_no}"
+        if line_no not in position or rule not in _RULE_ORDER or action not in FINDING_ACTIONS:
+            problems.append(f"{where}: not a rule, action and line of the bill")
+            continue
+        amount = _fen(finding, "amount")
+        if action == "warning" and amount != 0:
+            problems.append(f"{where}: a warning with an amount")
+        if amount < 0:
+            problems.append(f"{where}: a negative amount")
+        refused[line_no] += amount
+    order = [
+        (position.get(finding.get("line_no"), -1), _RULE_ORDER.get(finding.get("rule"), 0))
+        for finding in findings
+    ]
+    if order != sorted(order):
+        problems.append("findings not in line order and then rule order")
+    for item in items:
+        if refused[item.get("line_no")] != _fen(item, "refused_selfpay"):
+            problems.append(f"line {item.get('line_no')}: findings ≠ refused self-pay")
+    return problems
+
+
+def _fen(document: dict[str, Any], name: str) -> int:
+    """An amount of the document in fen; a missing or malformed one reads as an impossible
+    value, so that every identity it takes part in fails."""
+    try:
+        return int(Decimal(document[name]).scaleb(2))
+    except (KeyError, TypeError, ValueError, InvalidOperation):
+        return -(10**18)

@@ -5,6 +5,11 @@ settle 70, preview 10, replay 5, reversal 5, get 5, reconciliation totals 5. Eve
 checked: its status, the bill's conservation to the fen on every line and in total, and that
 a replay returns the very settlement first returned. A wrong answer is a failure.
 
+The claims are the generator's mix (`loadtests.generate`): about 10% of them a person insured
+in the other region than the user's hospital, with a filing; about 5% with a line that breaks a
+rule of the catalog; stays the health fund pays for discharged in 2019. The checks of a bill
+(`loadtests.claims.bill_problems`) cover the five funds, the refused self-pay and the findings.
+
 Run against any deployment (headless):
     ONESTOP_LOADTEST_KEYS=var/loadtest/keys.env ONESTOP_LOADTEST_PERSONS=100000 \\
     locust -f loadtests/locustfile.py --headless --host http://127.0.0.1:8000 -u 16 -r 16 -t 60s
@@ -13,7 +18,9 @@ Environment:
     ONESTOP_LOADTEST_KEYS     file of KEY=VALUE lines (as `onestop demo seed --persons` writes):
                               ONESTOP_HOSPITAL_KEY_<hospital_id>=… for each hospital, and
                               ONESTOP_FINANCE_KEY=… (keys may also be given as variables).
-    ONESTOP_LOADTEST_PERSONS  how many seeded persons (LP0000000…) to draw from (100000)
+    ONESTOP_LOADTEST_PERSONS  how many seeded persons (LP0000000…) to draw from (100000); each
+                              person's region, gender, age and group follow from the id
+                              (`loadtests.claims.population_person`), as seeded
     ONESTOP_LOADTEST_LINES    lines per claim, or "skewed" for a realistic mix (30)
     ONESTOP_LOADTEST_SEED     seed of the claim generator (1)
 """
@@ -36,6 +43,7 @@ from loadtests.claims import (
     bill_problems,
     claim_body,
     hospital_keys,
+    population_hospital,
     read_keys,
 )
 
@@ -79,6 +87,7 @@ class HospitalBillingSystem(FastHttpUser):
         with _LOCK:
             number = next(_COUNTER)
         self.hospital_id, key = HOSPITAL_KEYS[number % len(HOSPITAL_KEYS)]
+        population_hospital(self.hospital_id)  # a hospital the seeding made, or stop here
         self.headers = {"Authorization": f"Bearer {key}"}
         self.rng = random.Random(SEED * 1_000_003 + number)
         self.settled: list[tuple[dict[str, Any], dict[str, Any]]] = []
@@ -87,12 +96,11 @@ class HospitalBillingSystem(FastHttpUser):
 
     def _claim(self) -> dict[str, Any]:
         self.sequence += 1
-        person = f"LP{self.rng.randrange(PERSONS):07d}"
         return claim_body(
             self.rng,
             claim_id=f"{self.prefix}{self.sequence}",
             hospital_id=self.hospital_id,
-            person_id=person,
+            persons=PERSONS,
             lines=LINES,
         )
 

@@ -2,9 +2,11 @@
 
     python -m loadtests.prefill --settlements 1000000 [--lines 30] [--persons 100000]
 
-Claims are generated (reproducibly by seed) and settled with the pure engine in this process,
-then written through the settlement store's one write function (`api.db.store`) in large
-batches, accumulators carried forward per person, so `onestop ledger verify` holds afterwards.
+Claims are generated (reproducibly by seed, the load test's mix: a share cross-region, a share
+breaking a rule, health-fund stays in the following year) and settled with the pure engine in
+this process, then written through the settlement store's one write function (`api.db.store`)
+in large batches, accumulators carried forward per person and year, so `onestop ledger verify`
+holds afterwards.
 It writes to the database named by ONESTOP_DATABASE_URL, whose population `onestop demo seed
 --persons` made. This is a tool for operators' capacity tests, not a path for real settlements.
 """
@@ -24,8 +26,8 @@ from api.db import store
 from api.db.engine import make_engine
 from api.db.rows import person_to_engine
 from api.db.tables import HOSPITAL, PERSON, PERSON_STATUS
-from loadtests.claims import catalog
-from loadtests.generate import generate_claim
+from loadtests.claims import catalogs
+from loadtests.generate import Hospital, PersonPool, generate_stay
 from settlement.engine import settle
 from settlement.model import AccumulatorsFen, Person
 from settlement.result import Settlement
@@ -34,6 +36,7 @@ from tariffs import load_default
 
 BATCH = 2_000
 YEAR = 2018
+"""The year of the stays; the health fund's stays are discharged in the next (`generate`)."""
 STAMPED_FROM = datetime(YEAR, 1, 2, tzinfo=UTC) - timedelta(days=3650)
 """Old settlements: stamped years before any load test, so today's totals are not theirs."""
 
@@ -65,28 +68,33 @@ class Prefill:
         self.lines = args.lines
         self.rng = random.Random(args.seed)
         with engine.connect() as connection:
-            self.persons = _persons(connection, args.persons)
-            self.levels = {
-                row.hospital_id: row.level for row in connection.execute(select(HOSPITAL))
+            persons = _persons(connection, args.persons)
+            sites = {
+                row.hospital_id: Hospital(row.hospital_id, row.level, row.region)
+                for row in connection.execute(select(HOSPITAL))
             }
-        self.hospitals = sorted(h for h in self.levels if h.startswith("LH"))[: args.hospitals]
-        if not self.persons or not self.hospitals:
+        self.persons = PersonPool.of(persons)
+        self.hospitals = [sites[h] for h in sorted(sites) if h.startswith("LH")][: args.hospitals]
+        if not persons or not self.hospitals:
             raise SystemExit(
                 "seed the population first: onestop demo seed --persons N --hospitals M"
             )
-        self.accumulators: dict[str, AccumulatorsFen] = {}
+        self.accumulators: dict[tuple[str, int], AccumulatorsFen] = {}
 
     def settle(self, index: int) -> store.NewSettlement:
-        person = self.persons[self.rng.randrange(len(self.persons))]
         hospital = self.hospitals[self.rng.randrange(len(self.hospitals))]
-        claim = generate_claim(
-            self.rng, catalog(), claim_id=f"PF{index}", hospital_id=hospital,
-            person_id=person.person_id, year=YEAR, line_count=self.lines,
+        stay = generate_stay(
+            self.rng, catalogs(), hospital, self.persons, claim_id=f"PF{index}",
+            line_count=self.lines, year=YEAR,
         )  # fmt: skip
-        before = self.accumulators.get(person.person_id, AccumulatorsFen.empty(YEAR))
-        result = settle(claim, person, self.levels[hospital], before.to_money(), self.book)
+        claim, person = stay.claim, stay.person
+        key = (person.person_id, claim.policy_year)
+        before = self.accumulators.get(key, AccumulatorsFen.empty(claim.policy_year))
+        result = settle(
+            claim, person, hospital.level, before.to_money(), self.book, hospital.region
+        )
         assert isinstance(result, Settlement), result
-        self.accumulators[person.person_id] = result.accumulators_after_fen
+        self.accumulators[key] = result.accumulators_after_fen
         moment = STAMPED_FROM + timedelta(seconds=index)
         return store.NewSettlement(result, f"PF{index:012d}", "prefill", moment)
 
@@ -97,8 +105,8 @@ class Prefill:
 
     def write_accumulators(self) -> None:
         with self.engine.begin() as connection:
-            for person_id, after in self.accumulators.items():
-                store.ensure_accumulators(connection, person_id, after.year)
+            for (person_id, year), after in self.accumulators.items():
+                store.ensure_accumulators(connection, person_id, year)
                 store.write_accumulators(connection, person_id, after)
 
 

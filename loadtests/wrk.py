@@ -56,15 +56,15 @@ def wrk_path() -> str:
 def write_claims(
     path: Path, keys: dict[str, str], persons: int, lines: int | None, seed: int
 ) -> None:
-    """CLAIMS_PREPARED claims of random persons at random hospitals, each line `key<TAB>json`."""
+    """CLAIMS_PREPARED claims at random hospitals, each of a person the generator draws for
+    the hospital (the load test's mix), each line `key<TAB>json`."""
     rng = random.Random(seed)
     hospitals = sorted(keys)
     with path.open("w", encoding="utf-8") as handle:
         for _ in range(CLAIMS_PREPARED):
             hospital = hospitals[rng.randrange(len(hospitals))]
-            person = f"LP{rng.randrange(persons):07d}"
             body = claim_body(
-                rng, claim_id=PLACEHOLDER, hospital_id=hospital, person_id=person, lines=lines
+                rng, claim_id=PLACEHOLDER, hospital_id=hospital, persons=persons, lines=lines
             )
             handle.write(f"{keys[hospital]}\t{orjson.dumps(body).decode()}\n")
 

@@ -29,8 +29,9 @@ def demo_seed(
         typer.Option(min=1, max=10_000, help="With --persons: this many hospitals, a key each."),
     ] = 10,
 ) -> None:
-    """Seed demo hospitals, persons (each group and none) and keys, if the database is empty;
-    with --persons, bulk-insert a load-test population (LP0000000…, LH0000…) and its keys."""
+    """Seed demo hospitals, persons (each group and none, insured in 220000 Jilin or 210000
+    Liaoning) and keys, if the database is empty; with --persons, bulk-insert a load-test
+    population (LP0000000…, LH0000…, both regions) and its keys."""
     from api.services.demo import seed_if_empty, seed_population
 
     engine = database()
@@ -63,5 +64,8 @@ def demo_seed(
         "    -H 'Content-Type: application/json' --data @docs/examples/e2/claim.json\n"
         "Post it again for an idempotent replay; open the slip (结算单) with\n"
         f"  curl -s -H 'Authorization: Bearer {hospital_key}' "
-        "http://127.0.0.1:8000/v1/settlements/<settlement_id>/statement > slip.html"
+        "http://127.0.0.1:8000/v1/settlements/<settlement_id>/statement > slip.html\n"
+        "A cross-region claim (异地就医): a person insured in 210000 (P0007, P0008) at a "
+        "220000 hospital,\nor a 220000 person at H2101002/H2101003, with "
+        '"filing": "resident" | "referral" | "emergency" | "temporary" in the claim.'
     )

@@ -1,4 +1,5 @@
-"""Demo data for `make run`: hospitals of each level, persons of each group and none, keys.
+"""Demo data for `make run`: hospitals of each level, persons of each group and none, keys,
+in two regions (220000 Jilin, 210000 Liaoning) so that cross-region claims can be tried.
 
 Seeded only into an empty database. The keys are shown once at creation like any key; so that
 a newcomer can find them again, the demo also writes them to a file readable by its owner only.
@@ -19,13 +20,20 @@ from api.db.engine import write_session
 from api.db.keys import create_key
 from api.db.tables import HOSPITAL, PERSON, PERSON_STATUS, Hospital
 from api.services.registries import put_hospital, put_person
-from settlement.model import Group
+from settlement.model import Gender, Group, Person, Status
 
-DEMO_HOSPITALS = (
-    ("H2201001", "长春市双阳区鹿乡镇卫生院", 1),
-    ("H2201002", "农安县人民医院", 2),
-    ("H2201003", "吉林大学第一医院", 3),
+JILIN = "220000"
+LIAONING = "210000"
+
+DEMO_HOSPITALS: tuple[tuple[str, str, int, str], ...] = (
+    ("H2201001", "长春市双阳区鹿乡镇卫生院", 1, JILIN),
+    ("H2201002", "农安县人民医院", 2, JILIN),
+    ("H2201003", "吉林大学第一医院", 3, JILIN),
+    ("H2101002", "沈阳市辽中区人民医院", 2, LIAONING),
+    ("H2101003", "中国医科大学附属第一医院", 3, LIAONING),
 )
+"""(hospital id, name, level, region): a claim of a person insured in the other region is
+cross-region and names its filing (rules §12)."""
 
 
 def _id_number(body: str) -> str:
@@ -36,15 +44,16 @@ def _id_number(body: str) -> str:
 
 
 DEMO_PERSONS: tuple[
-    tuple[str, str, str, date, str, tuple[tuple[Group, date, date | None], ...]], ...
+    tuple[str, str, str, date, str, str, tuple[tuple[Group, date, date | None], ...]], ...
 ] = (
-    ("P0001", "张三", "22010219600501123", date(1960, 5, 1), "male", ()),
+    ("P0001", "张三", "22010219600501123", date(1960, 5, 1), "male", JILIN, ()),
     (
         "P0002",
         "李四",
         "22010219580817234",
         date(1958, 8, 17),
         "female",
+        JILIN,
         ((Group.DIBAO, date(2017, 1, 1), None),),
     ),
     (
@@ -53,6 +62,7 @@ DEMO_PERSONS: tuple[
         "22018319450203456",
         date(1945, 2, 3),
         "male",
+        JILIN,
         ((Group.DESTITUTE, date(2016, 1, 1), None),),
     ),
     (
@@ -61,6 +71,7 @@ DEMO_PERSONS: tuple[
         "22020319700312345",
         date(1970, 3, 12),
         "male",
+        JILIN,
         ((Group.REGISTERED_POOR, date(2016, 6, 1), date(2020, 12, 31)),),
     ),
     (
@@ -69,6 +80,7 @@ DEMO_PERSONS: tuple[
         "22072120090615567",
         date(2009, 6, 15),
         "female",
+        JILIN,
         ((Group.REGISTERED_POOR, date(2016, 6, 1), None),),
     ),
     (
@@ -77,9 +89,22 @@ DEMO_PERSONS: tuple[
         "22030219660921678",
         date(1966, 9, 21),
         "female",
+        JILIN,
         ((Group.DIBAO, date(2015, 1, 1), date(2017, 12, 31)),),
     ),
+    ("P0007", "刘八", "21010219520314135", date(1952, 3, 14), "male", LIAONING, ()),
+    (
+        "P0008",
+        "陈九",
+        "21011219751108246",
+        date(1975, 11, 8),
+        "female",
+        LIAONING,
+        ((Group.DIBAO, date(2016, 1, 1), None),),
+    ),
 )
+"""(person id, name, ID number without its check character, birth date, gender, insured
+region, statuses)."""
 
 
 def seed_if_empty(engine: Engine, keys_file: Path) -> bool:
@@ -87,20 +112,17 @@ def seed_if_empty(engine: Engine, keys_file: Path) -> bool:
     with write_session(engine) as session:
         if session.scalar(select(func.count()).select_from(Hospital)):
             return False
-        for hospital_id, name, level in DEMO_HOSPITALS:
+        for hospital_id, name, level, region in DEMO_HOSPITALS:
             put_hospital(
-                session,
-                hospital_id,
-                HospitalIn(name=name, level=level, region="220000"),
-                "demo",
+                session, hospital_id, HospitalIn(name=name, level=level, region=region), "demo"
             )
-        for person_id, name, id_body, birth, gender, statuses in DEMO_PERSONS:
+        for person_id, name, id_body, birth, gender, region, statuses in DEMO_PERSONS:
             body = PersonIn(
                 name=name,
                 id_number=_id_number(id_body),
                 birth_date=birth,
                 gender=gender,
-                insured_region="220000",
+                insured_region=region,
                 statuses=[
                     StatusIn(group=g, valid_from=start, valid_to=end) for g, start, end in statuses
                 ],
@@ -121,6 +143,7 @@ def seed_if_empty(engine: Engine, keys_file: Path) -> bool:
 
 # ---------------------------------------------------------------- load-test population
 
+POPULATION_SEED = 20181231
 GROUP_MIX: tuple[tuple[Group | None, int], ...] = (
     (None, 80),
     (Group.REGISTERED_POOR, 12),
@@ -128,8 +151,19 @@ GROUP_MIX: tuple[tuple[Group | None, int], ...] = (
     (Group.DESTITUTE, 2),
 )
 """Shares (percent) of persons by assistance group in the seeded population."""
-LEVEL_MIX = (1, 2, 2, 2, 2, 3, 3, 3, 1, 2)
+REGION_MIX: tuple[tuple[str, int], ...] = ((JILIN, 90), (LIAONING, 10))
+"""Shares (percent) of persons by insured region in the seeded population."""
+HOSPITAL_MIX: tuple[tuple[int, str], ...] = (
+    (1, JILIN), (2, JILIN), (2, JILIN), (2, JILIN), (2, LIAONING),
+    (3, JILIN), (3, JILIN), (3, LIAONING), (1, JILIN), (2, JILIN),
+)  # fmt: skip
+"""(level, region) of hospital LH…n by n modulo 10: every level in Jilin, levels 2 and 3 in
+Liaoning."""
+STATUS_FROM = date(2016, 1, 1)
 SEED_BATCH = 5_000
+_GROUPS = tuple(group for group, share in GROUP_MIX for _ in range(share))
+_REGIONS = tuple(region for region, share in REGION_MIX for _ in range(share))
+_ID_PREFIX = {JILIN: "220102", LIAONING: "210102"}
 
 
 def population_person_id(index: int) -> str:
@@ -140,20 +174,45 @@ def population_hospital_id(index: int) -> str:
     return f"LH{index:04d}"
 
 
-def seed_population(
-    engine: Engine, persons: int, hospitals: int, keys_file: Path, seed: int = 20181231
-) -> dict[str, int]:
-    """Bulk-insert a load-test population (persons of every group and none, hospitals of every
-    level) and one key per hospital plus a finance key, written to `keys_file` (mode 600).
+def population_person(index: int, seed: int = POPULATION_SEED) -> Person:
+    """The load-test person of this index, the same for every seeding with the same seed.
 
-    Ids are deterministic (LP0000000…, LH0000…), so a load generator can address persons and
-    hospitals without reading the database. Existing rows with those ids are left as they are.
+    A function of the index alone, so that a load generator knows a person's insured region,
+    gender, age and group without reading the database (it must, to send a cross-region
+    claim's filing and to keep or break the catalog's rule data on purpose). The load tests
+    hold a copy of this definition (`loadtests.claims`, which reaches the service over HTTP
+    only); tests/loadtests/test_loadtests.py holds the two equal."""
+    rng = random.Random(seed * 100_000_000 + index)
+    birth = date(1940, 1, 1) + timedelta(days=rng.randrange(0, 365 * 78))
+    group = rng.choice(_GROUPS)
+    gender = rng.choice((Gender.MALE, Gender.FEMALE))
+    region = rng.choice(_REGIONS)
+    statuses = () if group is None else (Status(group, STATUS_FROM, None),)
+    return Person(population_person_id(index), birth, region, statuses, gender)
+
+
+def population_hospital(index: int) -> tuple[str, int, str]:
+    """(hospital id, level, region) of the load-test hospital of this index."""
+    level, region = HOSPITAL_MIX[index % len(HOSPITAL_MIX)]
+    return population_hospital_id(index), level, region
+
+
+def seed_population(
+    engine: Engine, persons: int, hospitals: int, keys_file: Path, seed: int = POPULATION_SEED
+) -> dict[str, int]:
+    """Bulk-insert a load-test population (persons of every group and none, of both regions;
+    hospitals of every level) and one key per hospital plus a finance key, written to
+    `keys_file` (mode 600).
+
+    Ids are deterministic (LP0000000…, LH0000…), and so is everything else about a person or
+    a hospital (`population_person`, `population_hospital`), so a load generator can address
+    persons and hospitals without reading the database. Existing rows with those ids are left
+    as they are.
     """
-    rng = random.Random(seed)
     now = datetime.now(UTC)
     with write_session(engine) as session:
         counts = {"hospitals": _seed_hospitals(session, hospitals, now)}
-        counts.update(_seed_persons(session, rng, persons, now))
+        counts.update(_seed_persons(session, persons, seed, now))
         lines = []
         finance_key, _ = create_key(session, "finance", None, "load test")
         lines.append(f"ONESTOP_FINANCE_KEY={finance_key}")
@@ -174,51 +233,45 @@ def _write_keys(keys_file: Path, lines: list[str]) -> None:
 
 def _seed_hospitals(session: Session, hospitals: int, now: datetime) -> int:
     existing = set(session.scalars(select(HOSPITAL.c.hospital_id)))
-    rows = [
-        {
-            "hospital_id": population_hospital_id(i),
-            "name": f"负载测试医院{i}",
-            "level": LEVEL_MIX[i % len(LEVEL_MIX)],
-            "region": "220000",
-            "created_at": now,
-            "updated_at": now,
-        }
-        for i in range(hospitals)
-        if population_hospital_id(i) not in existing
-    ]
+    rows = []
+    for i in range(hospitals):
+        hospital_id, level, region = population_hospital(i)
+        if hospital_id not in existing:
+            rows.append(
+                {"hospital_id": hospital_id, "name": f"负载测试医院{i}", "level": level,
+                 "region": region, "created_at": now, "updated_at": now}
+            )  # fmt: skip
     if rows:
         session.execute(insert(HOSPITAL), rows)
     return len(rows)
 
 
-def _seed_persons(
-    session: Session, rng: random.Random, persons: int, now: datetime
-) -> dict[str, int]:
-    """Persons in batches of SEED_BATCH, with the group mix's statuses; existing ids kept."""
+def _seed_persons(session: Session, persons: int, seed: int, now: datetime) -> dict[str, int]:
+    """Persons in batches of SEED_BATCH, with their group's status; existing ids kept."""
     counts = {"persons": 0, "statuses": 0}
-    groups = [group for group, share in GROUP_MIX for _ in range(share)]
     existing = set(
         session.scalars(select(PERSON.c.person_id).where(PERSON.c.person_id.like("LP%")))
     )
     for start in range(0, persons, SEED_BATCH):
         person_rows, status_rows = [], []
         for index in range(start, min(persons, start + SEED_BATCH)):
-            person_id = population_person_id(index)
-            birth = date(1940, 1, 1) + timedelta(days=rng.randrange(0, 365 * 78))
-            group = rng.choice(groups)
-            if person_id in existing:
+            if population_person_id(index) in existing:
                 continue
+            person = population_person(index, seed)
+            id_body = (
+                f"{_ID_PREFIX[person.insured_region]}{person.birth_date:%Y%m%d}{index % 1000:03d}"
+            )
             person_rows.append(
-                {"person_id": person_id, "name": f"测试{index}",
-                 "id_number": _id_number(f"220102{birth:%Y%m%d}{index % 1000:03d}"),
-                 "birth_date": birth, "gender": rng.choice(("male", "female")),
-                 "insured_region": "220000", "created_at": now, "updated_at": now}
+                {"person_id": person.person_id, "name": f"测试{index}",
+                 "id_number": _id_number(id_body), "birth_date": person.birth_date,
+                 "gender": person.gender.value, "insured_region": person.insured_region,
+                 "created_at": now, "updated_at": now}
             )  # fmt: skip
-            if group is not None:
-                status_rows.append(
-                    {"person_id": person_id, "group": group.value,
-                     "valid_from": date(2016, 1, 1), "valid_to": None}
-                )  # fmt: skip
+            status_rows += [
+                {"person_id": person.person_id, "group": status.group.value,
+                 "valid_from": status.valid_from, "valid_to": status.valid_to}
+                for status in person.statuses
+            ]  # fmt: skip
         if person_rows:
             session.execute(insert(PERSON), person_rows)
         if status_rows:
