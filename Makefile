@@ -26,16 +26,18 @@ run: $(STAMP)
 	@echo "Serving on http://127.0.0.1:8000 (OpenAPI at http://127.0.0.1:8000/docs); Ctrl-C stops."
 	@$(BIN)/onestop serve --host 127.0.0.1 --port 8000
 
-## examples: settle the worked examples E1, E2, E4 with the database-free workbench.
+## examples: settle the worked examples with the database-free workbench: E1, E2, E4, and X1 (a
+## cross-region claim), H1 (the health poverty fund) and R1 (a bill with rule-check findings).
 examples: $(STAMP)
 	@COLUMNS=$${COLUMNS:-160} $(BIN)/onestop tariffs check
-	@for example in e1 e2 e4; do \
+	@for example in e1 e2 e4 x1 h1 r1; do \
 	  dir=docs/examples/$$example; \
 	  level=$$(cat $$dir/hospital_level); \
 	  acc=""; test -f $$dir/accumulators.json && acc="--accumulators $$dir/accumulators.json"; \
+	  region=""; test -f $$dir/hospital_region && region="--hospital-region $$(cat $$dir/hospital_region)"; \
 	  echo; echo "== $$dir"; \
 	  COLUMNS=$${COLUMNS:-160} $(BIN)/onestop settle $$dir/claim.json --person $$dir/person.json \
-	    --hospital-level $$level $$acc || exit 1; \
+	    --hospital-level $$level $$region $$acc || exit 1; \
 	done
 
 ## test: lint, types and the whole test suite (the API tests also run on PostgreSQL when

@@ -1,11 +1,13 @@
 """A test's own world: hospitals of the three levels, a person of each group, and their keys,
-registered through the admin API with ids unique to the test."""
+registered through the admin API with ids unique to the test. Besides: a level-3 hospital of
+another region (Liaoning, 210000) with its key, for cross-region claims (rules §12), and a man
+of no group born 1958-06-01, for the rule checks of gender and age (rules §14)."""
 
 from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +35,20 @@ class World:
     tag: str
     keys: Keys
     hospitals: dict[int, str]  # level → hospital_id
-    persons: dict[str, str]  # 'none' | group → person_id
+    persons: dict[str, str]  # 'none' | group | 'male' → person_id
     client: TestClient
+    cross_region_hospital: str = field(default="")
+    """A level-3 hospital of region 210000 (the persons are insured in 220000); its key is in
+    `keys.hospital`. Not in `hospitals`, which holds the home region's hospital of each level."""
 
     def auth(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
 
     def hospital_headers(self, level: int = 3) -> dict[str, str]:
         return self.auth(self.keys.hospital[self.hospitals[level]])
+
+    def cross_region_headers(self) -> dict[str, str]:
+        return self.auth(self.keys.hospital[self.cross_region_hospital])
 
     def claim(
         self, example: str = "e2", *, level: int = 3, person: str = "dibao", **changes: Any
@@ -82,6 +90,13 @@ def make_world(client: TestClient, settings: Settings) -> World:
         )
         assert response.status_code == 201, response.text
         hospitals[level] = hospital_id
+    cross_region_hospital = f"H{tag}LN3"
+    response = client.put(
+        f"/v1/hospitals/{cross_region_hospital}",
+        json={"name": "辽宁测试医院", "level": 3, "region": "210000"},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
     persons = {}
     for index, group in enumerate(("none", "destitute", "dibao", "registered_poor")):
         person_id = f"P{tag}{index}"
@@ -104,11 +119,32 @@ def make_world(client: TestClient, settings: Settings) -> World:
         )
         assert response.status_code == 201, response.text
         persons[group] = person_id
+    persons["male"] = _register_male(client, headers, f"P{tag}M")
     engine = make_engine(settings)
     hospital_keys = {}
     with write_session(engine) as session:
-        for hospital_id in hospitals.values():
+        for hospital_id in (*hospitals.values(), cross_region_hospital):
             hospital_keys[hospital_id], _ = create_key(session, "hospital", hospital_id, "test")
         session.commit()
     engine.dispose()
-    return World(tag, Keys(admin, finance, hospital_keys), hospitals, persons, client)
+    return World(
+        tag, Keys(admin, finance, hospital_keys), hospitals, persons, client, cross_region_hospital
+    )
+
+
+def _register_male(client: TestClient, headers: dict[str, str], person_id: str) -> str:
+    """A man of no group, insured in 220000, born 1958-06-01 (59 in March 2018)."""
+    response = client.put(
+        f"/v1/persons/{person_id}",
+        json={
+            "name": "测试男",
+            "id_number": id_number("22010219580601031"),
+            "birth_date": "1958-06-01",
+            "gender": "male",
+            "insured_region": "220000",
+            "statuses": [],
+        },
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    return person_id

@@ -9,8 +9,11 @@ from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from api.core.config import Settings
+from api.db.engine import make_engine, write_session
+from api.db.tables import SETTLEMENT_FUND
 from api.main import create_app
 from tests.support.db import row_counts
 from tests.support.world import World
@@ -25,6 +28,7 @@ FUND_CODES = {
     "critical_illness": "390200",
     "medical_assistance": "610100",
     "charity": "999997",
+    "health_fund": "610103",
 }
 
 
@@ -240,7 +244,10 @@ def test_the_statement_is_html_with_chinese_labels_every_line_and_every_fund(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/html")
     html = response.text
-    for label in ("结算单", "统筹基金", "大病保险", "医疗救助", "慈善救助", "个人负担"):
+    for label in (
+        "结算单", "统筹基金", "大病保险", "医疗救助", "慈善救助", "健康扶贫基金", "个人负担",
+        "违规自付", "参保地", "就医地", "备案类别", "目录版本",
+    ):  # fmt: skip
         assert label in html, label
     assert bill["settlement_id"] in html
     assert bill["claim_id"] in html
@@ -259,6 +266,113 @@ def test_the_statement_is_html_with_chinese_labels_every_line_and_every_fund(
     assert ID_NUMBER_MASKED in html
     assert ID_NUMBER not in html
     assert ID_NUMBER[:14] not in html
+    # Every explanation line is in Chinese on the printed slip, and E2 is in-region.
+    assert "政策范围内 19195.10 − 起付线 450.00 = 18745.10 × 0.65 = 12184.315 → 12184.32" in html
+    assert "pays" not in html
+    assert "deductible" not in html
+    assert "<td>备案类别</td><td>无</td>" in html
+    assert "异地就医" not in html
+    assert "合理性审核" not in html
+
+
+def _statement(world: World, bill: dict[str, Any], headers: dict[str, str]) -> str:
+    response = world.client.get(
+        f"/v1/settlements/{bill['settlement_id']}/statement", headers=headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    html: str = response.text
+    return html
+
+
+def _posted(world: World, claim: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    response = world.client.post("/v1/settlements", json=claim, headers=headers)
+    assert response.status_code == 201, response.text
+    bill: dict[str, Any] = response.json()
+    return bill
+
+
+def test_the_statement_of_x1_shows_both_regions_the_filing_in_chinese_and_the_catalog(
+    world: World,
+) -> None:
+    headers = world.cross_region_headers()
+    claim = world.claim("x1", person="dibao", hospital_id=world.cross_region_hospital)
+    html = _statement(world, _posted(world, claim, headers), headers)
+    assert "<td>参保地</td><td>220000</td>" in html
+    assert "<td>就医地</td><td>210000（异地就医）</td>" in html
+    assert "<td>备案类别</td><td>转诊转院</td>" in html
+    assert "210000-2018（就医地目录）" in html
+    assert "220000-2018（2018年度，参保地政策）" in html
+    assert "异地就医（转诊转院）：报销比例 − 0.10 = 0.55" in html
+    assert "政策 220000-2018 未设健康扶贫基金：支付 0.00" in html
+    for figure in ("10749.04", "2334.56", "3932.58", "2977.52", "4106.30"):
+        assert figure in html, figure
+    assert "pays" not in html
+    assert "referral" not in html
+
+
+def test_the_statement_of_h1_shows_the_health_fund_and_its_chinese_explanation(
+    world: World,
+) -> None:
+    headers = world.hospital_headers(2)
+    bill = _posted(world, world.claim("h1", level=2, person="registered_poor"), headers)
+    html = _statement(world, bill, headers)
+    assert "健康扶贫基金" in html
+    assert "610103" in html
+    assert '<td class="n">100.00</td>' in html
+    assert "政策范围内剩余 385.88 − 个人自付上限 2858.80 × 0.10 = 285.88 → 100.00" in html
+    assert "建档立卡贫困人口" in html
+    assert "<td>备案类别</td><td>无</td>" in html
+    for figure in ("2087.04", "385.88", "2572.92", "778.08"):
+        assert figure in html, figure
+    assert "pays" not in html
+
+
+def test_the_statement_of_r1_lists_the_findings_with_their_chinese_names_and_messages(
+    world: World,
+) -> None:
+    headers = world.hospital_headers(2)
+    bill = _posted(world, world.claim("r1", level=2, person="male"), headers)
+    html = _statement(world, bill, headers)
+    assert "合理性审核" in html
+    for rule, name, line_no, amount in (
+        ("R03", "超住院天数", 1, "90.00"),
+        ("R01", "超性别", 2, "120.00"),
+        ("R02", "超年龄", 3, "80.00"),
+        ("R04", "超限量", 4, "3000.00"),
+        ("R03", "超住院天数", 5, "40.00"),
+    ):
+        row = (
+            f"<tr><td>{rule}</td><td>{name}</td><td>第{line_no}行</td><td>不予支付</td>\n"
+            f'      <td class="n">{amount}</td>'
+        )
+        assert row in html, row
+    assert (
+        "第2行 G0002 宫颈细胞学检查 限女性使用，患者为男性：数量 1 → 0，120.00 元不予支付" in html
+    )
+    assert '违规自付合计</td><td class="n">3330.00</td>' in html
+    assert "5926.25" in html
+    assert "refused" not in html
+    assert "pays" not in html
+
+
+def test_a_settlement_stored_without_chinese_explanations_shows_its_stored_english(
+    world: World, settings: Settings
+) -> None:
+    """Settlements stored before migration 0006 have no Chinese explanation lines (NULL)."""
+    bill = registered_settlement(world, "赵六")
+    engine = make_engine(settings)
+    with write_session(engine) as session:
+        session.execute(
+            update(SETTLEMENT_FUND)
+            .where(SETTLEMENT_FUND.c.settlement_id == bill["settlement_id"])
+            .values(explanation_zh=None)
+        )
+        session.commit()
+    engine.dispose()
+    html = _statement(world, bill, world.hospital_headers(3))
+    assert "in scope 19195.10 − deductible 450.00 = 18745.10 × 0.65 = 12184.315 → 12184.32" in html
+    assert "政策范围内 19195.10" not in html
 
 
 def test_the_statement_of_a_reversed_settlement_says_it_is_reversed(world: World) -> None:
