@@ -112,8 +112,25 @@ def doubled_in_another_line(world: World) -> tuple[str, str]:
     return text, "item_code"
 
 
+def doubled_optional(world: World) -> tuple[str, str]:
+    """The optional `filing` twice: the count proof expects it once when given."""
+    text = claim_text(world)
+    return text.replace('"surgery": ', '"filing": null, "filing": null, "surgery": ', 1), "filing"
+
+
+def doubled_optional_spelt_by_a_value(world: World) -> tuple[str, str]:
+    """`filing` twice, null then a value: the last must not silently win."""
+    claim = world.claim("e2")
+    text = json.dumps(claim, ensure_ascii=False)
+    return text.replace('"surgery": ', '"filing": null, "filing": "resident", "surgery": ', 1), (
+        "filing"
+    )
+
+
 DOUBLED = {
     "a top-level key": doubled_top_level,
+    "the optional top-level key": doubled_optional,
+    "the optional key, the second with a value": doubled_optional_spelt_by_a_value,
     "a line's key": doubled_in_a_line,
     "a key spelt with an escape": doubled_by_an_escape,
     "a key of one line, missing from the next": doubled_in_another_line,
@@ -192,3 +209,22 @@ def test_an_id_in_a_path_never_starts_with_a_dot(
     )
     assert response.status_code == 422, response.text
     assert row_counts(settings) == before
+
+
+@pytest.mark.parametrize("filing", ["absent", "null"])
+def test_a_claim_with_or_without_the_optional_filing_is_read_by_the_fast_parse(
+    world: World, filing: str
+) -> None:
+    """The optional key keeps the one-step parse's count proof: given once or not at all."""
+    from api.core.body import _counted_once, _key_counts
+    from api.core.contract import ClaimIn
+
+    claim = world.claim("e2")
+    if filing == "null":
+        claim["filing"] = None
+    body = json.dumps(claim).encode()
+    keys = _key_counts(ClaimIn)
+    assert keys is not None
+    assert _counted_once(keys, body, ClaimIn.model_validate_json(body))
+    response = world.client.post(SETTLE, content=body, headers={**world.hospital_headers(), **JSON})
+    assert response.status_code == 201, response.text
