@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 reconcile_app = typer.Typer(
     help="Reconciliation: totals (3201) and detail (3202).", no_args_is_help=True
@@ -184,9 +185,28 @@ def _figures(figures: dict[str, str] | None) -> str:
     return f"{figures['status']} {figures['total']} (funds {figures['fund_total']}, patient {figures['patient_pay']})"
 
 
+CLEARING_COLUMNS = (
+    "hospital", "insured region", "fund", "code", "settlements", "reversals", "settled",
+    "reversed", "owed",
+)  # fmt: skip
+REGIONS_COLUMNS = (
+    "insured region", "treatment region", "fund", "code", "settlements", "reversals",
+    "settled", "reversed", "net",
+)  # fmt: skip
+NUMBER_COLUMNS = ("settlements", "reversals", "settled", "reversed", "owed", "net")
+
+
 def clearing(
     month: Annotated[str, typer.Option(help="The month, YYYY-MM.")],
     hospital: Annotated[str | None, typer.Option(help="One hospital (default: all).")] = None,
+    by_region: Annotated[
+        bool,
+        typer.Option(
+            "--by-region",
+            help="What each insured region's funds owe each treatment region's hospitals "
+            "(every hospital; not with --hospital).",
+        ),
+    ] = False,
     output_format: Annotated[
         Literal["table", "json", "csv", "xlsx"], typer.Option("--format")
     ] = "table",
@@ -194,48 +214,66 @@ def clearing(
         Path | None, typer.Option(help="Write to this file (required for xlsx).")
     ] = None,
 ) -> None:
-    """What each fund owes each hospital for a month, net of reversals (3203)."""
-    from api.services.clearing import clearing_csv, clearing_json, clearing_xlsx
+    """What each fund owes each hospital for a month, net of reversals (3203); with
+    --by-region, per insured region, treatment region and fund (跨区域清算)."""
+    from api.services import clearing as service
 
+    if by_region and hospital is not None:
+        typer.echo("--hospital does not apply to --by-region (it covers every hospital)", err=True)
+        raise typer.Exit(2)
+    if output_format == "xlsx" and output is None:
+        typer.echo("--output FILE is required for xlsx", err=True)
+        raise typer.Exit(2)
     engine, zone = _engine_and_zone()
-    document = clearing_json(engine, month, zone, hospital)
+    if by_region:
+        document = service.regions_json(engine, month, zone)
+        csv_of, xlsx_of, table_of = service.regions_csv, service.regions_xlsx, _regions_table
+    else:
+        document = service.clearing_json(engine, month, zone, hospital)
+        csv_of, xlsx_of, table_of = service.clearing_csv, service.clearing_xlsx, _clearing_table
     if output_format == "json":
         _write(output, json.dumps(document, ensure_ascii=False, indent=2))
     elif output_format == "csv":
-        _write(output, clearing_csv(document))
+        _write(output, csv_of(document))
     elif output_format == "xlsx":
-        if output is None:
-            typer.echo("--output FILE is required for xlsx", err=True)
-            raise typer.Exit(2)
-        _write(output, clearing_xlsx(document))
+        _write(output, xlsx_of(document))
     else:
-        table = Table(title=f"Clearing {month} ({zone})")
-        for heading in (
-            "hospital",
-            "fund",
-            "code",
-            "settlements",
-            "reversals",
-            "settled",
-            "reversed",
-            "owed",
-        ):
-            table.add_column(
-                heading,
-                justify="right"
-                if heading in ("settlements", "reversals", "settled", "reversed", "owed")
-                else "left",
-            )
-        for row in document["rows"]:
-            table.add_row(
-                f"{row['hospital_id']} {row['hospital_name']}",
-                row["fund"],
-                row["fund_code"],
-                str(row["settlements"]),
-                str(row["reversals"]),
-                row["settled"],
-                row["reversed"],
-                row["owed"],
-            )
-        table.add_row("TOTAL", "", "", "", "", "", "", document["total_owed"])
-        Console().print(table)
+        Console().print(table_of(document, zone))
+
+
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title)
+    for heading in columns:
+        table.add_column(heading, justify="right" if heading in NUMBER_COLUMNS else "left")
+    return table
+
+
+def _clearing_table(document: dict[str, Any], zone: str) -> Table:
+    # A hospital's name is shown as plain text: `[`…`]` in it is not console markup.
+    table = _table(f"Clearing {document['month']} ({zone})", CLEARING_COLUMNS)
+    for row in document["rows"]:
+        table.add_row(
+            Text(f"{row['hospital_id']} {row['hospital_name']}"), row["insured_region"], row["fund"],
+            row["fund_code"], str(row["settlements"]), str(row["reversals"]), row["settled"],
+            row["reversed"], row["owed"],
+        )  # fmt: skip
+    table.add_row("TOTAL", "", "", "", "", "", "", "", document["total_owed"])
+    return table
+
+
+def _regions_table(document: dict[str, Any], zone: str) -> Table:
+    table = _table(f"Clearing between regions {document['month']} ({zone})", REGIONS_COLUMNS)
+    for row in document["rows"]:
+        table.add_row(
+            row["insured_region"], row["treatment_region"], row["fund"], row["fund_code"],
+            str(row["settlements"]), str(row["reversals"]), row["settled"], row["reversed"],
+            row["net"],
+        )  # fmt: skip
+    for fund in document["fund_totals"]:
+        table.add_row(
+            "TOTAL", "", fund["fund"], fund["fund_code"], str(fund["settlements"]),
+            str(fund["reversals"]), fund["settled"], fund["reversed"], fund["net"],
+        )  # fmt: skip
+    total = document["total"]
+    table.add_row("TOTAL", "", "", "", "", "", total["settled"], total["reversed"], total["net"])
+    return table

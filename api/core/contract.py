@@ -125,7 +125,26 @@ class ClaimIn(_Strict):
                             "amount": "495.00",
                         }
                     ],
-                }
+                },
+                {
+                    "claim_id": "ZY20180312X01",
+                    "hospital_id": "H2101003",
+                    "person_id": "P0002",
+                    "admission_date": "2018-03-01",
+                    "discharge_date": "2018-03-12",
+                    "diagnoses": ["C34.1"],
+                    "surgery": True,
+                    "filing": "referral",
+                    "items": [
+                        {
+                            "line_no": 1,
+                            "item_code": "S0001",
+                            "quantity": "11",
+                            "unit_price": "45.00",
+                            "amount": "495.00",
+                        }
+                    ],
+                },
             ]
         },
     )

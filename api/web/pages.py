@@ -5,9 +5,12 @@ Sessions (logging in with a key, the cookie) are `api.web.sessions`; the chart's
 
 GET /finance shows a month (default: the current one in the business time zone): totals per
 fund (settled, reversed, net), a stacked bar chart of daily net fund payments (inline SVG),
-the clearing table with CSV and XLSX downloads, and a search by claim or settlement id whose
-matches open the printable statement. A hospital user sees its own hospital only, like the
-finance routes (`scope_hospital`); finance and admin users may filter by hospital.
+the clearing table with CSV and XLSX downloads, the inter-region table under it (what each
+insured region's funds owe each treatment region's hospitals, with its downloads), and a
+search by claim or settlement id whose matches open the printable statement. A hospital user
+sees its own hospital only, like the finance routes (`scope_hospital`), and never the
+inter-region table, which covers every hospital (`REGIONS_ROLES`); finance and admin users
+may filter by hospital, and see the inter-region table on the unfiltered page.
 """
 
 from __future__ import annotations
@@ -24,13 +27,19 @@ from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
-from api.core.access import ROLES, Principal, may_see_hospital, scope_hospital
+from api.core.access import ROLES, Principal, may_see_hospital, require_roles, scope_hospital
 from api.core.contract import ID_PATTERN
 from api.core.deps import AppState, State
 from api.core.problems import ApiProblem
 from api.db.engine import read_session
 from api.db.tables import Hospital
-from api.services.clearing import clearing_download, clearing_json
+from api.services.clearing import (
+    REGIONS_ROLES,
+    clearing_download,
+    clearing_json,
+    regions_download,
+    regions_json,
+)
 from api.services.finance import (
     DATE_MAX,
     DATE_MIN,
@@ -72,12 +81,14 @@ FUND_ENGLISH_NAMES = {
     "critical_illness": "critical illness insurance",
     "medical_assistance": "medical assistance",
     "charity": "charity",
+    "health_fund": "health poverty fund",
 }
 FUND_COLOURS = {
     "basic_insurance": "#2563eb",
     "critical_illness": "#f59e0b",
     "medical_assistance": "#059669",
     "charity": "#db2777",
+    "health_fund": "#7c3aed",
 }
 CHART_FUNDS = {fund: f"{FUND_LABELS[fund]} {FUND_ENGLISH_NAMES[fund]}" for fund in FUND_ORDER}
 TOTAL_ROWS = (
@@ -185,14 +196,19 @@ def _search(
     return found, None
 
 
-def month_context(state: AppState, view: View) -> dict[str, Any]:
-    """Everything the month's page shows: totals, chart, clearing and the navigation links."""
+def month_context(state: AppState, view: View, principal: Principal) -> dict[str, Any]:
+    """Everything the month's page shows: totals, chart, clearing, the inter-region table (to
+    finance and admin, on the page of every hospital) and the navigation links."""
     series = daily_fund_payments(state.engine, view.period, view.hospital_id)
     zone = state.settings.business_timezone
 
     def month_link(month: str) -> str:
         return _link(SESSION_PATH, month=month, hospital_id=view.hospital_id)
 
+    def download(name: str, hospital_id: str | None = None) -> str:
+        return _link(f"{SESSION_PATH}/{name}", month=view.month, hospital_id=hospital_id)
+
+    may_see_regions = principal.role in REGIONS_ROLES
     return {
         "month": view.month,
         "period": view.period,
@@ -200,16 +216,19 @@ def month_context(state: AppState, view: View) -> dict[str, Any]:
         "total_rows": TOTAL_ROWS,
         "chart": stacked_bars(series, CHART_FUNDS),
         "clearing": clearing_json(state.engine, view.month, zone, view.hospital_id),
+        "regions": regions_json(state.engine, view.month, zone)
+        if may_see_regions and view.hospital_id is None
+        else None,
+        "may_see_regions": may_see_regions,
         "previous_link": month_link(shift_month(view.month, -1)),
         "next_link": month_link(shift_month(view.month, 1)),
         "previous_month": shift_month(view.month, -1),
         "next_month": shift_month(view.month, 1),
-        "csv_link": _link(
-            f"{SESSION_PATH}/clearing.csv", month=view.month, hospital_id=view.hospital_id
-        ),
-        "xlsx_link": _link(
-            f"{SESSION_PATH}/clearing.xlsx", month=view.month, hospital_id=view.hospital_id
-        ),
+        "csv_link": download("clearing.csv", view.hospital_id),
+        "xlsx_link": download("clearing.xlsx", view.hospital_id),
+        "regions_csv_link": download("clearing/regions.csv"),
+        "regions_xlsx_link": download("clearing/regions.xlsx"),
+        "all_hospitals_link": _link(SESSION_PATH, month=view.month),
     }
 
 
@@ -283,7 +302,7 @@ def finance_page(
         fund_names=FUND_ENGLISH_NAMES,
         fund_colours=FUND_COLOURS,
         grouped=grouped,
-        **month_context(state, view),
+        **month_context(state, view, principal),
     )
 
 
@@ -313,8 +332,7 @@ def _clearing_for(
     return view, clearing_json(state.engine, view.month, zone, view.hospital_id)
 
 
-def _attachment(view: View, extension: str) -> dict[str, str]:
-    name = f"clearing-{view.month}" + (f"-{view.hospital_id}" if view.hospital_id else "")
+def _attachment(name: str, extension: str) -> dict[str, str]:
     return {
         "Content-Disposition": f'attachment; filename="{name}.{extension}"',
         "Cache-Control": "no-store",
@@ -335,7 +353,28 @@ def clearing_download_page(
         return found
     view, document = found
     content, media_type = clearing_download(document, extension)
-    return Response(content, media_type=media_type, headers=_attachment(view, extension))
+    name = f"clearing-{view.month}" + (f"-{view.hospital_id}" if view.hospital_id else "")
+    return Response(content, media_type=media_type, headers=_attachment(name, extension))
+
+
+@router.get("/finance/clearing/regions.{extension}")
+def regions_download_page(
+    request: Request, state: State, extension: Literal["csv", "xlsx"], month: str | None = None
+) -> Response:
+    """The month's inter-region table as a CSV or XLSX file: finance and admin sessions only."""
+    found = _session_view(request, state, month, None)
+    if isinstance(found, Response):
+        return found
+    principal, view = found
+    try:
+        require_roles(principal, *REGIONS_ROLES)
+    except ApiProblem as problem:
+        refused = PageRefused(problem.status, f"无权查看跨区域清算。{problem.detail}")
+        return _refused(state, principal, refused)
+    document = regions_json(state.engine, view.month, state.settings.business_timezone)
+    content, media_type = regions_download(document, extension)
+    headers = _attachment(f"clearing-regions-{view.month}", extension)
+    return Response(content, media_type=media_type, headers=headers)
 
 
 @router.get("/finance/statement/{settlement_id}")

@@ -68,12 +68,14 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET",  "/v1/reconciliation/totals"):                   (401, 200, 200,    200, 403),
     ("POST", "/v1/reconciliation/detail"):                   (401, 200, 200,    200, 403),
     ("GET",  "/v1/clearing"):                                (401, 200, 200,    200, 403),
+    ("GET",  "/v1/clearing/regions"):                        (401, 200, 200,    403, 403),
     # The finance view: 303 to the login form without a session.
     ("GET",  "/finance/login"):                              (200, 303, 303,    303, 303),
     ("POST", "/finance/login"):                              (401, 303, 303,    303, 303),
     ("POST", "/finance/logout"):                             (303, 303, 303,    303, 303),
     ("GET",  "/finance"):                                    (303, 200, 200,    200, 403),
     ("GET",  "/finance/clearing.{extension}"):               (303, 200, 200,    200, 403),
+    ("GET",  "/finance/clearing/regions.{extension}"):       (303, 200, 200,    403, 403),
     ("GET",  "/finance/statement/{settlement_id}"):          (303, 200, 200,    200, 403),
 }
 # fmt: on
@@ -285,12 +287,16 @@ CALLS: dict[tuple[str, str], Call] = {
         params=_period, json={"records": []},
     ),
     ("GET", "/v1/clearing"): _v1("GET", lambda c: f"/v1/clearing?{_month_query(c)}"),
+    ("GET", "/v1/clearing/regions"): _v1("GET", lambda c: f"/v1/clearing/regions?{_month_query(c)}"),
     ("GET", "/finance/login"): _page(lambda c: "/finance/login"),
     ("POST", "/finance/login"): _login,
     ("POST", "/finance/logout"): _page(lambda c: "/finance/logout", "POST"),
     ("GET", "/finance"): _page(lambda c: f"/finance?{_month_query(c)}"),
     # One route serves both files; the XLSX download is checked in test_finance_web.py.
     ("GET", "/finance/clearing.{extension}"): _page(lambda c: f"/finance/clearing.xlsx?{_month_query(c)}"),
+    ("GET", "/finance/clearing/regions.{extension}"): _page(
+        lambda c: f"/finance/clearing/regions.xlsx?{_month_query(c)}"
+    ),
     ("GET", "/finance/statement/{settlement_id}"): _page(
         lambda c: f"/finance/statement/{c.settlement_id}"
     ),

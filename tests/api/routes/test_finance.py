@@ -34,12 +34,12 @@ from tests.support.world import World, make_world
 
 PROBLEM_JSON = "application/problem+json"
 ZONE = ZoneInfo("Asia/Shanghai")
-FUNDS = ("basic_insurance", "critical_illness", "medical_assistance", "charity")
+FUNDS = ("basic_insurance", "critical_illness", "medical_assistance", "charity", "health_fund")
 AMOUNTS = ("total", *FUNDS, "fund_total", "patient_pay")
 GROUPS = ("none", "destitute", "dibao", "registered_poor")
 CLEARING_HEADER = [
-    "month", "hospital_id", "hospital_name", "fund", "fund_code", "settlements", "reversals",
-    "settled", "reversed", "owed",
+    "month", "hospital_id", "hospital_name", "insured_region", "fund", "fund_code",
+    "settlements", "reversals", "settled", "reversed", "owed",
 ]  # fmt: skip
 DETAIL_HEADER = [
     "outcome", "settlement_id", "claim_id", "hospital_status", "hospital_total",
@@ -154,13 +154,27 @@ class Booked:
 
 
 def varied_claim(world: World, rng: random.Random, level: int) -> dict[str, Any]:
-    """A worked-example claim (e1, e2 or e4) for a person of any group, quantities varied."""
+    """A worked-example claim (e1, e2 or e4) for a person of any group, quantities varied,
+    discharged in 2018 or 2019 (the health poverty fund is in the 2019 tariff only)."""
     claim = world.claim(rng.choice(("e1", "e2", "e4")), level=level, person=rng.choice(GROUPS))
+    if rng.random() < 0.5:
+        for name in ("admission_date", "discharge_date"):
+            claim[name] = "2019" + claim[name][4:]
     for item in claim["items"]:
         if rng.random() < 0.5:
             quantity = Decimal(item["quantity"]) + rng.randint(1, 4)
             item["quantity"] = str(quantity)
             item["amount"] = str((quantity * Decimal(item["unit_price"])).quantize(Decimal("0.01")))
+    return claim
+
+
+def health_fund_claim(world: World, level: int) -> dict[str, Any]:
+    """E4 for the registered-poor person at a level-2 hospital in 2019: the health poverty
+    fund pays (the 2019 tariff's fund covers that group at levels 1 and 2)."""
+    assert level == 2
+    claim = world.claim("e4", level=level, person="registered_poor")
+    for name in ("admission_date", "discharge_date"):
+        claim[name] = "2019" + claim[name][4:]
     return claim
 
 
@@ -268,6 +282,7 @@ def expected_clearing_rows(
                 {
                     "hospital_id": hospital_id,
                     "hospital_name": names[hospital_id],
+                    "insured_region": "220000",  # every person of a World is insured there
                     "fund": fund,
                     "fund_code": (settled + reversed_)[0].fund_codes[fund],
                     "settlements": len(settled),
@@ -293,6 +308,9 @@ EDGE_SETTLEMENTS = [  # (UTC instant, hospital index): instants around local mid
     ("2030-03-31T16:00:00.000000Z", 1),  # 2030-04-01 00:00 local: April
 ]
 RANDOM_SETTLEMENTS = 34
+HEALTH_FUND_SETTLEMENT = 3
+"""The edge settlement (at a level-2 hospital) made with `health_fund_claim`: few of the
+varied claims reach the health poverty fund."""
 MARCH_START = instant("2030-02-28T16:00:00Z")
 MARCH_END = instant("2030-03-31T16:00:00Z")
 
@@ -358,9 +376,13 @@ def month(settings: Settings) -> Month:
         worlds = [make_world(client, settings), make_world(client, settings)]
         levels = [(world, level) for world in worlds for level in (1, 2, 3)]
         booked = []
-        for moment, index in _plan_month(rng):
+        for number, (moment, index) in enumerate(_plan_month(rng)):
             world, level = levels[index]
-            booked.append(settle_at(world, clock, moment, varied_claim(world, rng, level), level))
+            claim = varied_claim(world, rng, level)
+            if number == HEALTH_FUND_SETTLEMENT:
+                claim = health_fund_claim(world, level)
+            booked.append(settle_at(world, clock, moment, claim, level))
+        assert booked[HEALTH_FUND_SETTLEMENT].amounts["health_fund"] > 0
         reversed_in_april = _reverse_month(booked, levels, clock, rng)
     assert len(booked) == 40
     assert sum(b.reversed_at is not None for b in booked) == 8
@@ -435,7 +457,7 @@ def test_clearing_owes_each_hospital_per_fund_the_net_of_its_totals_in_json_csv_
     ]
     table = [
         [MONTH, *(str(row[name]) for name in CLEARING_HEADER[1:])] for row in expected_rows
-    ] + [[MONTH, "TOTAL", "", "", "", "", "", "", "", net_all["fund_total"]]]
+    ] + [[MONTH, "TOTAL", "", "", "", "", "", "", "", "", net_all["fund_total"]]]
 
     response = clearing(client, month.finance, MONTH, format="csv")
     assert response.status_code == 200, response.text
@@ -456,9 +478,10 @@ def test_clearing_owes_each_hospital_per_fund_the_net_of_its_totals_in_json_csv_
         ]
         for row in cells[1:]
     ]
+    count_columns = {CLEARING_HEADER.index(name) for name in ("settlements", "reversals")}
     assert read == [
         [
-            int(value) if column in {5, 6} and value else (value or None)
+            int(value) if column in count_columns and value else (value or None)
             for column, value in enumerate(row)
         ]
         for row in table

@@ -32,6 +32,7 @@ HOSTILE_NAMES = {
 
 MONEY_COLUMNS = tuple(CLEARING_HEADER.index(name) for name in ("settled", "reversed", "owed"))
 NAME_COLUMN = CLEARING_HEADER.index("hospital_name")
+KEY_COLUMNS = tuple(CLEARING_HEADER.index(name) for name in ("hospital_id", "fund"))
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -88,7 +89,7 @@ def assert_csv_neutralised(text: str, document: dict[str, Any], world: World) ->
     stay plain numbers; and no cell of the file starts a formula."""
     rows = list(csv.reader(io.StringIO(text)))
     assert tuple(rows[0]) == CLEARING_HEADER
-    by_key = {(row[1], row[3]): row for row in rows[1:]}
+    by_key = {tuple(row[column] for column in KEY_COLUMNS): row for row in rows[1:]}
     names = {world.hospitals[level]: name for level, name in HOSTILE_NAMES.items()}
     for expected in _our_rows(document, world):
         row = by_key[(expected["hospital_id"], expected["fund"])]
@@ -96,7 +97,12 @@ def assert_csv_neutralised(text: str, document: dict[str, Any], world: World) ->
         assert [row[column] for column in MONEY_COLUMNS] == [
             expected["settled"], expected["reversed"], expected["owed"],
         ]  # fmt: skip
-    for row in rows:
+    assert_csv_cells_safe(text)
+
+
+def assert_csv_cells_safe(text: str) -> None:
+    """No cell of the CSV starts a formula: each is a plain number or starts no formula."""
+    for row in csv.reader(io.StringIO(text)):
         for value in row:
             assert not value.startswith(TRIGGERS) or PLAIN_NUMBER.fullmatch(value), value
 
@@ -104,15 +110,12 @@ def assert_csv_neutralised(text: str, document: dict[str, Any], world: World) ->
 def assert_xlsx_neutralised(content: bytes, document: dict[str, Any], world: World) -> None:
     """No formula anywhere in the workbook; hostile names are string cells holding the same
     neutralised text as the CSV; amounts, negative ones included, are numbers."""
-    with zipfile.ZipFile(io.BytesIO(content)) as archive:
-        for name in archive.namelist():
-            if name.startswith("xl/worksheets/"):
-                assert b"<f>" not in archive.read(name), name
+    assert_xlsx_cells_safe(content)
     sheet = load_workbook(io.BytesIO(content)).active
     assert sheet is not None
     rows = list(sheet.iter_rows())
     assert tuple(cell.value for cell in rows[0]) == CLEARING_HEADER
-    by_key = {(row[1].value, row[3].value): row for row in rows[1:]}
+    by_key = {tuple(row[column].value for column in KEY_COLUMNS): row for row in rows[1:]}
     names = {world.hospitals[level]: name for level, name in HOSTILE_NAMES.items()}
     for expected in _our_rows(document, world):
         row = by_key[(expected["hospital_id"], expected["fund"])]
@@ -123,7 +126,18 @@ def assert_xlsx_neutralised(content: bytes, document: dict[str, Any], world: Wor
             assert row[column].data_type == "n"
             amount = Decimal(str(row[column].value)).quantize(Decimal("0.01"))
             assert amount == Decimal(expected[part])
-    for row in rows:
+
+
+def assert_xlsx_cells_safe(content: bytes) -> None:
+    """No formula anywhere in the workbook (read as a spreadsheet and as the sheets' raw XML,
+    where a formula is an `<f>` element); every text cell a string starting no formula."""
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        for name in archive.namelist():
+            if name.startswith("xl/worksheets/"):
+                assert b"<f>" not in archive.read(name), name
+    sheet = load_workbook(io.BytesIO(content)).active
+    assert sheet is not None
+    for row in sheet.iter_rows():
         for cell in row:
             assert cell.data_type != "f", cell.coordinate
             if isinstance(cell.value, str):

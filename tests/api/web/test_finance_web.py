@@ -279,9 +279,9 @@ def test_the_chart_has_a_bar_segment_for_each_fund_paid_on_the_day_of_settlement
 def test_stacked_bars_put_reversals_below_zero_and_round_the_axis_to_whole_yuan() -> None:
     series = [
         {"day": "2018-03-01", "basic_insurance": 150_000, "critical_illness": 20_000,
-         "medical_assistance": 0, "charity": 0},
+         "medical_assistance": 0, "charity": 0, "health_fund": 0},
         {"day": "2018-03-02", "basic_insurance": -90_000, "critical_illness": 0,
-         "medical_assistance": 5_000, "charity": 0},
+         "medical_assistance": 5_000, "charity": 0, "health_fund": 0},
     ]  # fmt: skip
     chart = stacked_bars(series, CHART_FUNDS)
     assert [bar.fund for bar in chart.bars] == [
@@ -317,7 +317,8 @@ def test_the_clearing_table_and_its_csv_and_xlsx_downloads_agree_with_the_cleari
         page = browser.get("/finance", params=query).text
         assert f'id="total-owed">{grouped(expected["total_owed"])}<' in page
         for row in expected["rows"]:
-            owed = f'data-owed="{row["hospital_id"]}.{row["fund"]}">{grouped(row["owed"])}<'
+            key = f"{row['hospital_id']}.{row['insured_region']}.{row['fund']}"
+            owed = f'data-owed="{key}">{grouped(row["owed"])}<'
             assert owed in page
         assert f'href="/finance/clearing.csv?month={month}&amp;hospital_id={hospital}"' in page
 
