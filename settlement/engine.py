@@ -35,8 +35,8 @@ from settlement.model import (
     Person,
 )
 from settlement.rejection import Problem, ProblemCode, Rejection
-from settlement.result import Finding, FundStep, LineSettlement, Settlement, Totals
-from settlement.rules import RuleContext, check_rules
+from settlement.result import FundStep, LineSettlement, Settlement, Totals
+from settlement.rules import RuleContext
 from settlement.tariff import Tariff, TariffBook
 
 STAGES: Final[tuple[Stage, ...]] = (
@@ -183,13 +183,9 @@ def settle(
         )
     problems += _check_filing(claim, policy, in_region, insured_region, treatment_region)
     split = None
-    findings: tuple[Finding, ...] = ()
     if catalog_tariff is not None and len(claim.lines) <= CLAIM_LINES_MAX:
         context = RuleContext.of(person, claim.admission_date, claim.discharge_date)
-        outcome = check_rules(claim.lines, catalog_tariff.catalog, context)
-        if outcome is not None:
-            split = classify_lines(claim.lines, catalog_tariff.catalog, outcome)
-            findings = outcome.findings
+        split = classify_lines(claim.lines, catalog_tariff.catalog, context)
     if split is None and len(claim.lines) <= CLAIM_LINES_MAX:
         # Without a tariff there is no catalog: the lines' numbers are still checked.
         catalog = None if catalog_tariff is None else catalog_tariff.catalog
@@ -206,7 +202,6 @@ def settle(
         accumulators.to_fen(),
         _Tariffs(policy, catalog_tariff, treatment_region),
         split,
-        findings,
     )
 
 
@@ -274,7 +269,6 @@ def _settle_checked(
     before: AccumulatorsFen,
     tariffs: _Tariffs,
     split: SplitLines,
-    findings: tuple[Finding, ...],
 ) -> Settlement:
     """Settle a claim already found valid: run the cascade, itemize, total and balance."""
     tariff = tariffs.policy
@@ -313,7 +307,7 @@ def _settle_checked(
         treatment_region=tariffs.treatment_region,
         filing=claim.filing,
         catalog_version=tariffs.catalog.version,
-        findings=findings,
+        findings=split.findings,
     )
     check_conservation(settlement)
     return settlement

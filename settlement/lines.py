@@ -25,7 +25,8 @@ from settlement.money import (
     round_half_up_div,
 )
 from settlement.rejection import Problem, ProblemCode
-from settlement.rules import NO_FINDINGS, RuleOutcome
+from settlement.result import Finding
+from settlement.rules import RuleContext, RuledLine, check_rules
 from settlement.tariff import CatalogItem
 
 _QUANTITY_TIMES_PRICE_TO_FEN = 10 ** (QUANTITY_DECIMALS + UNIT_PRICE_DECIMALS - MONEY_DECIMALS)
@@ -45,6 +46,8 @@ class SplitLines:
     amount_fen: list[int] = field(default_factory=list)
     refused_fen: list[int] = field(default_factory=list)
     """违规自付: what the rule checks (§14) refused, before the rest was split."""
+    findings: tuple[Finding, ...] = ()
+    """The rule checks' findings, in line-number then rule order."""
     full_selfpay_fen: list[int] = field(default_factory=list)
     over_cap_fen: list[int] = field(default_factory=list)
     first_selfpay_fen: list[int] = field(default_factory=list)
@@ -183,12 +186,15 @@ def check_lines(
 def classify_lines(  # noqa: PLR0915 (one pass over the lines is the engine's hot loop)
     lines: tuple[ClaimLine, ...],
     catalog: Mapping[str, CatalogItem],
-    rules: RuleOutcome = NO_FINDINGS,
+    context: RuleContext | None = None,
 ) -> SplitLines | None:
     """Check and split every line (§4) in one pass; None if any line has a problem.
 
-    A line the rule checks (§14, `rules`) allowed less of is split as if billed with its
-    allowed quantity; the rest of its amount is its refused self-pay.
+    With a `context`, the rule checks (§14) run on the lines whose items carry rule data,
+    after the pass (they read only the numbers it has checked): a line allowed less than it
+    billed is split again as if billed with its allowed quantity, the rest of its amount its
+    refused self-pay, and the findings are the split's. A claim without such items pays one
+    `is not None` a line for them.
 
     The fast path for the common, clean claim: it builds no problem records. On None the
     caller runs `check_lines` to name every problem. It accepts exactly the lines
@@ -200,13 +206,12 @@ def classify_lines(  # noqa: PLR0915 (one pass over the lines is the engine's ho
     split = SplitLines()
     append_item = split.items.append
     append_amount = split.amount_fen.append
-    append_refused = split.refused_fen.append
-    allowed_units = rules.allowed_units
     append_full = split.full_selfpay_fen.append
     append_over = split.over_cap_fen.append
     append_first = split.first_selfpay_fen.append
     append_in_scope = split.in_scope_fen.append
-    for index, line in enumerate(lines):
+    ruled: list[RuledLine] = []
+    for line in lines:
         item = catalog.get(line.item_code)
         unit_price = line.unit_price
         amount = line.amount
@@ -235,15 +240,12 @@ def classify_lines(  # noqa: PLR0915 (one pass over the lines is the engine's ho
         product = quantity_units * price_micro
         if amount_fen != (2 * product + _TO_FEN) // _TWICE_TO_FEN:
             return None
+        if item.rules is not None:
+            ruled.append(
+                RuledLine(line.line_no, len(split.items), item, quantity_units, price_micro)
+            )
         append_item(item)
         append_amount(amount_fen)
-        if allowed_units and index in allowed_units:
-            quantity_units = allowed_units[index]
-            kept_fen = (2 * quantity_units * price_micro + _TO_FEN) // _TWICE_TO_FEN
-            append_refused(amount_fen - kept_fen)
-            amount_fen = kept_fen
-        else:
-            append_refused(0)
         if item.item_class is ItemClass.C:
             append_full(amount_fen)
             append_over(0)
@@ -264,5 +266,35 @@ def classify_lines(  # noqa: PLR0915 (one pass over the lines is the engine's ho
         append_over(over_cap_fen)
         append_first(first_selfpay_fen)
         append_in_scope(base_fen - first_selfpay_fen)
+    split.refused_fen = [0] * len(lines)
+    if ruled and context is not None:
+        _apply_rules(split, ruled, context)
     assert min(split.in_scope_fen, default=0) >= 0, split
     return split
+
+
+def _apply_rules(split: SplitLines, ruled: list[RuledLine], context: RuleContext) -> None:
+    """Run §14 on the ruled lines and split each line a rule lowered again, on its allowed
+    quantity: its refused self-pay is the amount above round(allowed × unit price)."""
+    outcome = check_rules(ruled, context)
+    split.findings = outcome.findings
+    for index, (quantity_units, price_micro) in outcome.allowed.items():
+        item = split.items[index]
+        kept_fen = (2 * quantity_units * price_micro + _TO_FEN) // _TWICE_TO_FEN
+        split.refused_fen[index] = split.amount_fen[index] - kept_fen
+        if item.item_class is ItemClass.C:
+            full, over, first, in_scope = kept_fen, 0, 0, 0
+        else:
+            full, over, first = 0, 0, 0
+            cap_micro = item.unit_price_cap_micro
+            if cap_micro is not None and price_micro > cap_micro:
+                over_product = (price_micro - cap_micro) * quantity_units
+                over = (2 * over_product + _TO_FEN) // _TWICE_TO_FEN
+            base_fen = kept_fen - over
+            if item.selfpay_ratio_ppm is not None:
+                first = (2 * base_fen * item.selfpay_ratio_ppm + SCALE) // _TWICE_SCALE
+            in_scope = base_fen - first
+        split.full_selfpay_fen[index] = full
+        split.over_cap_fen[index] = over
+        split.first_selfpay_fen[index] = first
+        split.in_scope_fen[index] = in_scope

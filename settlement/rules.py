@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Final
+from operator import attrgetter
+from typing import Final, NamedTuple
 
-from settlement.model import ClaimLine, Gender, Person
+from settlement.model import Gender, Person
 from settlement.money import (
-    EXACT,
     MONEY_DECIMALS,
     QUANTITY_DECIMALS,
     UNIT_PRICE_DECIMALS,
@@ -69,15 +69,6 @@ def format_quantity(units: int) -> str:
     """A quantity in ten-thousandths as the claim writes it ("11", "0.5")."""
     text = format(Decimal(units).scaleb(-QUANTITY_DECIMALS), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _units(value: Decimal, decimals: int) -> int | None:
-    try:
-        scaled = value.scaleb(decimals, EXACT)
-        units = int(scaled)
-    except (ArithmeticError, ValueError):
-        return None
-    return units if units == scaled else None
 
 
 class _Checker:
@@ -198,40 +189,36 @@ def _age_range(rules: ItemRules) -> tuple[str, str]:
     return f"{rules.age_min} to {rules.age_max}", f"{rules.age_min}至{rules.age_max}周岁"
 
 
+class RuledLine(NamedTuple):
+    """A line whose item carries rule data, with the numbers step 1 checked."""
+
+    line_no: int
+    position: int
+    """The line's place in the claim (and in step 1's columns)."""
+    item: CatalogItem
+    quantity_units: int
+    price_micro: int
+
+
 @dataclass(frozen=True, slots=True)
 class RuleOutcome:
-    """The checks' result: allowed quantities of the lines a rule lowered, and every finding."""
+    """The checks' result: the lines a rule lowered, and every finding."""
 
-    allowed_units: Mapping[int, int]
-    """Allowed quantity (ten-thousandths) by the line's index in the claim, where it is less
-    than billed; a line not here is paid on its whole quantity."""
+    allowed: Mapping[int, tuple[int, int]]
+    """(allowed quantity in ten-thousandths, unit price in millionths) by the line's index in
+    the claim, where the allowed quantity is less than billed; a line not here is paid on its
+    whole quantity."""
     findings: tuple[Finding, ...]
 
 
-NO_FINDINGS: Final[RuleOutcome] = RuleOutcome({}, ())
-
-
-def check_rules(
-    lines: tuple[ClaimLine, ...], catalog: Mapping[str, CatalogItem], context: RuleContext
-) -> RuleOutcome | None:
-    """Run R01–R04 over the lines whose items carry rule data; None if such a line's quantity
-    or unit price is not a valid number (step 1's check then names the problem)."""
-    ruled = []
-    for index, line in enumerate(lines):
-        item = catalog.get(line.item_code)
-        if item is not None and item.rules is not None:
-            ruled.append((line.line_no, index, line, item, item.rules))
-    if not ruled:
-        return NO_FINDINGS
-    ruled.sort(key=lambda entry: entry[0])
+def check_rules(ruled: list[RuledLine], context: RuleContext) -> RuleOutcome:
+    """Run R01–R04 over the lines whose items carry rule data, in line-number order."""
     checker = _Checker(context)
-    allowed_units: dict[int, int] = {}
-    for line_no, index, line, item, rules in ruled:
-        quantity = _units(line.quantity, QUANTITY_DECIMALS)
-        price = _units(line.unit_price.amount, UNIT_PRICE_DECIMALS)
-        if quantity is None or price is None or quantity <= 0 or price < 0:
-            return None
-        allowed = checker.allowed(line_no, item, rules, quantity, price)
-        if allowed < quantity:
-            allowed_units[index] = allowed
-    return RuleOutcome(allowed_units, tuple(checker.findings))
+    allowed: dict[int, tuple[int, int]] = {}
+    for line_no, position, item, quantity, price in sorted(ruled, key=attrgetter("line_no")):
+        rules = item.rules
+        assert rules is not None, item
+        kept = checker.allowed(line_no, item, rules, quantity, price)
+        if kept < quantity:
+            allowed[position] = (kept, price)
+    return RuleOutcome(allowed, tuple(checker.findings))
