@@ -22,6 +22,7 @@ from typing import Final, NamedTuple
 
 from hypothesis import strategies as st
 
+from loadtests.bench import without_rules
 from settlement.model import (
     Accumulators,
     Claim,
@@ -42,20 +43,7 @@ RULE_BOOK: Final = LOADED.book
 """The shipped tariffs as they are: rule data (§14) on S0001, S0003, M0001, G*, P*; two regions."""
 
 
-def without_rule_data(book: TariffBook) -> TariffBook:
-    """The same tariffs with no item's rule data: what sections 4–11 were written against."""
-    return TariffBook(
-        tuple(
-            replace(
-                tariff,
-                catalog={code: replace(item, rules=None) for code, item in tariff.catalog.items()},
-            )
-            for tariff in book.tariffs
-        )
-    )
-
-
-BOOK: Final = without_rule_data(RULE_BOOK)
+BOOK: Final = without_rules(RULE_BOOK)
 """The book the properties of sections 4–11 settle against: the rule checks never act in it,
 so these properties hold the cascade to exactly what it was before section 14; the checks'
 own properties (tests/settlement/test_additions_properties.py) use `RULE_BOOK`."""

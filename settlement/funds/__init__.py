@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from settlement.model import AccumulatorsFen, Filing, Group
-from settlement.result import FundStep, Phrase
+from settlement.result import Fen, FundStep, Phrase, Sentence
 from settlement.tariff import CharityDisease, Tariff
 
 
@@ -56,3 +56,13 @@ def capped(payable_fen: int, cap_fen: int | None, paid_ytd_fen: int) -> tuple[in
         return payable_fen, None
     cap_remaining_fen = max(0, cap_fen - paid_ytd_fen)
     return min(payable_fen, cap_remaining_fen), cap_remaining_fen
+
+
+def cap_sentence(
+    cap_fen: int, paid_ytd_fen: int, cap_remaining_fen: int, paid_fen: int
+) -> Sentence:
+    """The sentence every capped fund ends its explanation with."""
+    return (
+        "annual cap {}, paid this year {}, left {}: pays {}",
+        (Fen(cap_fen), Fen(paid_ytd_fen), Fen(cap_remaining_fen), Fen(paid_fen)),
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from settlement.funds import Cascade, Case, capped
+from settlement.funds import Cascade, Case, cap_sentence, capped
 from settlement.model import Fund
 from settlement.money import SCALE, round_half_up_div
 from settlement.result import Exact, Fen, FundStep, Rate, Sentence
@@ -34,15 +34,7 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
     )
     assert cap_remaining_fen is not None
     sentences.append(
-        (
-            "annual cap {}, paid this year {}, left {}: pays {}",
-            (
-                Fen(policy.annual_cap_fen),
-                Fen(accumulators.basic_paid),
-                Fen(cap_remaining_fen),
-                Fen(paid_fen),
-            ),
-        )
+        cap_sentence(policy.annual_cap_fen, accumulators.basic_paid, cap_remaining_fen, paid_fen)
     )
     step = FundStep(
         fund=Fund.BASIC_INSURANCE,

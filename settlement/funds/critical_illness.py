@@ -7,7 +7,7 @@ claim may cross a band edge and be paid at two rates.
 
 from __future__ import annotations
 
-from settlement.funds import Cascade, Case, capped
+from settlement.funds import Cascade, Case, cap_sentence, capped
 from settlement.model import Fund
 from settlement.money import SCALE, round_half_up_div
 from settlement.result import Exact, Fen, FundStep, Rate, Sentence
@@ -55,14 +55,8 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
         sentences.append(("no annual cap for {}: pays {}", (case.group, Fen(paid_fen))))
     else:
         sentences.append(
-            (
-                "annual cap {}, paid this year {}, left {}: pays {}",
-                (
-                    Fen(policy.annual_cap_fen),
-                    Fen(case.accumulators.ci_paid),
-                    Fen(cap_remaining_fen),
-                    Fen(paid_fen),
-                ),
+            cap_sentence(
+                policy.annual_cap_fen, case.accumulators.ci_paid, cap_remaining_fen, paid_fen
             )
         )
     assert paid_fen <= above_fen, (paid_fen, above_fen)

@@ -7,7 +7,7 @@ within its annual cap where it has one.
 
 from __future__ import annotations
 
-from settlement.funds import Cascade, Case, capped
+from settlement.funds import Cascade, Case, cap_sentence, capped
 from settlement.model import Fund
 from settlement.money import SCALE, round_half_up_div
 from settlement.result import Exact, Fen, FundStep, Phrase, Rate, Sentence
@@ -48,14 +48,8 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
     else:
         assert policy.annual_cap_fen is not None
         sentences.append(
-            (
-                "annual cap {}, paid this year {}, left {}: pays {}",
-                (
-                    Fen(policy.annual_cap_fen),
-                    Fen(case.accumulators.health_paid),
-                    Fen(cap_remaining_fen),
-                    Fen(paid_fen),
-                ),
+            cap_sentence(
+                policy.annual_cap_fen, case.accumulators.health_paid, cap_remaining_fen, paid_fen
             )
         )
     step = FundStep(

@@ -6,7 +6,7 @@ what critical-illness insurance left, `rate_above_line` (at least 70%, enforced 
 
 from __future__ import annotations
 
-from settlement.funds import Cascade, Case, capped
+from settlement.funds import Cascade, Case, cap_sentence, capped
 from settlement.model import Fund
 from settlement.money import SCALE, round_half_up_div
 from settlement.result import Exact, Fen, FundStep, Rate, Sentence
@@ -51,14 +51,8 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
         sentences.append(("no annual cap: pays {}", (Fen(paid_fen),)))
     else:
         sentences.append(
-            (
-                "annual cap {}, paid this year {}, left {}: pays {}",
-                (
-                    Fen(rates.annual_cap_fen),
-                    Fen(case.accumulators.assistance_paid),
-                    Fen(cap_remaining_fen),
-                    Fen(paid_fen),
-                ),
+            cap_sentence(
+                rates.annual_cap_fen, case.accumulators.assistance_paid, cap_remaining_fen, paid_fen
             )
         )
     step = FundStep(
