@@ -1,4 +1,4 @@
-"""Settlement routes (hospital): settle, preview, get, reverse, statement, accumulators."""
+"""Settlement routes (hospital): settle, preview, get, reverse, statement, FHIR, accumulators."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from api.core.contract import ID_PATTERN, AccumulatorsOut, ClaimIn, ReversalIn, 
 from api.core.deps import AppState, CurrentPrincipal, State
 from api.routes.responses import PROBLEMS
 from api.routes.responses import json_response as _json
+from api.services.fhir import MEDIA_TYPE as FHIR_JSON
+from api.services.fhir import claim_response_json
 from api.services.group_commit import SettlementWriter
 from api.services.settlements import (
     get_settlement,
@@ -149,6 +151,26 @@ def statement(
 ) -> HTMLResponse:
     document = _readable(settlement_id, principal, state)
     return HTMLResponse(render_statement(state.engine, state.templates, document))
+
+
+@router.get(
+    "/settlements/{settlement_id}/fhir",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {FHIR_JSON: {"schema": {"type": "object"}}},
+            "description": "The settlement as an HL7 FHIR R5 ClaimResponse: one item a line "
+            "with its adjudication (submitted, noncovered, copay, eligible, one benefit a fund "
+            "coded by its fund code, paidbypatient), each fund's benefit, the totals, and the "
+            "explanations as process notes. Amounts are exact decimals in CNY.",
+        },
+        **PROBLEMS,
+    },
+    summary="The settlement as a FHIR R5 ClaimResponse",
+)
+def fhir(settlement_id: SettlementId, principal: CurrentPrincipal, state: State) -> Response:
+    document = _readable(settlement_id, principal, state)
+    return Response(claim_response_json(state.engine, document), media_type=FHIR_JSON)
 
 
 @router.get(

@@ -62,6 +62,7 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET",  "/v1/settlements/{settlement_id}"):             (401, 200, 200,    200, 403),
     ("POST", "/v1/settlements/{settlement_id}/reversal"):    (401, 200, 403,    200, 403),
     ("GET",  "/v1/settlements/{settlement_id}/statement"):   (401, 200, 200,    200, 403),
+    ("GET",  "/v1/settlements/{settlement_id}/fhir"):        (401, 200, 200,    200, 403),
     # A hospital reads the year-to-date figures only of persons it has settled for; another
     # hospital's patient answers 404, exactly as an unknown person does.
     ("GET",  "/v1/persons/{person_id}/accumulators"):        (401, 200, 200,    200, 404),
@@ -274,6 +275,9 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/settlements/{settlement_id}/reversal"): _reverse,
     ("GET", "/v1/settlements/{settlement_id}/statement"): _v1(
         "GET", lambda c: f"/v1/settlements/{c.settlement_id}/statement"
+    ),
+    ("GET", "/v1/settlements/{settlement_id}/fhir"): _v1(
+        "GET", lambda c: f"/v1/settlements/{c.settlement_id}/fhir"
     ),
     ("GET", "/v1/persons/{person_id}/accumulators"): _v1(
         "GET", lambda c: f"/v1/persons/{c.person_id}/accumulators?year={c.month[:4]}"
