@@ -22,11 +22,10 @@ from settlement.money import (
     UNIT_PRICE_DECIMALS,
     decimal_places,
     format_fen,
-    round_half_up_div,
 )
 from settlement.rejection import Problem, ProblemCode
 from settlement.result import Finding
-from settlement.rules import RuleContext, RuledLine, check_rules
+from settlement.rules import RuleContext, RuledLine, amount_fen, check_rules
 from settlement.tariff import CatalogItem
 
 _QUANTITY_TIMES_PRICE_TO_FEN = 10 ** (QUANTITY_DECIMALS + UNIT_PRICE_DECIMALS - MONEY_DECIMALS)
@@ -154,10 +153,7 @@ def _micro(price: Decimal) -> int:
 
 def _amount_fen(line: ClaimLine) -> int:
     """round(quantity × unit_price), exact: both are scaled to integers first."""
-    quantity_units = int(line.quantity.scaleb(QUANTITY_DECIMALS))
-    return round_half_up_div(
-        quantity_units * _micro(line.unit_price.amount), _QUANTITY_TIMES_PRICE_TO_FEN
-    )
+    return amount_fen(int(line.quantity.scaleb(QUANTITY_DECIMALS)), _micro(line.unit_price.amount))
 
 
 def check_lines(
@@ -280,7 +276,7 @@ def _apply_rules(split: SplitLines, ruled: list[RuledLine], context: RuleContext
     split.findings = outcome.findings
     for index, (quantity_units, price_micro) in outcome.allowed.items():
         item = split.items[index]
-        kept_fen = (2 * quantity_units * price_micro + _TO_FEN) // _TWICE_TO_FEN
+        kept_fen = amount_fen(quantity_units, price_micro)
         split.refused_fen[index] = split.amount_fen[index] - kept_fen
         if item.item_class is ItemClass.C:
             full, over, first, in_scope = kept_fen, 0, 0, 0

@@ -26,6 +26,7 @@ from settlement.money import (
     QUANTITY_DECIMALS,
     UNIT_PRICE_DECIMALS,
     format_fen,
+    round_half_up_div,
 )
 from settlement.result import Finding, FindingAction, Rule
 from settlement.tariff import CatalogItem, ItemRules
@@ -62,7 +63,7 @@ class RuleContext:
 
 def amount_fen(quantity_units: int, price_micro: int) -> int:
     """round(quantity × unit price), half up, from the integer units step 1 holds."""
-    return (2 * quantity_units * price_micro + _TO_FEN) // (2 * _TO_FEN)
+    return round_half_up_div(quantity_units * price_micro, _TO_FEN)
 
 
 def format_quantity(units: int) -> str:
