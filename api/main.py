@@ -24,7 +24,7 @@ from api.core.templates import make_templates
 from api.db.engine import make_engine
 from api.db.keys import KeyStore
 from api.db.migrate import upgrade
-from api.routes import finance, health, reconciliation, registries, settlements
+from api.routes import finance, health, nhsa, reconciliation, registries, settlements
 from api.services.group_commit import SettlementWriter
 from api.web import pages
 from api.web.docs import install_docs
@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         settlements.router,
         finance.router,
         reconciliation.router,
+        nhsa.router,
         pages.router,
     ):
         app.include_router(router)

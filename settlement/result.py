@@ -168,6 +168,9 @@ class FundStep:
     sentences_zh: tuple[Sentence, ...] | None = None
     """Chinese sentences where they differ from rendering `sentences` through the translation
     table: a step read back from the database holds its stored Chinese text here."""
+    rate_ppm: int | None = None
+    """The one rate the fund applied, in millionths, where it has one (basic insurance, after
+    tilt and cross-region reduction); None otherwise, and for a step stored before it was kept."""
     _rendered: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     base = FenAsMoney("base_fen")

@@ -152,19 +152,20 @@ def _counted_once(keys: KeyCounts, body: bytes, parsed: BaseModel) -> bool:
     return True
 
 
-class _DuplicateKey(ValueError):
+class DuplicateKeyError(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def no_duplicate_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict (`object_pairs_hook`); a key given twice raises."""
     found = dict(pairs)
     if len(found) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _DuplicateKey(key)
+                raise DuplicateKeyError(key)
             seen.add(key)
     return found
 
@@ -173,8 +174,8 @@ def refuse_duplicate_keys(body: bytes) -> None:
     """Raise the 422 `duplicate_key` problem naming the first key given twice in one object of
     the JSON body; a body that is no JSON at all is left to the parse that follows."""
     try:
-        json.loads(body, object_pairs_hook=_no_duplicates)
-    except _DuplicateKey as duplicate:
+        json.loads(body, object_pairs_hook=no_duplicate_pairs)
+    except DuplicateKeyError as duplicate:
         error = {
             "type": "duplicate_key",
             "loc": ("body",),

@@ -164,6 +164,7 @@ def fund_row_values(settlement_id: str, settlement: Settlement) -> list[dict[str
             "paid_fen": step.paid_fen,
             "explanation": orjson.dumps(list(step.explanation)).decode(),
             "explanation_zh": orjson.dumps(list(step.explanation_zh)).decode(),
+            "rate_ppm": step.rate_ppm,
         }
         for position, step in enumerate(settlement.funds)
     ]
@@ -226,6 +227,7 @@ def settlement_from_rows(row: Any, funds: Sequence[Any]) -> Settlement:
                 sentences_zh=None
                 if fund.explanation_zh is None
                 else _stored_sentences(fund.explanation_zh),
+                rate_ppm=fund.rate_ppm,
             )
             for fund in sorted(funds, key=lambda fund: fund.position)
         ),

@@ -401,10 +401,16 @@ def settlement_row(connection: Connection, settlement_id: str, *, locked: bool =
     return connection.execute(query, {"settlement_id": settlement_id}).first()
 
 
+def fund_rows(connection: Connection, settlement_id: str) -> list[Any]:
+    """The settlement's fund steps as stored (in any order: `position` orders them)."""
+    return list(connection.execute(_FUNDS_OF, {"settlement_id": settlement_id}).all())
+
+
 def stored_document(connection: Connection, row: Any) -> dict[str, Any]:
     """The stored settlement as the contract's document, checked for conservation again."""
-    funds = connection.execute(_FUNDS_OF, {"settlement_id": row.settlement_id}).all()
-    return settlement_document(row, settlement_from_rows(row, funds))
+    return settlement_document(
+        row, settlement_from_rows(row, fund_rows(connection, row.settlement_id))
+    )
 
 
 def write_settlements(connection: Connection, settlements: Sequence[NewSettlement]) -> None:

@@ -209,6 +209,9 @@ class SettlementFundRow(SQLModel, table=True):
     """The explanation sentences as a JSON list of strings."""
     explanation_zh: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     """The same in Chinese for the printed slip; NULL for steps stored before it was kept."""
+    rate_ppm: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    """The rate the fund applied, in millionths, where it has one rate (basic insurance: the
+    platform's `pool_prop_selfpay`); NULL otherwise and for steps stored before it was kept."""
 
 
 class FundPosting(SQLModel, table=True):
@@ -292,6 +295,73 @@ class AuditRecord(SQLModel, table=True):
     subject: str = Field(sa_column=Column(String(200), nullable=False))
 
 
+# ---------------------------------------------------------------- encounters (national platform)
+
+
+class EncounterRow(SQLModel, table=True):
+    """A stay as the national platform's interface builds it (INTEROP.md): opened at admission
+    (2401), its lines uploaded as they occur (2301/2302), closed at discharge (2402) and settled
+    (2304) as the claim `claim_id = mdtrt_id` of its hospital. Whether it is settled is the
+    settlement table's to say (a settled settlement of that claim id), never a copy here."""
+
+    __tablename__ = "encounter"
+    __table_args__ = (Index("ix_encounter_hospital_person", "hospital_id", "person_id"),)
+    mdtrt_id: str = Field(primary_key=True, max_length=30)
+    hospital_id: str = Field(foreign_key="hospital.hospital_id", max_length=64)
+    person_id: str = Field(foreign_key="person.person_id", max_length=64)
+    insutype: str = Field(max_length=6)
+    med_type: str = Field(max_length=6)
+    ipt_no: str = Field(max_length=30)
+    begntime: datetime
+    """Admission time as the hospital sent it (China Standard Time, no zone)."""
+    adm_diag_dscr: str = Field(sa_column=Column(Text, nullable=False))
+    filing: str | None = Field(default=None, max_length=16)
+    """备案类别 of a cross-region stay (onestop's values; rules §12)."""
+    endtime: datetime | None = None
+    """Discharge time (2402); NULL while the person is in hospital."""
+    dscg_way: str | None = Field(default=None, max_length=6)
+    oprn_oprt_code: str | None = Field(default=None, max_length=30)
+    diagnoses: str = Field(sa_column=Column(Text, nullable=False))
+    """The discharge diagnoses' ICD-10 codes, main diagnosis first, as a JSON list."""
+    created_at: datetime
+    updated_at: datetime
+
+
+class EncounterLineRow(SQLModel, table=True):
+    """One uploaded fee line (2301). A refund is a line of its own with a negative `cnt` and
+    `init_feedetl_sn` naming the line it refunds; the claim nets them (api.services.nhsa)."""
+
+    __tablename__ = "encounter_line"
+    mdtrt_id: str = Field(foreign_key="encounter.mdtrt_id", primary_key=True, max_length=30)
+    feedetl_sn: str = Field(primary_key=True, max_length=30)
+    position: int
+    """Upload order within the encounter: the claim's line numbers follow it."""
+    med_list_codg: str = Field(max_length=50)
+    medins_list_codg: str = Field(max_length=150)
+    fee_ocur_time: datetime
+    cnt: str = Field(max_length=32)
+    """Quantity as an exact decimal string (4 decimals at most)."""
+    pric: str = Field(max_length=32)
+    """Unit price as an exact decimal string (6 decimals at most)."""
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    init_feedetl_sn: str | None = Field(default=None, max_length=30)
+    uploaded_at: datetime
+
+
+class NhsaMessage(SQLModel, table=True):
+    """The answer to each writing message of the platform's interface, by hospital and
+    `msgid`: a repeated message answers this again, byte for byte (INTEROP.md)."""
+
+    __tablename__ = "nhsa_message"
+    hospital_id: str = Field(primary_key=True, max_length=64)
+    msgid: str = Field(primary_key=True, max_length=30)
+    infno: str = Field(max_length=4)
+    body_hash: str = Field(max_length=64)
+    """SHA-256 of the message's `infno` and `input`, canonical: another body is refused."""
+    answer: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
+
+
 # ---------------------------------------------------------------- finance view sessions
 
 
@@ -325,6 +395,9 @@ PERSON_STATUS: Table = SQLModel.metadata.tables["person_status"]
 API_KEY: Table = SQLModel.metadata.tables["api_key"]
 WEB_SESSION: Table = SQLModel.metadata.tables["web_session"]
 SETTLEMENT_HOUR: Table = SQLModel.metadata.tables["settlement_hour"]
+ENCOUNTER: Table = SQLModel.metadata.tables["encounter"]
+ENCOUNTER_LINE: Table = SQLModel.metadata.tables["encounter_line"]
+NHSA_MESSAGE: Table = SQLModel.metadata.tables["nhsa_message"]
 
 TOTAL_COLUMNS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(Totals))
 """The settlement row's amounts: the fields of the engine's `Totals`, by name."""

@@ -15,14 +15,12 @@ category's sum, and `processNote` every fund's explanation and every rule findin
 
 from __future__ import annotations
 
-import json
-import re
 from decimal import Decimal
 from typing import Any, Final
 
-import orjson
 from sqlalchemy import Engine
 
+from api.core import exact_json
 from api.db.engine import read_session
 from api.db.tables import Hospital
 from api.services.statement import FUND_LABELS
@@ -40,10 +38,6 @@ CLAIM_TYPE: Final = "http://terminology.hl7.org/CodeSystem/claim-type"
 NOTE_TYPE: Final = "http://hl7.org/fhir/note-type"
 MEDIA_TYPE: Final = "application/fhir+json"
 
-_MONEY_MARK = "\x1fCNY:"
-_MONEY = re.compile(r'"\\u001fCNY:(-?[0-9]+\.[0-9]{2})"')
-"""A money value stands in the built JSON as a marked string, replaced by its digits."""
-
 _STATUS = {"settled": "active", "reversed": "cancelled"}
 
 
@@ -57,7 +51,7 @@ def _category(code: str) -> dict[str, Any]:
 
 
 def _money(text: str) -> dict[str, Any]:
-    return {"value": f"{_MONEY_MARK}{text}", "currency": "CNY"}
+    return {"value": exact_json.number(text), "currency": "CNY"}
 
 
 def _adjudication(category: str, amount: str, fund: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -165,11 +159,6 @@ def claim_response_json(engine: Engine, document: dict[str, Any]) -> bytes:
     with read_session(engine) as session:
         hospital = session.get(Hospital, document["hospital_id"])
     resource = claim_response(document, None if hospital is None else hospital.name)
-    data = unmarked(orjson.dumps(resource))
-    ClaimResponse.model_validate(json.loads(data, parse_float=Decimal))
+    data = exact_json.dumps(resource)
+    ClaimResponse.model_validate(exact_json.loads(data))
     return data
-
-
-def unmarked(data: bytes) -> bytes:
-    """The JSON with every marked money string written as its exact decimal number."""
-    return _MONEY.sub(lambda match: match.group(1), data.decode()).encode()

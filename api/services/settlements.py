@@ -26,6 +26,7 @@ from api.db.rows import timestamp
 from settlement.engine import settle
 from settlement.model import Claim
 from settlement.rejection import Rejection
+from settlement.result import Settlement
 from settlement.tariff import TariffBook
 
 
@@ -114,13 +115,21 @@ def _settle_in_transaction(
         return Outcome(document, created=True)
 
 
+def preview_settlement(
+    connection: Connection, tariffs: TariffBook, claim_in: ClaimIn
+) -> tuple[Settlement | Rejection, store.Site]:
+    """The engine's answer to the claim on the accumulators as they stand, and the claim's
+    hospital; writes nothing (the platform's 2301 and 2303 read it too)."""
+    claim = claim_in.to_engine()
+    site, person = store.load_parties(connection, claim.hospital_id, claim.person_id)
+    before = store.read_accumulators(connection, person.person_id, claim.policy_year)
+    return settle(claim, person, site.level, before.to_money(), tariffs, site.region), site
+
+
 def preview_claim(engine: Engine, tariffs: TariffBook, claim_in: ClaimIn) -> dict[str, Any]:
     """The same result as settling, computed on the accumulators as they stand; writes nothing."""
-    claim = claim_in.to_engine()
     with read_connection(engine) as connection:
-        site, person = store.load_parties(connection, claim.hospital_id, claim.person_id)
-        before = store.read_accumulators(connection, person.person_id, claim.policy_year)
-    result = settle(claim, person, site.level, before.to_money(), tariffs, site.region)
+        result, _ = preview_settlement(connection, tariffs, claim_in)
     if isinstance(result, Rejection):
         raise rejection_problem(result)
     return settlement_json(

@@ -45,6 +45,7 @@ def pay(case: Case, cascade: Cascade) -> tuple[FundStep, Cascade]:
         paid_fen=paid_fen,
         sentences=tuple(sentences),
         deductible_applied_fen=min(in_scope_fen, deductible_fen),
+        rate_ppm=rate_ppm,
     )
     return step, cascade.after_paying(paid_fen)
 

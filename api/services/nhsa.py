@@ -1,0 +1,941 @@
+"""The national platform's inpatient interface (INTEROP.md): one message in, one answer out.
+
+`answer` reads the envelope, checks that the key's hospital is `fixmedins_code`, and runs the
+transaction its `infno` names. Every answered message is HTTP 200 with `infcode 0`, or `-1` and
+`err_msg` naming every problem (then nothing was written).
+
+Encounters. 2401 opens an encounter (its `mdtrt_id` is the claim id it will be settled under),
+2301/2302 add and remove fee lines, 2402 closes it with the discharge diagnoses. Each runs in one
+write transaction that also keeps its answer under the message's `msgid`. 2303 and 2304 build
+the claim from the encounter and go through the very path `POST /v1/settlements` takes
+(`settle_claim`, or the group-commit writer): one ledger, one claim-id idempotency, one lock.
+A refund line (negative `cnt`, `init_feedetl_sn`) is netted into the line it refunds, so the
+claim holds what was finally billed; a line refunded to nothing leaves the claim.
+
+Idempotency by `msgid`: the answer of every writing message (2401, 2301, 2302, 2402, 2304,
+2305) is kept by hospital and `msgid` with the SHA-256 of its `infno` and `input`. The same
+`msgid` again answers those bytes; with another body it is refused. For 2401–2402 the answer is
+kept in the transaction that makes the change, so two copies of one message sent at once make
+one change (the second finds the first's row, or its insert of the same key fails and it
+answers the first's answer). 2304 and 2305 write through the settlement service's own
+transaction, which is idempotent by itself (one settled settlement per claim id; a reversal
+reversed again answers the same); their answers are kept after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from types import SimpleNamespace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import Connection, delete, exc, insert, select, update
+
+from api.core import exact_json
+from api.core import nhsa as platform
+from api.core.access import Principal
+from api.core.contract import ClaimIn
+from api.core.deps import AppState
+from api.core.problems import ApiProblem, LockUnavailable
+from api.db import store
+from api.db.engine import read_connection, write_connection
+from api.db.rows import settlement_from_rows
+from api.db.tables import ENCOUNTER, ENCOUNTER_LINE, HOSPITAL, NHSA_MESSAGE, PERSON, SETTLEMENT
+from api.services import finance
+from api.services.group_commit import SettlementWriter
+from api.services.settlements import Outcome, preview_settlement, reverse_settlement, settle_claim
+from settlement.model import Gender, Group
+from settlement.rejection import Rejection
+from settlement.result import Settlement
+
+_CENT = Decimal("0.01")
+
+
+class Refused(Exception):
+    """The message is refused: `problems` names every problem; nothing was written."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message being answered, with what every transaction needs."""
+
+    state: AppState
+    writer: SettlementWriter | None
+    principal: Principal
+    envelope: platform.Envelope
+    received: datetime
+
+    @property
+    def hospital_id(self) -> str:
+        return self.envelope.fixmedins_code
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.state.settings.business_timezone)
+
+    def local(self, moment: datetime) -> datetime:
+        """A stored UTC time as the platform writes times: the business zone's wall clock."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(self.zone).replace(tzinfo=None)
+
+    def stored(self, wall: datetime) -> datetime:
+        """A platform time (the business zone's wall clock) as stored: in UTC."""
+        return wall.replace(tzinfo=self.zone).astimezone(UTC)
+
+
+# ---------------------------------------------------------------- the envelope
+
+
+def answer(
+    state: AppState, writer: SettlementWriter | None, principal: Principal, body: bytes
+) -> bytes:
+    """The answer to one message, as the bytes of its JSON envelope."""
+    received = state.clock()
+    try:
+        document = exact_json.loads(body)
+    except exact_json.NotJson as error:
+        return _envelope(state, received, -1, str(error), None)
+    if not isinstance(document, dict):
+        return _envelope(state, received, -1, "the body is not a JSON object", None)
+    try:
+        envelope = platform.Envelope.model_validate(document)
+    except ValidationError as error:
+        return _envelope(state, received, -1, _joined(platform.problems_of(error, "")), None)
+    message = Message(state, writer, principal, envelope, received)
+    try:
+        return _dispatch(message)
+    except Refused as refused:
+        return _envelope(state, received, -1, _joined(refused.problems), None)
+
+
+def _dispatch(message: Message) -> bytes:
+    envelope = message.envelope
+    problems = []
+    principal = message.principal
+    if principal.role == "hospital" and principal.hospital_id != envelope.fixmedins_code:
+        problems.append(
+            f"fixmedins_code: {envelope.fixmedins_code} is not this key's hospital "
+            f"({principal.hospital_id})"
+        )
+    if envelope.infno not in platform.INPUTS:
+        problems.append(
+            f"infno: {envelope.infno} is not a transaction onestop answers "
+            f"(it answers {', '.join(platform.INFNOS)})"
+        )
+    if problems:
+        raise Refused(*problems)
+    try:
+        data = platform.INPUTS[envelope.infno].model_validate(envelope.input)
+    except ValidationError as error:
+        raise Refused(*platform.problems_of(error, "input")) from None
+    _check_hospital(message)
+    if envelope.infno not in platform.WRITING:
+        return _envelope(message.state, message.received, 0, "", _run(message, data, None))
+    digest = _body_hash(envelope)
+    kept = _kept_answer(message, digest)
+    if kept is not None:
+        return kept
+    if envelope.infno in _IN_ONE_TRANSACTION:
+        return _write_in_one_transaction(message, data, digest)
+    answered = _envelope(message.state, message.received, 0, "", _run(message, data, None))
+    return _keep(message, digest, answered, None)
+
+
+def _run(message: Message, data: Any, connection: Connection | None) -> dict[str, Any]:
+    """The transaction's output; the service's own refusals said the platform's way."""
+    handler = _HANDLERS[message.envelope.infno]
+    try:
+        with store.lock_waits_mapped():
+            return handler(message, data, connection)
+    except ApiProblem as problem:
+        raise Refused(*_problem_texts(problem)) from None
+    except LockUnavailable:
+        raise Refused("the person's record is busy with another settlement: send again") from None
+
+
+def _write_in_one_transaction(message: Message, data: Any, digest: str) -> bytes:
+    try:
+        with write_connection(message.state.engine) as connection:
+            store.lock_timeout(connection, message.state.settings.lock_wait_ms)
+            output = _run(message, data, connection)
+            answered = _envelope(message.state, message.received, 0, "", output)
+            return _keep(message, digest, answered, connection)
+    except exc.IntegrityError:
+        # A copy of this message (or another message on the same lines) committed first.
+        kept = _kept_answer(message, digest)
+        if kept is not None:
+            return kept
+        raise Refused(
+            "another message changed this encounter at the same moment: send again"
+        ) from None
+
+
+def _keep(message: Message, digest: str, answered: bytes, connection: Connection | None) -> bytes:
+    """Keep a writing message's answer under its msgid (in `connection`'s transaction, or one
+    of its own) and return it; a copy kept first wins and is returned instead."""
+    row = {
+        "hospital_id": message.hospital_id,
+        "msgid": message.envelope.msgid,
+        "infno": message.envelope.infno,
+        "body_hash": digest,
+        "answer": answered.decode(),
+        "created_at": message.received,
+    }
+    if connection is not None:
+        connection.execute(insert(NHSA_MESSAGE), row)
+        connection.commit()
+        return answered
+    try:
+        with write_connection(message.state.engine) as own:
+            own.execute(insert(NHSA_MESSAGE), row)
+            own.commit()
+    except exc.IntegrityError:
+        kept = _kept_answer(message, digest)
+        if kept is not None:
+            return kept
+        raise
+    return answered
+
+
+def _kept_answer(message: Message, digest: str) -> bytes | None:
+    """The answer kept for this msgid (a repeat), refused when it was another message."""
+    with read_connection(message.state.engine) as connection:
+        kept = connection.execute(
+            select(NHSA_MESSAGE.c.body_hash, NHSA_MESSAGE.c.infno, NHSA_MESSAGE.c.answer).where(
+                NHSA_MESSAGE.c.hospital_id == message.hospital_id,
+                NHSA_MESSAGE.c.msgid == message.envelope.msgid,
+            )
+        ).first()
+    if kept is None:
+        return None
+    if kept.body_hash != digest:
+        raise Refused(
+            f"msgid: {message.envelope.msgid} was already used for another message "
+            f"(infno {kept.infno}); a new message needs a new msgid"
+        )
+    return str(kept.answer).encode()
+
+
+def _body_hash(envelope: platform.Envelope) -> str:
+    """What makes two messages the same message: the transaction and its input (the envelope's
+    times and operator may differ between a HIS's retries)."""
+    canonical = orjson.dumps(
+        {"infno": envelope.infno, "input": envelope.input},
+        option=orjson.OPT_SORT_KEYS,
+        default=str,
+    )
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _envelope(
+    state: AppState, received: datetime, infcode: int, err_msg: str, output: dict[str, Any] | None
+) -> bytes:
+    zone = ZoneInfo(state.settings.business_timezone)
+    responded = state.clock()
+    return exact_json.dumps(
+        {
+            "infcode": infcode,
+            "inf_refmsgid": f"OS{responded:%Y%m%d%H%M%S}{secrets.token_hex(6).upper()}",
+            "refmsg_time": _millis(received.astimezone(zone)),
+            "respond_time": _millis(responded.astimezone(zone)),
+            "err_msg": err_msg,
+            "output": {} if output is None else output,
+        }
+    )
+
+
+def _millis(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def _joined(problems: list[str]) -> str:
+    return "; ".join(problems)
+
+
+def _problem_texts(problem: ApiProblem) -> list[str]:
+    if not problem.errors:
+        return [problem.detail]
+    return [
+        f"{'.'.join(str(part) for part in error['loc'] if part != 'body')}: {error['msg']}"
+        for error in problem.errors
+    ]
+
+
+def _check_hospital(message: Message) -> None:
+    """An admin key names any hospital, but it must be registered; `mdtrtarea_admvs`, when
+    given, must be the hospital's region."""
+    with read_connection(message.state.engine) as connection:
+        region = connection.execute(
+            select(HOSPITAL.c.region).where(HOSPITAL.c.hospital_id == message.hospital_id)
+        ).scalar()
+    if region is None:
+        raise Refused(f"fixmedins_code: hospital {message.hospital_id} is not registered")
+    area = message.envelope.mdtrtarea_admvs
+    if area and area != region:
+        raise Refused(f"mdtrtarea_admvs: {area} is not the hospital's region {region}")
+
+
+# ---------------------------------------------------------------- 1101 person information
+
+
+def _person_information(message: Message, data: platform.In1101, _: Any) -> dict[str, Any]:
+    query = data.data
+    with read_connection(message.state.engine) as connection:
+        persons = connection.execute(
+            select(PERSON).where(PERSON.c.id_number == query.mdtrt_cert_no).limit(2)
+        ).all()
+        if len(persons) != 1 or (query.psn_name and persons[0].name != query.psn_name):
+            # One answer for "none", "several" and "another name": 1101 is no way to learn
+            # which identity numbers are registered without the name that goes with them.
+            raise Refused(
+                "input.data.mdtrt_cert_no: no registered person has this identity number and name"
+            )
+        person = persons[0]
+        statuses = (
+            store.load_parties_many(connection, set(), {person.person_id})
+            .persons[person.person_id]
+            .statuses
+        )
+    today = message.local(message.received).date()
+    return {
+        "baseinfo": {
+            "psn_no": person.person_id,
+            "psn_cert_type": "01",
+            "certno": platform.masked(person.id_number),
+            "psn_name": person.name,
+            "gend": platform.GENDER_CODES[Gender(person.gender)],
+            "brdy": person.birth_date.isoformat(),
+            "age": exact_json.number(str(_age(person.birth_date, today))),
+            "insuplc_admdvs": person.insured_region,
+        },
+        "insuinfo": [
+            {
+                "insutype": platform.INSUTYPE,
+                "psn_type": _group_on(statuses, today),
+                "insuplc_admdvs": person.insured_region,
+            }
+        ],
+        "idetinfo": [
+            {
+                "psn_idet_type": status.group.value,
+                "psn_idet_type_name": platform.GROUP_NAMES[status.group],
+                "begntime": f"{status.valid_from.isoformat()} 00:00:00",
+                "endtime": None
+                if status.valid_to is None
+                else f"{status.valid_to.isoformat()} 23:59:59",
+            }
+            for status in statuses
+        ],
+    }
+
+
+def _group_on(statuses: Any, day: date) -> str:
+    groups = [status.group for status in statuses if status.covers(day)]
+    return min(groups, key=list(Group).index).value if groups else ""
+
+
+def _age(birth: date, day: date) -> int:
+    return day.year - birth.year - int((day.month, day.day) < (birth.month, birth.day))
+
+
+# ---------------------------------------------------------------- 2401 admission
+
+
+def _admit(message: Message, data: platform.In2401, connection: Any) -> dict[str, Any]:
+    info = data.mdtrtinfo
+    site, person = store.load_parties(connection, message.hospital_id, info.psn_no)
+    problems = []
+    insured = message.envelope.insuplc_admdvs
+    if insured and insured != person.insured_region:
+        problems.append(
+            f"insuplc_admdvs: {insured} is not the person's insured region {person.insured_region}"
+        )
+    if site.region != person.insured_region and info.filing is None:
+        problems.append(
+            f"input.mdtrtinfo.filing: the person is insured in {person.insured_region} and the "
+            f"hospital is in {site.region}: a cross-region stay names its filing "
+            "(resident, referral, emergency or temporary)"
+        )
+    if site.region == person.insured_region and info.filing is not None:
+        problems.append("input.mdtrtinfo.filing: an in-region stay has no filing")
+    if problems:
+        raise Refused(*problems)
+    now = message.received
+    mdtrt_id = f"MD{now:%Y%m%d}{secrets.token_hex(8).upper()}"
+    connection.execute(
+        insert(ENCOUNTER),
+        {
+            "mdtrt_id": mdtrt_id,
+            "hospital_id": message.hospital_id,
+            "person_id": info.psn_no,
+            "insutype": info.insutype,
+            "med_type": info.med_type,
+            "ipt_no": info.ipt_no,
+            "begntime": message.stored(info.begntime),
+            "adm_diag_dscr": info.adm_diag_dscr,
+            "filing": None if info.filing is None else info.filing.value,
+            "diagnoses": orjson.dumps(_ordered(data.diseinfo)).decode(),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    store.audit(connection, message.principal.actor, "nhsa 2401", f"{mdtrt_id} {info.psn_no}", now)
+    return {"result": {"mdtrt_id": mdtrt_id, "psn_no": info.psn_no, "ipt_otp_no": info.ipt_no}}
+
+
+def _ordered(diagnoses: list[platform.DiagnosisIn]) -> list[str]:
+    """Diagnosis codes, the main diagnosis first, then by the sequence numbers sent."""
+    ranked = sorted(
+        enumerate(diagnoses),
+        key=lambda pair: (pair[1].maindiag_flag != "1", pair[1].diag_srt_no, pair[0]),
+    )
+    return [diagnosis.diag_code for _, diagnosis in ranked]
+
+
+# ---------------------------------------------------------------- encounters and their lines
+
+
+def _encounter(
+    message: Message, connection: Connection, mdtrt_id: str, psn_no: str, *, lock: bool = False
+) -> Any:
+    """The hospital's encounter `mdtrt_id` of person `psn_no` (another hospital's is unknown)."""
+    query = select(ENCOUNTER).where(
+        ENCOUNTER.c.mdtrt_id == mdtrt_id, ENCOUNTER.c.hospital_id == message.hospital_id
+    )
+    if lock and connection.dialect.name != "sqlite":
+        query = query.with_for_update()
+    encounter = connection.execute(query).first()
+    if encounter is None:
+        raise Refused(f"mdtrt_id: no encounter {mdtrt_id} at hospital {message.hospital_id}")
+    if encounter.person_id != psn_no:
+        raise Refused(f"psn_no: encounter {mdtrt_id} is not person {psn_no}'s")
+    values = encounter._asdict()
+    values["begntime"] = message.local(encounter.begntime)
+    if encounter.endtime is not None:
+        values["endtime"] = message.local(encounter.endtime)
+    return SimpleNamespace(**values)
+
+
+def _refuse_when_settled(message: Message, connection: Connection, mdtrt_id: str) -> None:
+    settled = store.settled_for_claim(connection, message.hospital_id, mdtrt_id)
+    if settled is not None:
+        raise Refused(
+            f"mdtrt_id: encounter {mdtrt_id} is settled ({settled.settlement_id}); cancel the "
+            "settlement (2305) before changing it"
+        )
+
+
+def _lines(connection: Connection, mdtrt_id: str) -> list[Any]:
+    return list(
+        connection.execute(
+            select(ENCOUNTER_LINE)
+            .where(ENCOUNTER_LINE.c.mdtrt_id == mdtrt_id)
+            .order_by(ENCOUNTER_LINE.c.position)
+        )
+    )
+
+
+@dataclass(slots=True)
+class _NetLine:
+    """An uploaded line with every refund of it netted in: what the claim bills."""
+
+    feedetl_sn: str
+    position: int
+    code: str
+    quantity: Decimal
+    price: Decimal
+    amount: Decimal
+
+
+def _netted(lines: list[Any]) -> dict[str, _NetLine]:
+    """Each charged line by feedetl_sn, its refunds netted in (a refund names a known line)."""
+    net: dict[str, _NetLine] = {}
+    for line in lines:
+        amount = Decimal(line.amount_fen).scaleb(-2)
+        if line.init_feedetl_sn is None:
+            net[line.feedetl_sn] = _NetLine(
+                line.feedetl_sn,
+                line.position,
+                line.med_list_codg,
+                Decimal(line.cnt),
+                Decimal(line.pric),
+                amount,
+            )
+        else:
+            refunded = net[line.init_feedetl_sn]
+            refunded.quantity += Decimal(line.cnt)
+            refunded.amount += amount
+    return net
+
+
+def _billed(amount: Decimal) -> int:
+    return int(amount.scaleb(2))
+
+
+def _upload(message: Message, data: platform.In2301, connection: Any) -> dict[str, Any]:
+    rows = data.feedetail
+    first = rows[0]
+    problems = [
+        f"input.feedetail[{index}].mdtrt_id: one message uploads lines of one encounter "
+        f"({first.mdtrt_id})"
+        for index, row in enumerate(rows)
+        if (row.mdtrt_id, row.psn_no) != (first.mdtrt_id, first.psn_no)
+    ]
+    if problems:
+        raise Refused(*problems)
+    encounter = _encounter(message, connection, first.mdtrt_id, first.psn_no, lock=True)
+    _refuse_when_settled(message, connection, first.mdtrt_id)
+    existing = _lines(connection, first.mdtrt_id)
+    by_sn = {line.feedetl_sn: line for line in existing}
+    net = _netted(existing)
+    position = max((line.position for line in existing), default=0)
+    new_rows, answered_sns = [], []
+    for index, row in enumerate(rows):
+        place = f"input.feedetail[{index}]"
+        expected = (row.cnt * row.pric).quantize(_CENT, rounding=ROUND_HALF_UP)
+        if row.det_item_fee_sumamt != expected:
+            problems.append(
+                f"{place}.det_item_fee_sumamt: {row.det_item_fee_sumamt} is not cnt × pric = "
+                f"{row.cnt} × {row.pric} = {expected}"
+            )
+        if row.cnt == 0:
+            problems.append(f"{place}.cnt: a line has a quantity")
+        if row.feedetl_sn in by_sn:
+            same = by_sn[row.feedetl_sn]
+            if (same.med_list_codg, Decimal(same.cnt), Decimal(same.pric), same.amount_fen) != (
+                row.med_list_codg, row.cnt, row.pric, _billed(row.det_item_fee_sumamt),
+            ):  # fmt: skip
+                problems.append(
+                    f"{place}.feedetl_sn: {row.feedetl_sn} is uploaded already, with other "
+                    "figures; cancel it (2302) to change it"
+                )
+            answered_sns.append(row.feedetl_sn)
+            continue  # the same line again: already there, answered as it stands
+        if row.cnt > 0 and row.init_feedetl_sn:
+            problems.append(f"{place}.init_feedetl_sn: only a refund (negative cnt) names one")
+        if row.cnt < 0:
+            problems += _refund_problems(place, row, net)
+        position += 1
+        line = {
+            "mdtrt_id": row.mdtrt_id,
+            "feedetl_sn": row.feedetl_sn,
+            "position": position,
+            "med_list_codg": row.med_list_codg,
+            "medins_list_codg": row.medins_list_codg,
+            "fee_ocur_time": message.stored(row.fee_ocur_time),
+            "cnt": format(row.cnt, "f"),
+            "pric": format(row.pric, "f"),
+            "amount_fen": _billed(row.det_item_fee_sumamt),
+            "init_feedetl_sn": row.init_feedetl_sn or None,
+            "uploaded_at": message.received,
+        }
+        by_sn[row.feedetl_sn] = _pending_row(line)
+        new_rows.append(line)
+        answered_sns.append(row.feedetl_sn)
+        if row.cnt > 0:
+            net[row.feedetl_sn] = _NetLine(
+                row.feedetl_sn, position, row.med_list_codg, row.cnt, row.pric,
+                row.det_item_fee_sumamt,
+            )  # fmt: skip
+    if problems:
+        raise Refused(*problems)
+    all_lines = existing + [_pending_row(line) for line in new_rows]
+    settlement, catalog = _preview_encounter(message, connection, encounter, all_lines)
+    if new_rows:
+        connection.execute(insert(ENCOUNTER_LINE), new_rows)
+        connection.execute(
+            update(ENCOUNTER)
+            .where(ENCOUNTER.c.mdtrt_id == encounter.mdtrt_id)
+            .values(updated_at=message.received)
+        )
+    return {"result": [_line_answer(by_sn[sn], settlement, catalog, net) for sn in answered_sns]}
+
+
+def _pending_row(values: dict[str, Any]) -> Any:
+    """A line about to be inserted, read by attribute as a stored row is."""
+    return SimpleNamespace(**values)
+
+
+def _refund_problems(place: str, row: platform.FeeLine, net: dict[str, _NetLine]) -> list[str]:
+    refunded = net.get(row.init_feedetl_sn)
+    if refunded is None:
+        return [
+            f"{place}.init_feedetl_sn: a refund names the charged line it refunds; "
+            f"{row.init_feedetl_sn or '(none)'} is no charged line of this encounter"
+        ]
+    problems = []
+    if (refunded.code, refunded.price) != (row.med_list_codg, row.pric):
+        problems.append(
+            f"{place}: a refund is of line {refunded.feedetl_sn}'s item {refunded.code} at its "
+            f"price {refunded.price}"
+        )
+    quantity = refunded.quantity + row.cnt
+    amount = refunded.amount + row.det_item_fee_sumamt
+    if quantity < 0:
+        problems.append(
+            f"{place}.cnt: refunds more than line {refunded.feedetl_sn} has left "
+            f"({refunded.quantity})"
+        )
+    elif (quantity * refunded.price).quantize(_CENT, rounding=ROUND_HALF_UP) != amount:
+        problems.append(
+            f"{place}.det_item_fee_sumamt: line {refunded.feedetl_sn} would bill {amount} for "
+            f"{quantity} × {refunded.price}, not round(cnt × pric)"
+        )
+    if not problems:
+        refunded.quantity, refunded.amount = quantity, amount
+    return problems
+
+
+def _claim(encounter: Any, lines: list[Any], discharge: date) -> tuple[ClaimIn, list[_NetLine]]:
+    """The encounter as the contract's claim (`claim_id` = `mdtrt_id`), refunds netted in."""
+    billed = [line for line in _netted(lines).values() if line.quantity != 0]
+    billed.sort(key=lambda line: line.position)
+    claim = ClaimIn.model_validate(
+        {
+            "claim_id": encounter.mdtrt_id,
+            "hospital_id": encounter.hospital_id,
+            "person_id": encounter.person_id,
+            "admission_date": encounter.begntime.date(),
+            "discharge_date": discharge,
+            "diagnoses": orjson.loads(encounter.diagnoses),
+            "surgery": bool(encounter.oprn_oprt_code),
+            "filing": encounter.filing,
+            "items": [
+                {
+                    "line_no": line.position,
+                    "item_code": line.code,
+                    "quantity": format(line.quantity, "f"),
+                    "unit_price": format(line.price, "f"),
+                    "amount": format(line.amount, "f"),
+                }
+                for line in billed
+            ],
+        }
+    )
+    return claim, billed
+
+
+def _preview_encounter(
+    message: Message, connection: Connection, encounter: Any, lines: list[Any]
+) -> tuple[Settlement, Any]:
+    """The encounter settled as it stands, nothing written: before discharge, as of the last
+    fee's day. Refused as the claim would be, each problem named by the line's feedetl_sn."""
+    if encounter.endtime is not None:
+        day = encounter.endtime.date()
+    else:
+        day = max(
+            [encounter.begntime, *(message.local(line.fee_ocur_time) for line in lines)]
+        ).date()
+    claim_in, billed = _claim(encounter, lines, day)
+    result, site = preview_settlement(connection, message.state.tariffs, claim_in)
+    if isinstance(result, Rejection):
+        raise Refused(*(_engine_problem(problem, billed) for problem in result.problems))
+    tariff = message.state.tariffs.select(site.region, day)
+    assert tariff is not None
+    return result, tariff.catalog
+
+
+def _engine_problem(problem: Any, billed: list[_NetLine]) -> str:
+    loc = problem.loc
+    if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int) and loc[1] < len(billed):
+        where = f"feedetl_sn {billed[loc[1]].feedetl_sn}"
+        rest = ".".join(str(part) for part in loc[2:])
+        return f"{where}{'.' + rest if rest else ''}: {problem.msg}"
+    return f"{'.'.join(str(part) for part in loc)}: {problem.msg}"
+
+
+_SPLIT = ("full_selfpay", "over_cap_selfpay", "first_selfpay", "in_scope", "refused_selfpay")
+
+
+def _line_answer(
+    line: Any, settlement: Settlement, catalog: Any, net: dict[str, _NetLine]
+) -> dict[str, Any]:
+    """2301's row for an uploaded line: the figures of the charged line it belongs to (for a
+    refund, the line it refunds, as the refund leaves it), and the rule findings in `memo`."""
+    charged = line.feedetl_sn if line.init_feedetl_sn is None else line.init_feedetl_sn
+    position = net[charged].position
+    settled = next((each for each in settlement.lines if each.line_no == position), None)
+    figures = {name: 0 if settled is None else getattr(settled, f"{name}_fen") for name in _SPLIT}
+    memo = [f"退费，冲减明细 {charged}" for _ in (1,) if line.init_feedetl_sn is not None]
+    if settled is None:
+        memo.append(f"明细 {charged} 已全部退费")
+    memo += [
+        f"{finding.rule} {finding.message_zh}"
+        for finding in settlement.findings
+        if finding.line_no == position
+    ]
+    return {
+        "feedetl_sn": line.feedetl_sn,
+        "det_item_fee_sumamt": platform.amount(line.amount_fen),
+        "cnt": exact_json.number(line.cnt),
+        "pric": exact_json.number(line.pric),
+        **platform.line_split(catalog[line.med_list_codg], figures),
+        "memo": "；".join(memo),
+    }
+
+
+# ---------------------------------------------------------------- 2302 cancel lines
+
+
+def _cancel_lines(message: Message, data: platform.In2302, connection: Any) -> dict[str, Any]:
+    rows = data.data
+    first = rows[0]
+    problems = [
+        f"input.data[{index}].mdtrt_id: one message cancels lines of one encounter "
+        f"({first.mdtrt_id})"
+        for index, row in enumerate(rows)
+        if (row.mdtrt_id, row.psn_no) != (first.mdtrt_id, first.psn_no)
+    ]
+    if problems:
+        raise Refused(*problems)
+    _encounter(message, connection, first.mdtrt_id, first.psn_no, lock=True)
+    _refuse_when_settled(message, connection, first.mdtrt_id)
+    lines = {line.feedetl_sn: line for line in _lines(connection, first.mdtrt_id)}
+    if any(row.feedetl_sn == "0000" for row in rows):
+        doomed = set(lines)
+    else:
+        doomed = {row.feedetl_sn for row in rows}
+        for index, row in enumerate(rows):
+            if row.feedetl_sn not in lines:
+                problems.append(
+                    f"input.data[{index}].feedetl_sn: {row.feedetl_sn} is no line of "
+                    f"encounter {first.mdtrt_id}"
+                )
+        for line in lines.values():
+            if line.init_feedetl_sn in doomed and line.feedetl_sn not in doomed:
+                problems.append(
+                    f"feedetl_sn {line.init_feedetl_sn}: its refund {line.feedetl_sn} stands; "
+                    "cancel the refund with it"
+                )
+    if problems:
+        raise Refused(*problems)
+    if doomed:
+        connection.execute(
+            delete(ENCOUNTER_LINE).where(
+                ENCOUNTER_LINE.c.mdtrt_id == first.mdtrt_id,
+                ENCOUNTER_LINE.c.feedetl_sn.in_(sorted(doomed)),
+            )
+        )
+    store.audit(
+        connection,
+        message.principal.actor,
+        "nhsa 2302",
+        f"{first.mdtrt_id}: {len(doomed)} lines cancelled",
+        message.received,
+    )
+    return {}
+
+
+# ---------------------------------------------------------------- 2402 discharge
+
+
+def _discharge(message: Message, data: platform.In2402, connection: Any) -> dict[str, Any]:
+    info = data.dscginfo
+    encounter = _encounter(message, connection, info.mdtrt_id, info.psn_no, lock=True)
+    _refuse_when_settled(message, connection, info.mdtrt_id)
+    problems = []
+    diagnoses = _ordered(data.diseinfo) or ([info.dise_codg] if info.dise_codg else [])
+    if not diagnoses:
+        problems.append("input.diseinfo: a discharge names its diagnoses (or dscginfo.dise_codg)")
+    if info.endtime < encounter.begntime:
+        problems.append(
+            f"input.dscginfo.endtime: {platform.platform_time(info.endtime)} is before the "
+            f"admission {platform.platform_time(encounter.begntime)}"
+        )
+    if problems:
+        raise Refused(*problems)
+    connection.execute(
+        update(ENCOUNTER)
+        .where(ENCOUNTER.c.mdtrt_id == info.mdtrt_id)
+        .values(
+            endtime=message.stored(info.endtime),
+            dscg_way=info.dscg_way or None,
+            oprn_oprt_code=info.oprn_oprt_code or None,
+            diagnoses=orjson.dumps(diagnoses).decode(),
+            updated_at=message.received,
+        )
+    )
+    store.audit(connection, message.principal.actor, "nhsa 2402", info.mdtrt_id, message.received)
+    return {}
+
+
+# ---------------------------------------------------------------- 2303/2304 settle
+
+
+def _settle_ready(message: Message, data: platform.In2303) -> ClaimIn:
+    """The discharged encounter as a claim, its `medfee_sumamt` checked against its lines."""
+    info = data.data
+    with read_connection(message.state.engine) as connection:
+        encounter = _encounter(message, connection, info.mdtrt_id, info.psn_no)
+        lines = _lines(connection, info.mdtrt_id)
+    if encounter.endtime is None:
+        raise Refused(
+            f"mdtrt_id: encounter {info.mdtrt_id} is not discharged: send 2402 before "
+            f"{message.envelope.infno}"
+        )
+    claim, billed = _claim(encounter, lines, encounter.endtime.date())
+    total = sum((line.amount for line in billed), Decimal("0.00"))
+    if info.medfee_sumamt != total:
+        raise Refused(
+            f"input.data.medfee_sumamt: {info.medfee_sumamt} is not the encounter's lines' "
+            f"total {total:.2f}"
+        )
+    return claim
+
+
+def _presettle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
+    claim = _settle_ready(message, data)
+    with read_connection(message.state.engine) as connection:
+        result, _site = preview_settlement(connection, message.state.tariffs, claim)
+        if isinstance(result, Rejection):
+            raise Refused(*(f"{'.'.join(map(str, p.loc))}: {p.msg}" for p in result.problems))
+        person = _person_row(connection, claim.person_id)
+    return {
+        "setlinfo": platform.setlinfo(
+            result,
+            person,
+            setl_id=None,
+            setl_time=message.local(message.received),
+            msgid=message.envelope.msgid,
+        ),
+        "setldetail": platform.setldetail(result),
+    }
+
+
+def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
+    claim = _settle_ready(message, data)
+    state = message.state
+    outcome: Outcome
+    if message.writer is not None:
+        outcome = message.writer.submit(claim, message.principal).result()
+    else:
+        outcome = settle_claim(
+            state.engine, state.tariffs, claim, message.principal,
+            state.settings.lock_wait_ms, state.clock,
+        )  # fmt: skip
+    return _settlement_answer(message, outcome.document["settlement_id"], reversal=False)
+
+
+def _settlement_answer(message: Message, settlement_id: str, *, reversal: bool) -> dict[str, Any]:
+    with read_connection(message.state.engine) as connection:
+        row = store.settlement_row(connection, settlement_id)
+        assert row is not None
+        settlement = settlement_from_rows(row, store.fund_rows(connection, settlement_id))
+        person = _person_row(connection, row.person_id)
+    moment = row.reversed_at if reversal else row.settled_at
+    return {
+        "setlinfo": platform.setlinfo(
+            settlement,
+            person,
+            setl_id=settlement_id,
+            setl_time=message.local(moment),
+            msgid=message.envelope.msgid,
+            reversal=reversal,
+        ),
+        "setldetail": platform.setldetail(settlement, reversal=reversal),
+    }
+
+
+def _person_row(connection: Connection, person_id: str) -> Any:
+    return connection.execute(select(PERSON).where(PERSON.c.person_id == person_id)).one()
+
+
+# ---------------------------------------------------------------- 2305 cancel, 5203 query
+
+
+def _named_settlement(message: Message, data: platform.In2305) -> Any:
+    ref = data.data
+    with read_connection(message.state.engine) as connection:
+        row = connection.execute(
+            select(SETTLEMENT.c.settlement_id, SETTLEMENT.c.claim_id, SETTLEMENT.c.person_id,
+                   SETTLEMENT.c.status)
+            .where(SETTLEMENT.c.settlement_id == ref.setl_id,
+                   SETTLEMENT.c.hospital_id == message.hospital_id)
+        ).first()  # fmt: skip
+    if row is None:
+        raise Refused(f"setl_id: no settlement {ref.setl_id} at hospital {message.hospital_id}")
+    problems = []
+    if row.claim_id != ref.mdtrt_id:
+        problems.append(f"mdtrt_id: settlement {ref.setl_id} is not of encounter {ref.mdtrt_id}")
+    if row.person_id != ref.psn_no:
+        problems.append(f"psn_no: settlement {ref.setl_id} is not person {ref.psn_no}'s")
+    if problems:
+        raise Refused(*problems)
+    return row
+
+
+def _cancel_settlement(message: Message, data: platform.In2305, _: Any) -> dict[str, Any]:
+    row = _named_settlement(message, data)
+    state = message.state
+    reverse_settlement(
+        state.engine, row.settlement_id, f"2305 msgid {message.envelope.msgid}",
+        message.principal, state.settings.lock_wait_ms, state.clock,
+    )  # fmt: skip
+    return _settlement_answer(message, row.settlement_id, reversal=True)
+
+
+def _query_settlement(message: Message, data: platform.In2305, _: Any) -> dict[str, Any]:
+    row = _named_settlement(message, data)
+    return _settlement_answer(message, row.settlement_id, reversal=row.status == "reversed")
+
+
+# ---------------------------------------------------------------- 3201 totals reconciliation
+
+
+def _reconcile(message: Message, data: platform.In3201, _: Any) -> dict[str, Any]:
+    stated = data.data
+    period = finance.checked_period(
+        stated.stmt_begndate, stated.stmt_enddate, message.state.settings.business_timezone
+    )
+    net = finance.totals_fen(message.state.engine, period, message.hospital_id)["net"]
+    ours = {
+        "medfee_sumamt": net["total"],
+        "fund_pay_sumamt": net["fund_total"],
+        "acct_pay": 0,
+    }
+    differences = [
+        f"{name} {getattr(stated, name):.2f} ≠ {Decimal(fen).scaleb(-2):.2f}"
+        for name, fen in ours.items()
+        if _billed(getattr(stated, name)) != fen
+    ]
+    if stated.fixmedins_setl_cnt != net["count"]:
+        differences.append(f"fixmedins_setl_cnt {stated.fixmedins_setl_cnt} ≠ {net['count']}")
+    return {
+        "stmtinfo": {
+            "setl_optins": stated.setl_optins,
+            "stmt_rslt": "1" if differences else "0",
+            "stmt_rslt_dscr": "不平：" + "；".join(differences) if differences else "平",
+            **{name: platform.amount(fen) for name, fen in ours.items()},
+            "fixmedins_setl_cnt": net["count"],
+        }
+    }
+
+
+_Handler = Callable[[Message, Any, Any], dict[str, Any]]
+_HANDLERS: dict[str, _Handler] = {
+    "1101": _person_information,
+    "2401": _admit,
+    "2301": _upload,
+    "2302": _cancel_lines,
+    "2402": _discharge,
+    "2303": _presettle,
+    "2304": _settle,
+    "2305": _cancel_settlement,
+    "5203": _query_settlement,
+    "3201": _reconcile,
+}
+_IN_ONE_TRANSACTION = frozenset({"2401", "2301", "2302", "2402"})
+assert set(_HANDLERS) == set(platform.INFNOS) == set(platform.INPUTS)
+assert _IN_ONE_TRANSACTION | {"2304", "2305"} == platform.WRITING

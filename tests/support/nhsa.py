@@ -1,0 +1,181 @@
+"""A hospital billing system's side of the national platform's interface, for the tests: the
+envelope, and a whole stay (2401 → 2301 → 2402) built from a contract claim."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from decimal import Decimal
+from itertools import count
+from typing import Any
+
+from api.core import exact_json
+from tests.support.world import World
+
+_SEQUENCE = count(1)
+
+
+def msgid(hospital_id: str) -> str:
+    """A fresh msgid of the platform's length: institution (12), then 18 unique characters."""
+    return f"{hospital_id[:12]:0<12}{next(_SEQUENCE):014d}{secrets.token_hex(2).upper()}"
+
+
+def envelope(hospital_id: str, infno: str, data: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    body = {
+        "infno": infno,
+        "msgid": msgid(hospital_id),
+        "mdtrtarea_admvs": "",
+        "insuplc_admdvs": "",
+        "recer_sys_code": "HIS",
+        "infver": "V1.0",
+        "opter_type": "1",
+        "opter": "001",
+        "opter_name": "收费员",
+        "inf_time": "2018-03-12 10:00:00",
+        "fixmedins_code": hospital_id,
+        "fixmedins_name": "测试医院",
+        "sign_no": "",
+        "input": data,
+    }
+    body.update(changes)
+    return body
+
+
+def exact(response: Any) -> Any:
+    """An answer's JSON with every number an exact Decimal (as the HIS must read it)."""
+    return json.loads(response.content, parse_float=Decimal)
+
+
+@dataclass
+class His:
+    """One hospital's billing system talking to onestop."""
+
+    world: World
+    hospital_id: str
+    headers: dict[str, str]
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def post(self, body: dict[str, Any] | bytes) -> Any:
+        if isinstance(body, dict):
+            self.sent.append(body)
+            body = json_body(body)
+        return self.world.client.post(
+            "/v1/nhsa", content=body, headers={**self.headers, "content-type": "application/json"}
+        )
+
+    def call(self, infno: str, data: dict[str, Any], **changes: Any) -> Any:
+        """Send one message; the answer's JSON (asserting HTTP 200)."""
+        response = self.post(envelope(self.hospital_id, infno, data, **changes))
+        assert response.status_code == 200, response.text
+        return exact(response)
+
+    def ok(self, infno: str, data: dict[str, Any], **changes: Any) -> Any:
+        answer = self.call(infno, data, **changes)
+        assert answer["infcode"] == 0, answer["err_msg"]
+        return answer["output"]
+
+    def admit(self, claim: dict[str, Any], **mdtrtinfo: Any) -> str:
+        output = self.ok(
+            "2401",
+            {
+                "mdtrtinfo": {
+                    "psn_no": claim["person_id"],
+                    "insutype": "390",
+                    "begntime": f"{claim['admission_date']} 08:00:00",
+                    "mdtrt_cert_type": "02",
+                    "mdtrt_cert_no": "",
+                    "med_type": "21",
+                    "ipt_no": f"ZY{secrets.token_hex(4)}",
+                    "adm_diag_dscr": "入院诊断",
+                    **({"filing": claim["filing"]} if claim.get("filing") else {}),
+                    **mdtrtinfo,
+                },
+                "diseinfo": diagnoses(claim),
+            },
+        )
+        return str(output["result"]["mdtrt_id"])
+
+    def fee_lines(self, claim: dict[str, Any], mdtrt_id: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "feedetl_sn": f"F{item['line_no']:04d}",
+                "mdtrt_id": mdtrt_id,
+                "psn_no": claim["person_id"],
+                "med_type": "21",
+                "fee_ocur_time": f"{claim['admission_date']} 09:00:00",
+                "med_list_codg": item["item_code"],
+                "medins_list_codg": f"HIS-{item['item_code']}",
+                "det_item_fee_sumamt": Decimal(item["amount"]),
+                "cnt": Decimal(item["quantity"]),
+                "pric": Decimal(item["unit_price"]),
+            }
+            for item in claim["items"]
+        ]
+
+    def discharge(self, claim: dict[str, Any], mdtrt_id: str) -> Any:
+        return self.ok(
+            "2402",
+            {
+                "dscginfo": {
+                    "mdtrt_id": mdtrt_id,
+                    "psn_no": claim["person_id"],
+                    "endtime": f"{claim['discharge_date']} 10:00:00",
+                    "dise_codg": claim["diagnoses"][0],
+                    "oprn_oprt_code": "32.2901" if claim["surgery"] else "",
+                    "dscg_way": "1",
+                },
+                "diseinfo": diagnoses(claim),
+            },
+        )
+
+    def stay(self, claim: dict[str, Any]) -> str:
+        """2401, 2301 (every line), 2402: the encounter ready to settle; its mdtrt_id."""
+        mdtrt_id = self.admit(claim)
+        self.ok("2301", {"feedetail": self.fee_lines(claim, mdtrt_id)})
+        self.discharge(claim, mdtrt_id)
+        return mdtrt_id
+
+    def settle_data(self, claim: dict[str, Any], mdtrt_id: str, **changes: Any) -> dict[str, Any]:
+        return {
+            "data": {
+                "psn_no": claim["person_id"],
+                "mdtrt_cert_type": "02",
+                "mdtrt_cert_no": "",
+                "medfee_sumamt": sum(Decimal(item["amount"]) for item in claim["items"]),
+                "psn_setlway": "01",
+                "mdtrt_id": mdtrt_id,
+                "insutype": "390",
+                "acct_used_flag": "0",
+                "mid_setl_flag": "0",
+                **changes,
+            }
+        }
+
+
+def diagnoses(claim: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "diag_type": "1",
+            "maindiag_flag": "1" if index == 0 else "0",
+            "diag_srt_no": index + 1,
+            "diag_code": code,
+            "diag_name": code,
+        }
+        for index, code in enumerate(claim["diagnoses"])
+    ]
+
+
+def json_body(body: Any) -> bytes:
+    """The body as a HIS writes it: every Decimal a JSON number with its own digits."""
+    return exact_json.dumps(_marked(body))
+
+
+def _marked(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return exact_json.number(value)
+    if isinstance(value, dict):
+        return {key: _marked(each) for key, each in value.items()}
+    if isinstance(value, list):
+        return [_marked(each) for each in value]
+    return value
