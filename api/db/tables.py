@@ -323,6 +323,9 @@ class EncounterRow(SQLModel, table=True):
     oprn_oprt_code: str | None = Field(default=None, max_length=30)
     diagnoses: str = Field(sa_column=Column(Text, nullable=False))
     """The discharge diagnoses' ICD-10 codes, main diagnosis first, as a JSON list."""
+    sealed_at: datetime | None = None
+    """Set by 2304 in the transaction that reads the lines it settles: for a while after, no
+    line may change (2301/2302/2402 are refused), so that what is settled is what is there."""
     created_at: datetime
     updated_at: datetime
 

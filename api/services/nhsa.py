@@ -56,6 +56,9 @@ from settlement.rejection import Rejection
 from settlement.result import Settlement
 
 _CENT = Decimal("0.01")
+SEAL_SECONDS = 120
+"""How long a 2304 keeps its encounter's lines from changing, at most: it unseals them itself
+when it is refused; a seal this old belongs to a 2304 that never came back (a crash)."""
 
 
 class Refused(Exception):
@@ -437,6 +440,30 @@ def _refuse_when_settled(message: Message, connection: Connection, mdtrt_id: str
         )
 
 
+def _refuse_when_sealed(message: Message, encounter: Any) -> None:
+    """Lines do not change while a 2304 settles them (the seal it set when it read them)."""
+    sealed = encounter.sealed_at
+    if sealed is None:
+        return
+    if sealed.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
+        sealed = sealed.replace(tzinfo=UTC)
+    if (message.received - sealed).total_seconds() < SEAL_SECONDS:
+        raise Refused(
+            f"mdtrt_id: encounter {encounter.mdtrt_id} is being settled (2304): send again "
+            "once it is answered"
+        )
+
+
+def _seal(message: Message, mdtrt_id: str, sealed: bool) -> None:
+    with write_connection(message.state.engine) as connection:
+        connection.execute(
+            update(ENCOUNTER)
+            .where(ENCOUNTER.c.mdtrt_id == mdtrt_id)
+            .values(sealed_at=message.received if sealed else None)
+        )
+        connection.commit()
+
+
 def _lines(connection: Connection, mdtrt_id: str) -> list[Any]:
     return list(
         connection.execute(
@@ -497,6 +524,7 @@ def _upload(message: Message, data: platform.In2301, connection: Any) -> dict[st
         raise Refused(*problems)
     encounter = _encounter(message, connection, first.mdtrt_id, first.psn_no, lock=True)
     _refuse_when_settled(message, connection, first.mdtrt_id)
+    _refuse_when_sealed(message, encounter)
     existing = _lines(connection, first.mdtrt_id)
     by_sn = {line.feedetl_sn: line for line in existing}
     net = _netted(existing)
@@ -700,8 +728,9 @@ def _cancel_lines(message: Message, data: platform.In2302, connection: Any) -> d
     ]
     if problems:
         raise Refused(*problems)
-    _encounter(message, connection, first.mdtrt_id, first.psn_no, lock=True)
+    encounter = _encounter(message, connection, first.mdtrt_id, first.psn_no, lock=True)
     _refuse_when_settled(message, connection, first.mdtrt_id)
+    _refuse_when_sealed(message, encounter)
     lines = {line.feedetl_sn: line for line in _lines(connection, first.mdtrt_id)}
     if any(row.feedetl_sn == "0000" for row in rows):
         doomed = set(lines)
@@ -745,6 +774,7 @@ def _discharge(message: Message, data: platform.In2402, connection: Any) -> dict
     info = data.dscginfo
     encounter = _encounter(message, connection, info.mdtrt_id, info.psn_no, lock=True)
     _refuse_when_settled(message, connection, info.mdtrt_id)
+    _refuse_when_sealed(message, encounter)
     problems = []
     diagnoses = _ordered(data.diseinfo) or ([info.dise_codg] if info.dise_codg else [])
     if not diagnoses:
@@ -774,12 +804,30 @@ def _discharge(message: Message, data: platform.In2402, connection: Any) -> dict
 # ---------------------------------------------------------------- 2303/2304 settle
 
 
-def _settle_ready(message: Message, data: platform.In2303) -> ClaimIn:
-    """The discharged encounter as a claim, its `medfee_sumamt` checked against its lines."""
+def _settle_ready(message: Message, data: platform.In2303, *, seal: bool) -> ClaimIn:
+    """The discharged encounter as a claim, its `medfee_sumamt` checked against its lines;
+    with `seal`, its lines sealed in the transaction that reads them (2304)."""
     info = data.data
-    with read_connection(message.state.engine) as connection:
-        encounter = _encounter(message, connection, info.mdtrt_id, info.psn_no)
+    opened = write_connection if seal else read_connection
+    with opened(message.state.engine) as connection:
+        if seal:
+            store.lock_timeout(connection, message.state.settings.lock_wait_ms)
+        encounter = _encounter(message, connection, info.mdtrt_id, info.psn_no, lock=seal)
         lines = _lines(connection, info.mdtrt_id)
+        claim = _ready_claim(message, info, encounter, lines)
+        if seal:
+            connection.execute(
+                update(ENCOUNTER)
+                .where(ENCOUNTER.c.mdtrt_id == info.mdtrt_id)
+                .values(sealed_at=message.received)
+            )
+            connection.commit()
+    return claim
+
+
+def _ready_claim(
+    message: Message, info: platform.SettleData, encounter: Any, lines: list[Any]
+) -> ClaimIn:
     if encounter.endtime is None:
         raise Refused(
             f"mdtrt_id: encounter {info.mdtrt_id} is not discharged: send 2402 before "
@@ -796,7 +844,7 @@ def _settle_ready(message: Message, data: platform.In2303) -> ClaimIn:
 
 
 def _presettle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
-    claim = _settle_ready(message, data)
+    claim = _settle_ready(message, data, seal=False)
     with read_connection(message.state.engine) as connection:
         result, _site = preview_settlement(connection, message.state.tariffs, claim)
         if isinstance(result, Rejection):
@@ -815,16 +863,20 @@ def _presettle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any
 
 
 def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
-    claim = _settle_ready(message, data)
+    claim = _settle_ready(message, data, seal=True)
     state = message.state
     outcome: Outcome
-    if message.writer is not None:
-        outcome = message.writer.submit(claim, message.principal).result()
-    else:
-        outcome = settle_claim(
-            state.engine, state.tariffs, claim, message.principal,
-            state.settings.lock_wait_ms, state.clock,
-        )  # fmt: skip
+    try:
+        if message.writer is not None:
+            outcome = message.writer.submit(claim, message.principal).result()
+        else:
+            outcome = settle_claim(
+                state.engine, state.tariffs, claim, message.principal,
+                state.settings.lock_wait_ms, state.clock,
+            )  # fmt: skip
+    except BaseException:
+        _seal(message, claim.claim_id, sealed=False)  # refused: the lines may change again
+        raise
     return _settlement_answer(message, outcome.document["settlement_id"], reversal=False)
 
 
@@ -883,6 +935,7 @@ def _cancel_settlement(message: Message, data: platform.In2305, _: Any) -> dict[
         state.engine, row.settlement_id, f"2305 msgid {message.envelope.msgid}",
         message.principal, state.settings.lock_wait_ms, state.clock,
     )  # fmt: skip
+    _seal(message, row.claim_id, sealed=False)  # cancelled: the lines may change again
     return _settlement_answer(message, row.settlement_id, reversal=True)
 
 

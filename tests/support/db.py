@@ -23,6 +23,9 @@ COUNTED_TABLES = (
     "person",
     "person_status",
     "api_key",
+    "encounter",
+    "encounter_line",
+    "nhsa_message",
 )
 
 

@@ -98,6 +98,9 @@ def test_going_back_below_0006_is_refused_over_a_cross_region_or_refused_line(
         "/v1/settlements", json=claim, headers=own_world.hospital_headers()
     ).json()
     assert bill["findings"][0]["rule"] == "R03"
+    config = alembic_config(own_database_url)
+    command.downgrade(config, "0006")  # 0007 goes: no encounter or platform message is kept
     with pytest.raises(RuntimeError, match="1 settlements are cross-region, have findings"):
-        command.downgrade(alembic_config(own_database_url), "0005")
+        command.downgrade(config, "0005")
+    command.upgrade(config, "head")
     assert check(own_engine, None).differences == ()

@@ -42,6 +42,7 @@ from api.db.engine import make_engine, write_session
 from api.db.keys import create_key
 from api.db.tables import ApiKey, AuditRecord
 from tests.support.db import row_counts
+from tests.support.nhsa import envelope as nhsa_envelope
 from tests.support.server import serving
 from tests.support.world import World, make_world
 
@@ -70,6 +71,9 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/v1/reconciliation/detail"):                   (401, 200, 200,    200, 403),
     ("GET",  "/v1/clearing"):                                (401, 200, 200,    200, 403),
     ("GET",  "/v1/clearing/regions"):                        (401, 200, 200,    403, 403),
+    # The national platform's interface answers another hospital's key as the platform does:
+    # HTTP 200 with infcode -1 (test_nhsa.py), nothing read or written.
+    ("POST", "/v1/nhsa"):                                    (401, 200, 403,    200, 200),
     # The finance view: 303 to the login form without a session.
     ("GET",  "/finance/login"):                              (200, 303, 303,    303, 303),
     ("POST", "/finance/login"):                              (401, 303, 303,    303, 303),
@@ -256,6 +260,20 @@ def _login(ctx: Context, role: str) -> Send:
     )
 
 
+def _nhsa_query(ctx: Context, role: str) -> Send:
+    """A 5203 (settlement query) of the matrix's settlement, for its hospital."""
+    settled = ctx.client.get(
+        f"/v1/settlements/{ctx.settlement_id}", headers=ctx.bearer("admin")
+    ).json()
+    data = {
+        "setl_id": ctx.settlement_id,
+        "mdtrt_id": settled["claim_id"],
+        "psn_no": ctx.person_id,
+    }
+    body = nhsa_envelope(ctx.hospital_id, "5203", {"data": data})
+    return lambda: ctx.client.post("/v1/nhsa", json=body, headers=ctx.bearer(role))
+
+
 def _month_query(ctx: Context) -> str:
     return f"month={ctx.month}&hospital_id={ctx.hospital_id}"
 
@@ -292,6 +310,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ),
     ("GET", "/v1/clearing"): _v1("GET", lambda c: f"/v1/clearing?{_month_query(c)}"),
     ("GET", "/v1/clearing/regions"): _v1("GET", lambda c: f"/v1/clearing/regions?{_month_query(c)}"),
+    ("POST", "/v1/nhsa"): _nhsa_query,
     ("GET", "/finance/login"): _page(lambda c: "/finance/login"),
     ("POST", "/finance/login"): _login,
     ("POST", "/finance/logout"): _page(lambda c: "/finance/logout", "POST"),

@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("dscg_way", _text(6), nullable=True),
         sa.Column("oprn_oprt_code", _text(30), nullable=True),
         sa.Column("diagnoses", sa.Text(), nullable=False),
+        sa.Column("sealed_at", sa.DateTime(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(["hospital_id"], ["hospital.hospital_id"]),
