@@ -140,7 +140,9 @@ class Envelope(_Input):
 class PersonQuery(_Input):
     mdtrt_cert_type: Literal["02"]
     """就诊凭证类型 02: the resident identity card (the only one onestop's registry holds)."""
-    mdtrt_cert_no: Annotated[StrictStr, Field(min_length=1, max_length=18)]
+    mdtrt_cert_no: Annotated[
+        StrictStr, Field(min_length=1, max_length=18, pattern=LINE_TEXT_PATTERN)
+    ]
     psn_name: Text = ""
 
 
@@ -176,12 +178,14 @@ class FeeLine(_Input):
     mdtrt_id: Code
     psn_no: Code
     fee_ocur_time: PlatformTime
-    med_list_codg: Annotated[StrictStr, Field(min_length=1, max_length=32)]
-    medins_list_codg: Annotated[StrictStr, Field(max_length=150)] = ""
+    med_list_codg: Annotated[
+        StrictStr, Field(min_length=1, max_length=32, pattern=LINE_TEXT_PATTERN)
+    ]
+    medins_list_codg: Annotated[StrictStr, Field(max_length=150, pattern=LINE_TEXT_PATTERN)] = ""
     det_item_fee_sumamt: Amount
     cnt: Count
     pric: Price
-    init_feedetl_sn: Annotated[StrictStr, Field(max_length=30)] = ""
+    init_feedetl_sn: Annotated[StrictStr, Field(max_length=30, pattern=LINE_TEXT_PATTERN)] = ""
 
 
 class In2301(_Input):
@@ -204,7 +208,7 @@ class Discharge(_Input):
     endtime: PlatformTime
     dise_codg: Annotated[StrictStr, Field(max_length=16, pattern=LINE_TEXT_PATTERN)] = ""
     oprn_oprt_code: Annotated[StrictStr, Field(max_length=30, pattern=LINE_TEXT_PATTERN)] = ""
-    dscg_way: Annotated[StrictStr, Field(max_length=6)] = ""
+    dscg_way: Annotated[StrictStr, Field(max_length=6, pattern=LINE_TEXT_PATTERN)] = ""
 
 
 class In2402(_Input):
@@ -240,7 +244,7 @@ class In2305(_Input):
 class Statement(_Input):
     insutype: Literal["390"]
     clr_type: Literal["21"]
-    setl_optins: Annotated[StrictStr, Field(max_length=6)] = ""
+    setl_optins: Annotated[StrictStr, Field(max_length=6, pattern=LINE_TEXT_PATTERN)] = ""
     stmt_begndate: PlatformDate
     stmt_enddate: PlatformDate
     medfee_sumamt: Amount

@@ -684,6 +684,22 @@ def _engine_problem(problem: Any, billed: list[_NetLine]) -> str:
     return f"{'.'.join(str(part) for part in loc)}: {problem.msg}"
 
 
+def _claim_problems(problem: ApiProblem, billed: list[_NetLine]) -> list[str]:
+    """The settlement service's refusal of the encounter's claim, its lines named by
+    feedetl_sn."""
+    if not problem.errors:
+        return [problem.detail]
+    return [
+        _engine_problem(
+            SimpleNamespace(
+                loc=[part for part in error["loc"] if part != "body"], msg=error["msg"]
+            ),
+            billed,
+        )
+        for error in problem.errors
+    ]
+
+
 _SPLIT = ("full_selfpay", "over_cap_selfpay", "first_selfpay", "in_scope", "refused_selfpay")
 
 
@@ -804,7 +820,9 @@ def _discharge(message: Message, data: platform.In2402, connection: Any) -> dict
 # ---------------------------------------------------------------- 2303/2304 settle
 
 
-def _settle_ready(message: Message, data: platform.In2303, *, seal: bool) -> ClaimIn:
+def _settle_ready(
+    message: Message, data: platform.In2303, *, seal: bool
+) -> tuple[ClaimIn, list[_NetLine]]:
     """The discharged encounter as a claim, its `medfee_sumamt` checked against its lines;
     with `seal`, its lines sealed in the transaction that reads them (2304)."""
     info = data.data
@@ -814,7 +832,7 @@ def _settle_ready(message: Message, data: platform.In2303, *, seal: bool) -> Cla
             store.lock_timeout(connection, message.state.settings.lock_wait_ms)
         encounter = _encounter(message, connection, info.mdtrt_id, info.psn_no, lock=seal)
         lines = _lines(connection, info.mdtrt_id)
-        claim = _ready_claim(message, info, encounter, lines)
+        claim, billed = _ready_claim(message, info, encounter, lines)
         if seal:
             connection.execute(
                 update(ENCOUNTER)
@@ -822,12 +840,12 @@ def _settle_ready(message: Message, data: platform.In2303, *, seal: bool) -> Cla
                 .values(sealed_at=message.received)
             )
             connection.commit()
-    return claim
+    return claim, billed
 
 
 def _ready_claim(
     message: Message, info: platform.SettleData, encounter: Any, lines: list[Any]
-) -> ClaimIn:
+) -> tuple[ClaimIn, list[_NetLine]]:
     if encounter.endtime is None:
         raise Refused(
             f"mdtrt_id: encounter {info.mdtrt_id} is not discharged: send 2402 before "
@@ -840,15 +858,15 @@ def _ready_claim(
             f"input.data.medfee_sumamt: {info.medfee_sumamt} is not the encounter's lines' "
             f"total {total:.2f}"
         )
-    return claim
+    return claim, billed
 
 
 def _presettle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
-    claim = _settle_ready(message, data, seal=False)
+    claim, billed = _settle_ready(message, data, seal=False)
     with read_connection(message.state.engine) as connection:
         result, _site = preview_settlement(connection, message.state.tariffs, claim)
         if isinstance(result, Rejection):
-            raise Refused(*(f"{'.'.join(map(str, p.loc))}: {p.msg}" for p in result.problems))
+            raise Refused(*(_engine_problem(problem, billed) for problem in result.problems))
         person = _person_row(connection, claim.person_id)
     return {
         "setlinfo": platform.setlinfo(
@@ -863,7 +881,7 @@ def _presettle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any
 
 
 def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
-    claim = _settle_ready(message, data, seal=True)
+    claim, billed = _settle_ready(message, data, seal=True)
     state = message.state
     outcome: Outcome
     try:
@@ -874,8 +892,11 @@ def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
                 state.engine, state.tariffs, claim, message.principal,
                 state.settings.lock_wait_ms, state.clock,
             )  # fmt: skip
-    except BaseException:
+    except ApiProblem as problem:
         _seal(message, claim.claim_id, sealed=False)  # refused: the lines may change again
+        raise Refused(*_claim_problems(problem, billed)) from None
+    except BaseException:
+        _seal(message, claim.claim_id, sealed=False)
         raise
     return _settlement_answer(message, outcome.document["settlement_id"], reversal=False)
 
@@ -949,9 +970,19 @@ def _query_settlement(message: Message, data: platform.In2305, _: Any) -> dict[s
 
 def _reconcile(message: Message, data: platform.In3201, _: Any) -> dict[str, Any]:
     stated = data.data
-    period = finance.checked_period(
-        stated.stmt_begndate, stated.stmt_enddate, message.state.settings.business_timezone
-    )
+    try:
+        period = finance.checked_period(
+            stated.stmt_begndate, stated.stmt_enddate, message.state.settings.business_timezone
+        )
+    except ApiProblem as problem:  # named by the query's fields: say the message's
+        raise Refused(
+            *(
+                text.replace("query.date_from", "input.data.stmt_begndate").replace(
+                    "query.date_to", "input.data.stmt_enddate"
+                )
+                for text in _problem_texts(problem)
+            )
+        ) from None
     net = finance.totals_fen(message.state.engine, period, message.hospital_id)["net"]
     ours = {
         "medfee_sumamt": net["total"],

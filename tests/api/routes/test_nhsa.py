@@ -594,3 +594,28 @@ def test_lines_do_not_change_while_a_settlement_reads_them(world: World) -> None
     assert sealed is None
     his.discharge(claim, mdtrt_id)
     his.ok("2301", {"feedetail": [line]})
+
+
+def test_hostile_text_and_shapes_are_refused_by_name_never_a_500(world: World) -> None:
+    his = his_of(world)
+    claim = world.claim("e2")
+    mdtrt_id = his.admit(claim)
+    line = {**his.fee_lines(claim, mdtrt_id)[0], "medins_list_codg": "HIS\x00-1"}
+    refused(his, envelope(his.hospital_id, "2301", {"feedetail": [line]}),
+            "input.feedetail[0].medins_list_codg")  # fmt: skip
+    discharge = {"mdtrt_id": mdtrt_id, "psn_no": claim["person_id"],
+                 "endtime": "2018-03-12 10:00:00", "dscg_way": "\x00"}  # fmt: skip
+    refused(his, envelope(his.hospital_id, "2402", {"dscginfo": discharge,
+            "diseinfo": [{"diag_code": "C34.1"}]}), "input.dscginfo.dscg_way")  # fmt: skip
+    refused(his, envelope(his.hospital_id, "2402", {"dscginfo": []}), "input.dscginfo")
+    body = envelope(his.hospital_id, "2401", {})
+    body["input"] = ["not", "an", "object"]
+    refused(his, body, "input:")
+    statement = {
+        "insutype": "390", "clr_type": "21", "stmt_begndate": "2018-03-31",
+        "stmt_enddate": "2018-03-01", "medfee_sumamt": 0, "fund_pay_sumamt": 0,
+        "acct_pay": 0, "fixmedins_setl_cnt": 0,
+    }  # fmt: skip
+    refused(his, envelope(his.hospital_id, "3201", {"data": statement}), "input.data.stmt_enddate")
+    refused(his, envelope(his.hospital_id, "3201", {"data": {**statement, "medfee_sumamt": "1e3"}}),
+            "input.data.stmt_enddate")  # fmt: skip
