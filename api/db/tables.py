@@ -305,7 +305,11 @@ class EncounterRow(SQLModel, table=True):
     settlement table's to say (a settled settlement of that claim id), never a copy here."""
 
     __tablename__ = "encounter"
-    __table_args__ = (Index("ix_encounter_hospital_person", "hospital_id", "person_id"),)
+    __table_args__ = (
+        Index("ix_encounter_hospital_person", "hospital_id", "person_id"),
+        # One encounter per stay: the hospital's own stay number (住院号) names it.
+        UniqueConstraint("hospital_id", "ipt_no", name="uq_encounter_stay"),
+    )
     mdtrt_id: str = Field(primary_key=True, max_length=30)
     hospital_id: str = Field(foreign_key="hospital.hospital_id", max_length=64)
     person_id: str = Field(foreign_key="person.person_id", max_length=64)

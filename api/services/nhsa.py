@@ -172,7 +172,21 @@ def _write_in_one_transaction(message: Message, data: Any, digest: str) -> bytes
     try:
         with write_connection(message.state.engine) as connection:
             store.lock_timeout(connection, message.state.settings.lock_wait_ms)
-            output = _run(message, data, connection)
+            # Again in the transaction: a copy that committed while this one waited to begin
+            # (SQLite lets one writer in at a time) is answered, not run a second time.
+            kept = _kept_answer(message, digest, connection)
+            if kept is not None:
+                return kept
+            try:
+                output = _run(message, data, connection)
+            except Refused:
+                # A copy of this message that committed meanwhile answers for it (its change is
+                # what made this one look like a second admission, say).
+                connection.rollback()
+                kept = _kept_answer(message, digest)
+                if kept is not None:
+                    return kept
+                raise
             answered = _envelope(message.state, message.received, 0, "", output)
             return _keep(message, digest, answered, connection)
     except exc.IntegrityError:
@@ -212,15 +226,19 @@ def _keep(message: Message, digest: str, answered: bytes, connection: Connection
     return answered
 
 
-def _kept_answer(message: Message, digest: str) -> bytes | None:
+def _kept_answer(
+    message: Message, digest: str, connection: Connection | None = None
+) -> bytes | None:
     """The answer kept for this msgid (a repeat), refused when it was another message."""
-    with read_connection(message.state.engine) as connection:
-        kept = connection.execute(
-            select(NHSA_MESSAGE.c.body_hash, NHSA_MESSAGE.c.infno, NHSA_MESSAGE.c.answer).where(
-                NHSA_MESSAGE.c.hospital_id == message.hospital_id,
-                NHSA_MESSAGE.c.msgid == message.envelope.msgid,
-            )
-        ).first()
+    if connection is None:
+        with read_connection(message.state.engine) as own:
+            return _kept_answer(message, digest, own)
+    kept = connection.execute(
+        select(NHSA_MESSAGE.c.body_hash, NHSA_MESSAGE.c.infno, NHSA_MESSAGE.c.answer).where(
+            NHSA_MESSAGE.c.hospital_id == message.hospital_id,
+            NHSA_MESSAGE.c.msgid == message.envelope.msgid,
+        )
+    ).first()
     if kept is None:
         return None
     if kept.body_hash != digest:
@@ -373,6 +391,16 @@ def _admit(message: Message, data: platform.In2401, connection: Any) -> dict[str
         )
     if site.region == person.insured_region and info.filing is not None:
         problems.append("input.mdtrtinfo.filing: an in-region stay has no filing")
+    admitted = connection.execute(
+        select(ENCOUNTER.c.mdtrt_id).where(
+            ENCOUNTER.c.hospital_id == message.hospital_id, ENCOUNTER.c.ipt_no == info.ipt_no
+        )
+    ).scalar()
+    if admitted is not None:
+        problems.append(
+            f"input.mdtrtinfo.ipt_no: stay {info.ipt_no} is admitted already, as encounter "
+            f"{admitted}"
+        )
     if problems:
         raise Refused(*problems)
     now = message.received

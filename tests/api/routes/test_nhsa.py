@@ -619,3 +619,13 @@ def test_hostile_text_and_shapes_are_refused_by_name_never_a_500(world: World) -
     refused(his, envelope(his.hospital_id, "3201", {"data": statement}), "input.data.stmt_enddate")
     refused(his, envelope(his.hospital_id, "3201", {"data": {**statement, "medfee_sumamt": "1e3"}}),
             "input.data.stmt_enddate")  # fmt: skip
+
+
+def test_a_stay_is_admitted_once_whatever_the_msgid(world: World) -> None:
+    """A HIS that lost 2401's answer and sends it again under a new msgid is told the
+    encounter it has (one encounter per hospital stay number, ipt_no)."""
+    his = his_of(world)
+    claim = world.claim("e2")
+    first = his.ok("2401", _admission(claim))["result"]["mdtrt_id"]
+    refused(his, envelope(his.hospital_id, "2401", _admission(claim)),
+            f"input.mdtrtinfo.ipt_no: stay ZY0001 is admitted already, as encounter {first}")  # fmt: skip
