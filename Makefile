@@ -64,7 +64,7 @@ bench: $(STAMP)
 ## settlements/s and latency, writes reports under var/loadtest/, exits 1 when a threshold is
 ## missed or any answer is wrong. Installs wrk (Debian's package) when missing.
 ## Variables: DB=sqlite|pg WORKERS USERS DURATION LINES PERSONS HOSPITALS MIN_RPS MAX_P99_MS
-## SETTLE_SECONDS CONNECTIONS
+## SETTLE_SECONDS CONNECTIONS NHSA_PERCENT (the share of users that settle through /v1/nhsa)
 DB ?= sqlite
 WORKERS ?= 1
 USERS ?= 16
@@ -76,12 +76,13 @@ MIN_RPS ?= 0
 MAX_P99_MS ?= 0
 SETTLE_SECONDS ?= 20
 CONNECTIONS ?= 16
+NHSA_PERCENT ?= 10
 loadtest: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m loadtests.run --db $(DB) --workers $(WORKERS) --users $(USERS) \
 	  --duration $(DURATION) --lines $(LINES) --persons $(PERSONS) --hospitals $(HOSPITALS) \
 	  --min-rps $(MIN_RPS) --max-p99-ms $(MAX_P99_MS) --settle-seconds $(SETTLE_SECONDS) \
-	  --connections $(CONNECTIONS)
+	  --connections $(CONNECTIONS) --nhsa-percent $(NHSA_PERCENT)
 
 ## soak: the long reliability runs (about 25 minutes; restarts the local PostgreSQL cluster):
 ## kills of the service and database restarts under load, contention, a long schemathesis

@@ -5,6 +5,13 @@ settle 70, preview 10, replay 5, reversal 5, get 5, reconciliation totals 5. Eve
 checked: its status, the bill's conservation to the fen on every line and in total, and that
 a replay returns the very settlement first returned. A wrong answer is a failure.
 
+A share of the users (`NhsaHospitalSystem`, 10% by default) are billing systems written for
+the national platform: each of their tasks is a whole stay through `POST /v1/nhsa`, 2401
+admission → 2301 fee lines (two messages) → 2402 discharge → 2304 settlement, each request
+named by its transaction in locust's figures ("/v1/nhsa 2401", …, "/v1/nhsa 2304"). Every
+answer must be infcode 0; 2304's setlinfo and setldetail are checked for conservation to the
+fen, read as exact decimals (`loadtests.nhsa`).
+
 The claims are the generator's mix (`loadtests.generate`): about 10% of them a person insured
 in the other region than the user's hospital, with a filing; about 5% with a line that breaks a
 rule of the catalog; stays the health fund pays for discharged in 2019. The checks of a bill
@@ -23,6 +30,11 @@ Environment:
                               (`loadtests.claims.population_person`), as seeded
     ONESTOP_LOADTEST_LINES    lines per claim, or "skewed" for a realistic mix (30)
     ONESTOP_LOADTEST_SEED     seed of the claim generator (1)
+    ONESTOP_LOADTEST_NHSA_PERCENT
+                              the share of the users that settle through /v1/nhsa, in percent
+                              (10): of `-u` users, that share rounded but at least one when
+                              above 0 and -u ≥ 2 (`loadtests.nhsa.nhsa_users`); by weight when
+                              the user count is not known at start (the web UI)
 """
 
 from __future__ import annotations
@@ -42,9 +54,20 @@ from loadtests.claims import (
     HOSPITAL_KEY_PREFIX,
     bill_problems,
     claim_body,
+    claim_json,
+    generate,
     hospital_keys,
     population_hospital,
     read_keys,
+)
+from loadtests.nhsa import (
+    NHSA_PATH,
+    NHSA_PERCENT_DEFAULT,
+    Check,
+    NhsaStay,
+    answer_problems,
+    nhsa_users,
+    run_stay,
 )
 
 _COUNTER = itertools.count()
@@ -70,6 +93,9 @@ LINES = None if LINES_SETTING == "skewed" else int(LINES_SETTING)
 SEED = int(os.environ.get("ONESTOP_LOADTEST_SEED", "1"))
 RUN = datetime.now(UTC).strftime("%H%M%S")
 BUSINESS_ZONE = ZoneInfo(os.environ.get("ONESTOP_BUSINESS_TIMEZONE", "Asia/Shanghai"))
+NHSA_PERCENT = min(
+    100, max(0, int(os.environ.get("ONESTOP_LOADTEST_NHSA_PERCENT", str(NHSA_PERCENT_DEFAULT))))
+)
 
 
 @events.test_start.add_listener  # type: ignore[untyped-decorator]
@@ -78,14 +104,31 @@ def _check_setup(environment: Any, **_: Any) -> None:
         raise SystemExit("no hospital keys: set ONESTOP_LOADTEST_KEYS (see the module docstring)")
 
 
+def _user_number() -> int:
+    with _LOCK:
+        return next(_COUNTER)
+
+
+@events.init.add_listener  # type: ignore[untyped-decorator]
+def _nhsa_share(environment: Any, **_: Any) -> None:
+    """With the user count known (-u), exactly `nhsa_users(-u, NHSA_PERCENT)` NHSA users."""
+    options = getattr(environment, "parsed_options", None)
+    users = getattr(options, "num_users", None)
+    if users:
+        count = nhsa_users(users, NHSA_PERCENT)
+        NhsaHospitalSystem.fixed_count = count
+        if count == 0:
+            NhsaHospitalSystem.weight = 0
+
+
 class HospitalBillingSystem(FastHttpUser):
     """One hospital's billing system: its key, its claims, the settlements it got back."""
 
     wait_time = between(0, 0)
+    weight = 100 - NHSA_PERCENT
 
     def on_start(self) -> None:
-        with _LOCK:
-            number = next(_COUNTER)
+        number = _user_number()
         self.hospital_id, key = HOSPITAL_KEYS[number % len(HOSPITAL_KEYS)]
         population_hospital(self.hospital_id)  # a hospital the seeding made, or stop here
         self.headers = {"Authorization": f"Bearer {key}"}
@@ -225,3 +268,45 @@ class HospitalBillingSystem(FastHttpUser):
                 response.failure("net count ≠ settled − reversed")
             else:
                 response.success()
+
+
+class NhsaHospitalSystem(FastHttpUser):
+    """One hospital's billing system written for the national platform: whole stays through
+    `POST /v1/nhsa`, from the same generated claims (its hospital the key's, a cross-region
+    stay's filing in 2401's mdtrtinfo.filing), each answer checked (`loadtests.nhsa`)."""
+
+    wait_time = between(0, 0)
+    weight = NHSA_PERCENT
+
+    def on_start(self) -> None:
+        number = _user_number()
+        self.hospital_id, key = HOSPITAL_KEYS[number % len(HOSPITAL_KEYS)]
+        population_hospital(self.hospital_id)  # a hospital the seeding made, or stop here
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        self.rng = random.Random(SEED * 1_000_003 + number)
+        self.prefix = f"NH{RUN}U{number}N"
+        self.sequence = 0
+
+    @task
+    def stay(self) -> None:
+        self.sequence += 1
+        generated = generate(
+            self.rng, claim_id=f"{self.prefix}{self.sequence}", hospital_id=self.hospital_id,
+            persons=PERSONS, lines=LINES,
+        )  # fmt: skip
+        run_stay(NhsaStay.of(generated, claim_json(generated.claim)), self._send)
+
+    def _send(self, infno: str, body: bytes, check: Check) -> dict[str, Any] | None:
+        """Post one message, named by its infno in the figures; the output when right."""
+        # bytes as they are: FastHttpSession sends them (its docstring: "String/bytes"),
+        # though its annotation names str only
+        with self.client.post(
+            NHSA_PATH, data=body, headers=self.headers,  # type: ignore[arg-type]
+            name=f"{NHSA_PATH} {infno}", catch_response=True,
+        ) as response:  # fmt: skip
+            output, problems = answer_problems(response.status_code, response.content, check)
+            if problems:
+                response.failure(f"{infno}: " + "; ".join(problems[:5]))
+                return None
+            response.success()
+            return output

@@ -3,10 +3,12 @@ figures, a plot, and an exit status by the thresholds given — then everything 
 
     python -m loadtests.run [--db sqlite|pg] [--workers N] [--users U] [--duration 60]
                             [--lines 30|skewed] [--persons 100000] [--hospitals 20]
-                            [--min-rps R] [--max-p99-ms MS] [--name NAME]
+                            [--nhsa-percent 10] [--min-rps R] [--max-p99-ms MS] [--name NAME]
 
 Reports go to var/loadtest/NAME/: locust's CSV (stats, history, failures), its HTML report,
 summary.json and throughput.svg (settlements/s and p99 over the run). Only 127.0.0.1 is used.
+Besides the settlement route's figures it prints those of the NHSA users' stays through
+`/v1/nhsa`, per transaction (`nhsa` in summary.json).
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ from typing import Any
 
 import httpx
 
+from loadtests.nhsa import NHSA_PATH, NHSA_PERCENT_DEFAULT, nhsa_users
 from loadtests.plot import history_svg
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get(
     "ONESTOP_LOADTEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+NHSA_INFNOS = ("2401", "2301", "2402", "2304")
+"""The transactions of an NHSA user's stay, in its order."""
 
 
 def _free_port() -> int:
@@ -100,7 +105,20 @@ def _stats(folder: Path) -> dict[str, Any]:
         value = row.get(key, "0") or "0"
         return float(value) if value != "N/A" else 0.0
 
+    nhsa = {
+        infno: {
+            "requests_per_s": number(row, "Requests/s"),
+            "p50_ms": number(row, "50%"),
+            "p95_ms": number(row, "95%"),
+            "p99_ms": number(row, "99%"),
+            "requests": int(number(row, "Request Count")),
+            "failures": int(number(row, "Failure Count")),
+        }
+        for infno in NHSA_INFNOS
+        if (row := rows.get(f"{NHSA_PATH} {infno}")) is not None
+    }
     return {
+        "nhsa": nhsa,
         "settlements_per_s": number(settle, "Requests/s"),
         "requests_per_s": number(total, "Requests/s"),
         "settle_p50_ms": number(settle, "50%"),
@@ -124,6 +142,7 @@ def _report(
         db=args.db,
         workers=args.workers,
         users=args.users,
+        nhsa_users=nhsa_users(args.users, args.nhsa_percent),
         duration_s=args.duration,
         lines=args.lines,
     )
@@ -136,7 +155,8 @@ def _report(
         f"settle latency p50 {figures['settle_p50_ms']:.0f} ms, p95 {figures['settle_p95_ms']:.0f} ms, "
         f"p99 {figures['settle_p99_ms']:.0f} ms\n"
         f"requests {figures['requests']}, failures {figures['failures']}\n"
-        f"reports: {folder}"
+        + _nhsa_lines(figures)
+        + f"reports: {folder}"
     )
     failed = []
     if comparison is not None and comparison["service_errors"]:
@@ -152,6 +172,27 @@ def _report(
         return 1
     print("thresholds met")
     return 0
+
+
+def _nhsa_lines(figures: dict[str, Any]) -> str:
+    """The NHSA users' figures: stays/s (2304s answered) and each transaction's rate and
+    latencies, under the settlement route's."""
+    nhsa = figures["nhsa"]
+    if not figures["nhsa_users"]:
+        return ""
+    settled = nhsa.get("2304", {})
+    lines = [
+        f"nhsa stays/s {settled.get('requests_per_s', 0.0):.1f}  "
+        f"({figures['nhsa_users']} of {figures['users']} users through {NHSA_PATH}; "
+        f"{settled.get('requests', 0)} stays settled)"
+    ]
+    lines += [
+        f"  {NHSA_PATH} {infno}: {row['requests_per_s']:.1f} requests/s, p50 {row['p50_ms']:.0f} ms, "
+        f"p95 {row['p95_ms']:.0f} ms, p99 {row['p99_ms']:.0f} ms, {row['requests']} requests, "
+        f"{row['failures']} failures"
+        for infno, row in nhsa.items()
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _serve_bare(env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
@@ -230,6 +271,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--hospitals", type=int, default=20)
     parser.add_argument(
+        "--nhsa-percent",
+        type=int,
+        choices=range(101),
+        metavar="0..100",
+        default=NHSA_PERCENT_DEFAULT,
+        help="share of the users that settle whole stays through /v1/nhsa (at least one of "
+        "two users or more when above 0)",
+    )
+    parser.add_argument(
         "--min-rps", type=float, default=0.0, help="fail below this many settlements/s"
     )
     parser.add_argument(
@@ -293,11 +343,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.settle_seconds:
             comparison = _compare_with_bare(env, base_url, keys_file, folder, args)
         print(
-            f"service: {base_url}, {args.workers} worker(s); locust: {args.users} users for {args.duration} s",
+            f"service: {base_url}, {args.workers} worker(s); locust: {args.users} users for {args.duration} s "
+            f"({nhsa_users(args.users, args.nhsa_percent)} of them through {NHSA_PATH})",
             flush=True,
         )
         locust_env = {**env, "ONESTOP_LOADTEST_KEYS": str(keys_file), "ONESTOP_LOADTEST_PERSONS": str(args.persons),
-                      "ONESTOP_LOADTEST_LINES": str(args.lines)}  # fmt: skip
+                      "ONESTOP_LOADTEST_LINES": str(args.lines),
+                      "ONESTOP_LOADTEST_NHSA_PERCENT": str(args.nhsa_percent)}  # fmt: skip
         command = [
             sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless",
             "--host", base_url, "-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s",

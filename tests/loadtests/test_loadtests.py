@@ -290,7 +290,9 @@ def test_the_bill_check_finds_a_fen_out_of_place_in_a_small_bill() -> None:
 
 
 def test_a_short_load_test_against_a_fresh_service_has_no_failure(tmp_path: Path) -> None:
-    """wrk against the bare app and the service, then the locust mix: no failure anywhere."""
+    """wrk against the bare app and the service, then the locust mix: no failure anywhere,
+    one of the four users settling whole stays through /v1/nhsa (every transaction's answers
+    right and counted)."""
     completed = subprocess.run(
         [sys.executable, "-m", "loadtests.run", "--duration", "6", "--users", "4", "--persons", "2000",
          "--hospitals", "3", "--lines", "skewed", "--name", f"pytest-smoke-{tmp_path.name}",
@@ -304,3 +306,12 @@ def test_a_short_load_test_against_a_fresh_service_has_no_failure(tmp_path: Path
     assert " 0 errors" in comparison, comparison
     summary_line = next(line for line in output.splitlines() if line.startswith("settlements/s"))
     assert float(summary_line.split()[1]) > 0
+    nhsa_line = next(line for line in output.splitlines() if line.startswith("nhsa stays/s"))
+    assert "(1 of 4 users through /v1/nhsa;" in nhsa_line, nhsa_line
+    for infno in ("2401", "2301", "2402", "2304"):
+        row = next(
+            line.strip() for line in output.splitlines()
+            if line.strip().startswith(f"/v1/nhsa {infno}: ")
+        )  # fmt: skip
+        requests, failures = (int(part.split()[0]) for part in row.split(", ")[-2:])
+        assert (requests > 0, failures) == (True, 0), row
