@@ -255,9 +255,16 @@ def _body_hash(envelope: platform.Envelope) -> str:
     canonical = orjson.dumps(
         {"infno": envelope.infno, "input": envelope.input},
         option=orjson.OPT_SORT_KEYS,
-        default=str,
+        default=_decimal_text,
     )
     return hashlib.sha256(canonical).hexdigest()
+
+
+def _decimal_text(value: Any) -> str:
+    """A number as the message means it: 495.00 and 495.0 are the same amount."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    raise TypeError(type(value))
 
 
 def _envelope(
@@ -268,7 +275,8 @@ def _envelope(
     return exact_json.dumps(
         {
             "infcode": infcode,
-            "inf_refmsgid": f"OS{responded:%Y%m%d%H%M%S}{secrets.token_hex(6).upper()}",
+            "inf_refmsgid": f"OS{responded.astimezone(zone):%Y%m%d%H%M%S}"
+            f"{secrets.token_hex(6).upper()}",
             "refmsg_time": _millis(received.astimezone(zone)),
             "respond_time": _millis(responded.astimezone(zone)),
             "err_msg": err_msg,
@@ -404,7 +412,7 @@ def _admit(message: Message, data: platform.In2401, connection: Any) -> dict[str
     if problems:
         raise Refused(*problems)
     now = message.received
-    mdtrt_id = f"MD{now:%Y%m%d}{secrets.token_hex(8).upper()}"
+    mdtrt_id = f"MD{message.local(now):%Y%m%d}{secrets.token_hex(8).upper()}"
     connection.execute(
         insert(ENCOUNTER),
         {
