@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -467,6 +467,23 @@ def _encounter(
     return SimpleNamespace(**values)
 
 
+def _changing(message: Message, connection: Connection, rows: Sequence[Any], field: str) -> Any:
+    """The one encounter a changing message (2301, 2302, 2402) names in every row, locked;
+    refused when it is settled or being settled."""
+    first = rows[0]
+    problems = [
+        f"input.{field}[{index}].mdtrt_id: one message changes one encounter ({first.mdtrt_id})"
+        for index, row in enumerate(rows)
+        if (row.mdtrt_id, row.psn_no) != (first.mdtrt_id, first.psn_no)
+    ]
+    if problems:
+        raise Refused(*problems)
+    encounter = _encounter(message, connection, first.mdtrt_id, first.psn_no, lock=True)
+    _refuse_when_settled(message, connection, first.mdtrt_id)
+    _refuse_when_sealed(message, encounter)
+    return encounter
+
+
 def _refuse_when_settled(message: Message, connection: Connection, mdtrt_id: str) -> None:
     settled = store.settled_for_claim(connection, message.hospital_id, mdtrt_id)
     if settled is not None:
@@ -550,17 +567,8 @@ def _billed(amount: Decimal) -> int:
 def _upload(message: Message, data: platform.In2301, connection: Any) -> dict[str, Any]:
     rows = data.feedetail
     first = rows[0]
-    problems = [
-        f"input.feedetail[{index}].mdtrt_id: one message uploads lines of one encounter "
-        f"({first.mdtrt_id})"
-        for index, row in enumerate(rows)
-        if (row.mdtrt_id, row.psn_no) != (first.mdtrt_id, first.psn_no)
-    ]
-    if problems:
-        raise Refused(*problems)
-    encounter = _encounter(message, connection, first.mdtrt_id, first.psn_no, lock=True)
-    _refuse_when_settled(message, connection, first.mdtrt_id)
-    _refuse_when_sealed(message, encounter)
+    encounter = _changing(message, connection, rows, "feedetail")
+    problems: list[str] = []
     existing = _lines(connection, first.mdtrt_id)
     by_sn = {line.feedetl_sn: line for line in existing}
     net = _netted(existing)
@@ -772,17 +780,8 @@ def _line_answer(
 def _cancel_lines(message: Message, data: platform.In2302, connection: Any) -> dict[str, Any]:
     rows = data.data
     first = rows[0]
-    problems = [
-        f"input.data[{index}].mdtrt_id: one message cancels lines of one encounter "
-        f"({first.mdtrt_id})"
-        for index, row in enumerate(rows)
-        if (row.mdtrt_id, row.psn_no) != (first.mdtrt_id, first.psn_no)
-    ]
-    if problems:
-        raise Refused(*problems)
-    encounter = _encounter(message, connection, first.mdtrt_id, first.psn_no, lock=True)
-    _refuse_when_settled(message, connection, first.mdtrt_id)
-    _refuse_when_sealed(message, encounter)
+    _changing(message, connection, rows, "data")
+    problems: list[str] = []
     lines = {line.feedetl_sn: line for line in _lines(connection, first.mdtrt_id)}
     if any(row.feedetl_sn == "0000" for row in rows):
         doomed = set(lines)
@@ -824,9 +823,7 @@ def _cancel_lines(message: Message, data: platform.In2302, connection: Any) -> d
 
 def _discharge(message: Message, data: platform.In2402, connection: Any) -> dict[str, Any]:
     info = data.dscginfo
-    encounter = _encounter(message, connection, info.mdtrt_id, info.psn_no, lock=True)
-    _refuse_when_settled(message, connection, info.mdtrt_id)
-    _refuse_when_sealed(message, encounter)
+    encounter = _changing(message, connection, [info], "dscginfo")
     problems = []
     diagnoses = _ordered(data.diseinfo) or ([info.dise_codg] if info.dise_codg else [])
     if not diagnoses:

@@ -629,3 +629,14 @@ def test_a_stay_is_admitted_once_whatever_the_msgid(world: World) -> None:
     first = his.ok("2401", _admission(claim))["result"]["mdtrt_id"]
     refused(his, envelope(his.hospital_id, "2401", _admission(claim)),
             f"input.mdtrtinfo.ipt_no: stay ZY0001 is admitted already, as encounter {first}")  # fmt: skip
+
+
+def test_one_message_changes_one_encounter(world: World) -> None:
+    his = his_of(world)
+    claim = world.claim("e2")
+    mdtrt_id = his.admit(claim)
+    other = his.admit({**claim, "claim_id": "other"}, ipt_no="ZY-OTHER")
+    lines = his.fee_lines(claim, mdtrt_id)
+    stray = {**his.fee_lines(claim, other)[1], "feedetl_sn": "F0100"}
+    refused(his, envelope(his.hospital_id, "2301", {"feedetail": [lines[0], stray]}),
+            f"input.feedetail[1].mdtrt_id: one message changes one encounter ({mdtrt_id})")  # fmt: skip
