@@ -408,9 +408,13 @@ def fund_rows(connection: Connection, settlement_id: str) -> list[Any]:
 
 def stored_document(connection: Connection, row: Any) -> dict[str, Any]:
     """The stored settlement as the contract's document, checked for conservation again."""
-    return settlement_document(
-        row, settlement_from_rows(row, fund_rows(connection, row.settlement_id))
-    )
+    return settlement_document(row, stored_settlement(connection, row))
+
+
+def stored_settlement(connection: Connection, row: Any) -> Settlement:
+    """The engine's settlement rebuilt from its row and fund rows (with the Chinese text they
+    were stored with), checked for conservation again."""
+    return settlement_from_rows(row, fund_rows(connection, row.settlement_id))
 
 
 def write_settlements(connection: Connection, settlements: Sequence[NewSettlement]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
@@ -20,6 +20,7 @@ from api.services.fhir import MEDIA_TYPE as FHIR_JSON
 from api.services.fhir import claim_response_json
 from api.services.group_commit import SettlementWriter
 from api.services.settlements import (
+    Stored,
     get_settlement,
     preview_claim,
     read_accumulators,
@@ -108,15 +109,15 @@ SettlementId = Annotated[str, Path(max_length=40, pattern=ID_PATTERN)]
     summary="Get a settlement",
 )
 def get(settlement_id: SettlementId, principal: CurrentPrincipal, state: State) -> Response:
-    return _json(_readable(settlement_id, principal, state))
+    return _json(_readable(settlement_id, principal, state).document)
 
 
-def _readable(settlement_id: str, principal: Principal, state: AppState) -> dict[str, Any]:
-    """The settlement's document, for a role that may read settlements and its hospital."""
+def _readable(settlement_id: str, principal: Principal, state: AppState) -> Stored:
+    """The stored settlement, for a role that may read settlements and its hospital."""
     require_roles(principal, "hospital", "finance", "admin")
-    row, document = get_settlement(state.engine, settlement_id)
-    authorize_hospital(principal, row.hospital_id)
-    return document
+    stored = get_settlement(state.engine, settlement_id)
+    authorize_hospital(principal, stored.row.hospital_id)
+    return stored
 
 
 @router.post(
@@ -149,8 +150,8 @@ def reverse(
 def statement(
     settlement_id: SettlementId, principal: CurrentPrincipal, state: State
 ) -> HTMLResponse:
-    document = _readable(settlement_id, principal, state)
-    return HTMLResponse(render_statement(state.engine, state.templates, document))
+    stored = _readable(settlement_id, principal, state)
+    return HTMLResponse(render_statement(state.engine, state.templates, stored))
 
 
 @router.get(
@@ -169,7 +170,7 @@ def statement(
     summary="The settlement as a FHIR R5 ClaimResponse",
 )
 def fhir(settlement_id: SettlementId, principal: CurrentPrincipal, state: State) -> Response:
-    document = _readable(settlement_id, principal, state)
+    document = _readable(settlement_id, principal, state).document
     return Response(claim_response_json(state.engine, document), media_type=FHIR_JSON)
 
 

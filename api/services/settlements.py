@@ -22,7 +22,7 @@ from api.core.contract import ClaimIn, accumulators_json, settlement_json
 from api.core.problems import claim_conflict, not_found, rejection_problem
 from api.db import store
 from api.db.engine import read_connection, write_connection
-from api.db.rows import timestamp
+from api.db.rows import settlement_document, timestamp
 from settlement.engine import settle
 from settlement.model import Claim
 from settlement.rejection import Rejection
@@ -137,13 +137,23 @@ def preview_claim(engine: Engine, tariffs: TariffBook, claim_in: ClaimIn) -> dic
     )
 
 
-def get_settlement(engine: Engine, settlement_id: str) -> tuple[Any, dict[str, Any]]:
-    """(the settlement's row, its document); 404 when there is none."""
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A stored settlement: its row, the engine's settlement rebuilt from it, its document."""
+
+    row: Any
+    settlement: Settlement
+    document: dict[str, Any]
+
+
+def get_settlement(engine: Engine, settlement_id: str) -> Stored:
+    """The stored settlement; 404 when there is none."""
     with read_connection(engine) as connection:
         row = store.settlement_row(connection, settlement_id)
         if row is None:
             raise not_found("settlement", settlement_id)
-        return row, store.stored_document(connection, row)
+        settlement = store.stored_settlement(connection, row)
+    return Stored(row, settlement, settlement_document(row, settlement))
 
 
 def reverse_settlement(

@@ -2,9 +2,10 @@
 and hospital's names, rendered from `statement.html` (autoescaped, the ID number masked).
 
 Every explanation line and finding on the slip is in Chinese: the settlement document the API
-answers holds the English only, so the Chinese is read here from what was stored with the
-settlement (each fund step's `explanation_zh`, each finding's `message_zh`). A fund step stored
-before the Chinese was kept (migration 0006) shows its stored English text instead.
+answers holds the English only, so the Chinese is taken from the engine's settlement as it was
+rebuilt from its rows (each fund step's `explanation_zh`, each finding's `message_zh`, stored
+with it). A fund step stored before the Chinese was kept (migration 0006) shows its stored
+English text instead.
 
 Served by the API (`/v1/settlements/{id}/statement`) and by the finance view alike.
 """
@@ -13,16 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from jinja2 import Environment
-from sqlalchemy import Connection, Engine, bindparam, select
+from sqlalchemy import Engine
 
 from api.core.contract import mask_id_number
-from api.db import store
 from api.db.engine import read_session
-from api.db.tables import SETTLEMENT_FUND, Hospital, Person
+from api.db.tables import Hospital, Person
+from api.services.settlements import Stored
 from settlement.chinese import NAMES_ZH
 from settlement.model import Filing, Group
+from settlement.result import Settlement
 
 FUND_LABELS = {
     "basic_insurance": "基本医保统筹基金",
@@ -45,19 +46,14 @@ ACTION_LABELS = {"refused": "不予支付", "warning": "提示"}
 CLASS_LABELS = {"A": "甲类", "B": "乙类", "C": "丙类"}
 STATUS_LABELS = {"settled": "已结算", "reversed": "已冲正", "preview": "预结算"}
 
-_FUND_TEXTS = (
-    select(SETTLEMENT_FUND.c.fund, SETTLEMENT_FUND.c.explanation, SETTLEMENT_FUND.c.explanation_zh)
-    .where(SETTLEMENT_FUND.c.settlement_id == bindparam("settlement_id"))
-    .order_by(SETTLEMENT_FUND.c.position)
-)
 
-
-def render_statement(engine: Engine, templates: Environment, document: dict[str, Any]) -> str:
-    """The slip of a stored settlement, `document` being its contract document."""
+def render_statement(engine: Engine, templates: Environment, stored: Stored) -> str:
+    """The slip of a stored settlement."""
+    document = stored.document
     with read_session(engine) as session:
         person = session.get(Person, document["person_id"])
         hospital = session.get(Hospital, document["hospital_id"])
-        funds, findings = _chinese_of(session.connection(), document)
+    funds, findings = _chinese_of(document, stored.settlement)
     template = templates.get_template("statement.html")
     return template.render(
         s=document,
@@ -77,32 +73,20 @@ def render_statement(engine: Engine, templates: Environment, document: dict[str,
 
 
 def _chinese_of(
-    connection: Connection, document: dict[str, Any]
+    document: dict[str, Any], settlement: Settlement
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The document's funds with their stored Chinese explanation lines (the stored English
-    where none was kept), and its findings with their stored Chinese messages."""
-    settlement_id = document["settlement_id"]
-    row = store.settlement_row(connection, settlement_id)
-    assert row is not None, settlement_id
-    texts = connection.execute(_FUND_TEXTS, {"settlement_id": settlement_id}).all()
-    assert [text.fund for text in texts] == [fund["fund"] for fund in document["funds"]]
+    """The document's funds with the Chinese explanation lines they were stored with (the
+    stored English where none was kept), and its findings with their Chinese messages."""
     funds = [
-        {
-            **fund,
-            "explanation": orjson.loads(
-                text.explanation if text.explanation_zh is None else text.explanation_zh
-            ),
-        }
-        for fund, text in zip(document["funds"], texts, strict=True)
+        {**fund, "explanation": list(step.explanation_zh)}
+        for fund, step in zip(document["funds"], settlement.funds, strict=True)
     ]
-    stored_findings = orjson.loads(row.findings)
-    assert len(stored_findings) == len(document["findings"]), settlement_id
     findings = [
         {
             **finding,
             "action": ACTION_LABELS.get(finding["action"], finding["action"]),
-            "message": stored.get("message_zh") or finding["message"],
+            "message": stored.message_zh or finding["message"],
         }
-        for finding, stored in zip(document["findings"], stored_findings, strict=True)
+        for finding, stored in zip(document["findings"], settlement.findings, strict=True)
     ]
     return funds, findings

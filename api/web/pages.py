@@ -386,15 +386,15 @@ def statement_page(request: Request, state: State, settlement_id: str) -> Respon
         if not IDENTIFIER.fullmatch(settlement_id) or len(settlement_id) > 40:
             raise PageRefused(404, f"没有该结算单。No settlement {settlement_id[:40]}.")
         try:
-            row, document = get_settlement(state.engine, settlement_id)
+            stored = get_settlement(state.engine, settlement_id)
         except ApiProblem as problem:
             raise PageRefused(problem.status, f"没有该结算单。{problem.detail}") from None
-        if not may_see_hospital(principal, row.hospital_id):
+        if not may_see_hospital(principal, stored.row.hospital_id):
             raise PageRefused(
                 403, "该结算单不属于本医院。The settlement belongs to another hospital."
             )
     except PageRefused as refused:
         return _refused(state, principal, refused)
     return HTMLResponse(
-        render_statement(state.engine, state.templates, document), headers=PAGE_HEADERS
+        render_statement(state.engine, state.templates, stored), headers=PAGE_HEADERS
     )
