@@ -111,6 +111,12 @@ class Status:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
 
+def age_on(birth_date: date, day: date) -> int:
+    """Age in whole years on `day` of a person born on `birth_date`."""
+    before_birthday = (day.month, day.day) < (birth_date.month, birth_date.day)
+    return day.year - birth_date.year - int(before_birthday)
+
+
 @dataclass(frozen=True, slots=True)
 class Person:
     person_id: str
@@ -121,8 +127,7 @@ class Person:
 
     def age_on(self, day: date) -> int:
         """Age in whole years on `day`."""
-        before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
-        return day.year - self.birth_date.year - int(before_birthday)
+        return age_on(self.birth_date, day)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,9 @@ numbers (the national platform's, FHIR's).
 
 Reading: `loads` parses every non-integer number as a `Decimal` from its own digits (never
 through a binary float) and refuses a key given twice in one object, as the service's own
-bodies do (api.core.body). Writing: a number is put in the document as a marked string
-(`number`), and `dumps` writes the document with orjson and then each marked string as its
-digits, so that `24100.00` leaves as `24100.00`, not `24100.0`.
+bodies do (api.core.body). Writing: a number is put in the document as its own digits (`number`,
+an orjson fragment), and a `Decimal` anywhere in it is written the same way, so that `24100.00`
+leaves as `24100.00`, not `24100.0`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 import orjson
 
 from api.core.body import DuplicateKeyError, no_duplicate_pairs
 
-_MARK: Final = "\x1fNUM:"
-_MARKED = re.compile(rb'"\\u001fNUM:(-?[0-9]+(?:\.[0-9]+)?)"')
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
@@ -49,17 +47,19 @@ def loads(body: bytes) -> Any:
         raise NotJson(f"the body is not JSON: {error}") from None
 
 
-def number(value: Decimal | str) -> str:
-    """`value` (a decimal, or its digits) as a marked string that `dumps` writes as a number."""
+def number(value: Decimal | str) -> orjson.Fragment:
+    """`value` (a decimal, or its digits) as a JSON number written with exactly these digits."""
     text = value if isinstance(value, str) else format(value, "f")
     assert _NUMBER.fullmatch(text), text
-    return f"{_MARK}{text}"
+    return orjson.Fragment(text.encode())
 
 
 def dumps(document: Any) -> bytes:
-    """The document as JSON, every marked string written as its exact decimal number."""
-    return unmarked(orjson.dumps(document))
+    """The document as JSON, every `number` and every `Decimal` written with its own digits."""
+    return orjson.dumps(document, default=_decimal)
 
 
-def unmarked(data: bytes) -> bytes:
-    return _MARKED.sub(lambda match: match.group(1), data)
+def _decimal(value: Any) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return number(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")

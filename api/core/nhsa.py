@@ -19,11 +19,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
+import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationError
 
 from api.core import exact_json
-from api.core.contract import ID_PATTERN, LINE_TEXT_PATTERN
-from settlement.model import Filing, Fund, Gender, Group, ItemClass, ItemKind
+from api.core.contract import ID_PATTERN, LINE_TEXT_PATTERN, IsoDate, mask_id_number
+from settlement.model import Filing, Fund, Gender, Group, ItemClass, ItemKind, age_on
 from settlement.money import SCALE, format_fen
 from settlement.result import Settlement
 from settlement.tariff import CatalogItem
@@ -80,15 +81,6 @@ def _time_text(value: Any) -> Any:
     raise ValueError("should be a time written yyyy-MM-dd HH:mm:ss")
 
 
-def _date_text(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return datetime.strptime(value, "%Y-%m-%d").date()
-        except ValueError:
-            pass
-    raise ValueError("should be a date written yyyy-MM-dd")
-
-
 def _exact(decimals: int) -> Any:
     def read(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
@@ -109,7 +101,6 @@ def _exact(decimals: int) -> Any:
 
 
 PlatformTime = Annotated[datetime, BeforeValidator(_time_text)]
-PlatformDate = Annotated[date, BeforeValidator(_date_text)]
 Amount = Annotated[Decimal, _exact(2)]
 """An amount: at most 2 decimals."""
 Count = Annotated[Decimal, _exact(4)]
@@ -245,8 +236,8 @@ class Statement(_Input):
     insutype: Literal["390"]
     clr_type: Literal["21"]
     setl_optins: Annotated[StrictStr, Field(max_length=6, pattern=LINE_TEXT_PATTERN)] = ""
-    stmt_begndate: PlatformDate
-    stmt_enddate: PlatformDate
+    stmt_begndate: IsoDate
+    stmt_enddate: IsoDate
     medfee_sumamt: Amount
     fund_pay_sumamt: Amount
     acct_pay: Amount
@@ -286,25 +277,16 @@ def problems_of(error: ValidationError, prefix: str) -> list[str]:
 # ---------------------------------------------------------------- answering
 
 
-def amount(fen: int) -> str:
+def amount(fen: int) -> orjson.Fragment:
     """An amount in fen as a JSON number with two decimals."""
     return exact_json.number(format_fen(fen))
 
 
-def decimal_number(value: Decimal) -> str:
-    return exact_json.number(value)
-
-
-def rate(ppm: int | None) -> str | None:
+def rate(ppm: int | None) -> orjson.Fragment | None:
     """A rate in millionths as a JSON number with 4 decimals (`pool_prop_selfpay`)."""
     if ppm is None:
         return None
     return exact_json.number(format(Decimal(ppm) / SCALE, ".4f"))
-
-
-def masked(id_number: str) -> str:
-    """An identity number with all but its last four characters hidden."""
-    return "*" * max(0, len(id_number) - 4) + id_number[-4:]
 
 
 def platform_time(moment: datetime) -> str:
@@ -358,10 +340,10 @@ def setlinfo(
             "psn_no": settlement.person_id,
             "psn_name": person.name,
             "psn_cert_type": "01",
-            "certno": masked(person.id_number),
+            "certno": mask_id_number(person.id_number),
             "gend": GENDER_CODES[Gender(person.gender)],
             "brdy": birth.isoformat(),
-            "age": decimal_number(Decimal(_age(birth, settlement.admission_date))),
+            "age": exact_json.number(str(age_on(birth, settlement.admission_date))),
             "insutype": INSUTYPE,
             "psn_type": "" if settlement.group is None else settlement.group.value,
             "setl_time": platform_time(setl_time),
@@ -416,10 +398,6 @@ def setldetail(settlement: Settlement, *, reversal: bool = False) -> list[dict[s
         for step in settlement.funds
         if step.paid_fen
     ]
-
-
-def _age(birth: date, day: date) -> int:
-    return day.year - birth.year - int((day.month, day.day) < (birth.month, birth.day))
 
 
 # ---------------------------------------------------------------- the served OpenAPI document

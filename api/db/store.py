@@ -401,11 +401,6 @@ def settlement_row(connection: Connection, settlement_id: str, *, locked: bool =
     return connection.execute(query, {"settlement_id": settlement_id}).first()
 
 
-def fund_rows(connection: Connection, settlement_id: str) -> list[Any]:
-    """The settlement's fund steps as stored (in any order: `position` orders them)."""
-    return list(connection.execute(_FUNDS_OF, {"settlement_id": settlement_id}).all())
-
-
 def stored_document(connection: Connection, row: Any) -> dict[str, Any]:
     """The stored settlement as the contract's document, checked for conservation again."""
     return settlement_document(row, stored_settlement(connection, row))
@@ -414,7 +409,8 @@ def stored_document(connection: Connection, row: Any) -> dict[str, Any]:
 def stored_settlement(connection: Connection, row: Any) -> Settlement:
     """The engine's settlement rebuilt from its row and fund rows (with the Chinese text they
     were stored with), checked for conservation again."""
-    return settlement_from_rows(row, fund_rows(connection, row.settlement_id))
+    funds = connection.execute(_FUNDS_OF, {"settlement_id": row.settlement_id}).all()
+    return settlement_from_rows(row, funds)
 
 
 def write_settlements(connection: Connection, settlements: Sequence[NewSettlement]) -> None:

@@ -29,7 +29,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,21 +41,27 @@ from sqlalchemy import Connection, delete, exc, insert, select, update
 from api.core import exact_json
 from api.core import nhsa as platform
 from api.core.access import Principal
-from api.core.contract import ClaimIn
+from api.core.contract import ClaimIn, mask_id_number
 from api.core.deps import AppState
 from api.core.problems import ApiProblem, LockUnavailable
 from api.db import store
 from api.db.engine import read_connection, write_connection
-from api.db.rows import settlement_from_rows
 from api.db.tables import ENCOUNTER, ENCOUNTER_LINE, HOSPITAL, NHSA_MESSAGE, PERSON, SETTLEMENT
 from api.services import finance
 from api.services.group_commit import SettlementWriter
 from api.services.settlements import Outcome, preview_settlement, reverse_settlement, settle_claim
 from settlement.model import Gender, Group
+from settlement.money import (
+    MONEY_DECIMALS,
+    QUANTITY_DECIMALS,
+    UNIT_PRICE_DECIMALS,
+    format_fen,
+    scaled_int,
+)
 from settlement.rejection import Rejection
-from settlement.result import Settlement
+from settlement.result import LineSettlement, Settlement
+from settlement.rules import amount_fen
 
-_CENT = Decimal("0.01")
 SEAL_SECONDS = 120
 """How long a 2304 keeps its encounter's lines from changing, at most: it unseals them itself
 when it is refused; a seal this old belongs to a 2304 that never came back (a crash)."""
@@ -293,11 +299,13 @@ def _joined(problems: list[str]) -> str:
     return "; ".join(problems)
 
 
-def _problem_texts(problem: ApiProblem) -> list[str]:
+def _problem_texts(problem: ApiProblem, billed: Sequence[_NetLine] = ()) -> list[str]:
+    """The service's refusal (a 4xx problem) as the platform's problem texts; the lines of a
+    claim built from an encounter (`billed`) named by their feedetl_sn."""
     if not problem.errors:
         return [problem.detail]
     return [
-        f"{'.'.join(str(part) for part in error['loc'] if part != 'body')}: {error['msg']}"
+        _placed([part for part in error["loc"] if part != "body"], error["msg"], billed)
         for error in problem.errors
     ]
 
@@ -332,27 +340,25 @@ def _person_information(message: Message, data: platform.In1101, _: Any) -> dict
                 "input.data.mdtrt_cert_no: no registered person has this identity number and name"
             )
         person = persons[0]
-        statuses = (
-            store.load_parties_many(connection, set(), {person.person_id})
-            .persons[person.person_id]
-            .statuses
-        )
+        registered = store.load_parties_many(connection, set(), {person.person_id}).persons[
+            person.person_id
+        ]
     today = message.local(message.received).date()
     return {
         "baseinfo": {
             "psn_no": person.person_id,
             "psn_cert_type": "01",
-            "certno": platform.masked(person.id_number),
+            "certno": mask_id_number(person.id_number),
             "psn_name": person.name,
             "gend": platform.GENDER_CODES[Gender(person.gender)],
             "brdy": person.birth_date.isoformat(),
-            "age": exact_json.number(str(_age(person.birth_date, today))),
+            "age": exact_json.number(str(registered.age_on(today))),
             "insuplc_admdvs": person.insured_region,
         },
         "insuinfo": [
             {
                 "insutype": platform.INSUTYPE,
-                "psn_type": _group_on(statuses, today),
+                "psn_type": _group_on(registered.statuses, today),
                 "insuplc_admdvs": person.insured_region,
             }
         ],
@@ -365,7 +371,7 @@ def _person_information(message: Message, data: platform.In1101, _: Any) -> dict
                 if status.valid_to is None
                 else f"{status.valid_to.isoformat()} 23:59:59",
             }
-            for status in statuses
+            for status in registered.statuses
         ],
     }
 
@@ -373,10 +379,6 @@ def _person_information(message: Message, data: platform.In1101, _: Any) -> dict
 def _group_on(statuses: Any, day: date) -> str:
     groups = [status.group for status in statuses if status.covers(day)]
     return min(groups, key=list(Group).index).value if groups else ""
-
-
-def _age(birth: date, day: date) -> int:
-    return day.year - birth.year - int((day.month, day.day) < (birth.month, birth.day))
 
 
 # ---------------------------------------------------------------- 2401 admission
@@ -561,7 +563,15 @@ def _netted(lines: list[Any]) -> dict[str, _NetLine]:
 
 
 def _billed(amount: Decimal) -> int:
-    return int(amount.scaleb(2))
+    return scaled_int(amount, MONEY_DECIMALS)
+
+
+def _line_fen(cnt: Decimal, pric: Decimal) -> int:
+    """round(cnt × pric) in fen: the engine's one rounding of a line (`rules.amount_fen`),
+    half away from zero for a refund's negative count."""
+    sign = -1 if (cnt < 0) != (pric < 0) else 1
+    units = scaled_int(abs(cnt), QUANTITY_DECIMALS)
+    return sign * amount_fen(units, scaled_int(abs(pric), UNIT_PRICE_DECIMALS))
 
 
 def _upload(message: Message, data: platform.In2301, connection: Any) -> dict[str, Any]:
@@ -576,11 +586,11 @@ def _upload(message: Message, data: platform.In2301, connection: Any) -> dict[st
     new_rows, answered_sns = [], []
     for index, row in enumerate(rows):
         place = f"input.feedetail[{index}]"
-        expected = (row.cnt * row.pric).quantize(_CENT, rounding=ROUND_HALF_UP)
-        if row.det_item_fee_sumamt != expected:
+        expected_fen = _line_fen(row.cnt, row.pric)
+        if _billed(row.det_item_fee_sumamt) != expected_fen:
             problems.append(
                 f"{place}.det_item_fee_sumamt: {row.det_item_fee_sumamt} is not cnt × pric = "
-                f"{row.cnt} × {row.pric} = {expected}"
+                f"{row.cnt} × {row.pric} = {format_fen(expected_fen)}"
             )
         if row.cnt == 0:
             problems.append(f"{place}.cnt: a line has a quantity")
@@ -632,7 +642,13 @@ def _upload(message: Message, data: platform.In2301, connection: Any) -> dict[st
             .where(ENCOUNTER.c.mdtrt_id == encounter.mdtrt_id)
             .values(updated_at=message.received)
         )
-    return {"result": [_line_answer(by_sn[sn], settlement, catalog, net) for sn in answered_sns]}
+    settled = {line.line_no: line for line in settlement.lines}
+    findings: dict[int, list[str]] = {}
+    for finding in settlement.findings:
+        findings.setdefault(finding.line_no, []).append(f"{finding.rule} {finding.message_zh}")
+    return {
+        "result": [_line_answer(by_sn[sn], net, settled, findings, catalog) for sn in answered_sns]
+    }
 
 
 def _pending_row(values: dict[str, Any]) -> Any:
@@ -660,7 +676,7 @@ def _refund_problems(place: str, row: platform.FeeLine, net: dict[str, _NetLine]
             f"{place}.cnt: refunds more than line {refunded.feedetl_sn} has left "
             f"({refunded.quantity})"
         )
-    elif (quantity * refunded.price).quantize(_CENT, rounding=ROUND_HALF_UP) != amount:
+    elif _line_fen(quantity, refunded.price) != _billed(amount):
         problems.append(
             f"{place}.det_item_fee_sumamt: line {refunded.feedetl_sn} would bill {amount} for "
             f"{quantity} × {refunded.price}, not round(cnt × pric)"
@@ -711,59 +727,47 @@ def _preview_encounter(
             [encounter.begntime, *(message.local(line.fee_ocur_time) for line in lines)]
         ).date()
     claim_in, billed = _claim(encounter, lines, day)
-    result, site = preview_settlement(connection, message.state.tariffs, claim_in)
+    result, _site = preview_settlement(connection, message.state.tariffs, claim_in)
     if isinstance(result, Rejection):
-        raise Refused(*(_engine_problem(problem, billed) for problem in result.problems))
-    tariff = message.state.tariffs.select(site.region, day)
-    assert tariff is not None
-    return result, tariff.catalog
+        raise Refused(*(_placed(problem.loc, problem.msg, billed) for problem in result.problems))
+    catalog = message.state.tariffs.by_version(result.catalog_version)
+    assert catalog is not None
+    return result, catalog.catalog
 
 
-def _engine_problem(problem: Any, billed: list[_NetLine]) -> str:
-    loc = problem.loc
+def _placed(loc: Sequence[str | int], msg: str, billed: Sequence[_NetLine]) -> str:
+    """A problem at `loc` of a claim as `place: msg`, a line of the claim built from an
+    encounter (`billed`) named by its feedetl_sn."""
     if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int) and loc[1] < len(billed):
         where = f"feedetl_sn {billed[loc[1]].feedetl_sn}"
         rest = ".".join(str(part) for part in loc[2:])
-        return f"{where}{'.' + rest if rest else ''}: {problem.msg}"
-    return f"{'.'.join(str(part) for part in loc)}: {problem.msg}"
-
-
-def _claim_problems(problem: ApiProblem, billed: list[_NetLine]) -> list[str]:
-    """The settlement service's refusal of the encounter's claim, its lines named by
-    feedetl_sn."""
-    if not problem.errors:
-        return [problem.detail]
-    return [
-        _engine_problem(
-            SimpleNamespace(
-                loc=[part for part in error["loc"] if part != "body"], msg=error["msg"]
-            ),
-            billed,
-        )
-        for error in problem.errors
-    ]
+        return f"{where}{'.' + rest if rest else ''}: {msg}"
+    return f"{'.'.join(str(part) for part in loc)}: {msg}"
 
 
 _SPLIT = ("full_selfpay", "over_cap_selfpay", "first_selfpay", "in_scope", "refused_selfpay")
 
 
 def _line_answer(
-    line: Any, settlement: Settlement, catalog: Any, net: dict[str, _NetLine]
+    line: Any,
+    net: dict[str, _NetLine],
+    settled: dict[int, LineSettlement],
+    findings: dict[int, list[str]],
+    catalog: Any,
 ) -> dict[str, Any]:
     """2301's row for an uploaded line: the figures of the charged line it belongs to (for a
-    refund, the line it refunds, as the refund leaves it), and the rule findings in `memo`."""
+    refund, the line it refunds, as the refund leaves it; `settled` by line number), and the
+    rule findings of that line in `memo`."""
     charged = line.feedetl_sn if line.init_feedetl_sn is None else line.init_feedetl_sn
     position = net[charged].position
-    settled = next((each for each in settlement.lines if each.line_no == position), None)
-    figures = {name: 0 if settled is None else getattr(settled, f"{name}_fen") for name in _SPLIT}
-    memo = [f"退费，冲减明细 {charged}" for _ in (1,) if line.init_feedetl_sn is not None]
-    if settled is None:
+    billed = settled.get(position)
+    figures = {name: 0 if billed is None else getattr(billed, f"{name}_fen") for name in _SPLIT}
+    memo = []
+    if line.init_feedetl_sn is not None:
+        memo.append(f"退费，冲减明细 {charged}")
+    if billed is None:
         memo.append(f"明细 {charged} 已全部退费")
-    memo += [
-        f"{finding.rule} {finding.message_zh}"
-        for finding in settlement.findings
-        if finding.line_no == position
-    ]
+    memo += findings.get(position, [])
     return {
         "feedetl_sn": line.feedetl_sn,
         "det_item_fee_sumamt": platform.amount(line.amount_fen),
@@ -899,7 +903,9 @@ def _presettle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any
     with read_connection(message.state.engine) as connection:
         result, _site = preview_settlement(connection, message.state.tariffs, claim)
         if isinstance(result, Rejection):
-            raise Refused(*(_engine_problem(problem, billed) for problem in result.problems))
+            raise Refused(
+                *(_placed(problem.loc, problem.msg, billed) for problem in result.problems)
+            )
         person = _person_row(connection, claim.person_id)
     return {
         "setlinfo": platform.setlinfo(
@@ -927,7 +933,7 @@ def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
             )  # fmt: skip
     except ApiProblem as problem:
         _seal(message, claim.claim_id, sealed=False)  # refused: the lines may change again
-        raise Refused(*_claim_problems(problem, billed)) from None
+        raise Refused(*_problem_texts(problem, billed)) from None
     except BaseException:
         _seal(message, claim.claim_id, sealed=False)
         raise
@@ -938,7 +944,7 @@ def _settlement_answer(message: Message, settlement_id: str, *, reversal: bool) 
     with read_connection(message.state.engine) as connection:
         row = store.settlement_row(connection, settlement_id)
         assert row is not None
-        settlement = settlement_from_rows(row, store.fund_rows(connection, settlement_id))
+        settlement = store.stored_settlement(connection, row)
         person = _person_row(connection, row.person_id)
     moment = row.reversed_at if reversal else row.settled_at
     return {
