@@ -151,11 +151,7 @@ class NhsaStay:
         )
 
     def diseinfo(self) -> list[dict[str, Any]]:
-        return [
-            {"diag_type": "1", "maindiag_flag": "1" if index == 0 else "0",
-             "diag_srt_no": index + 1, "diag_code": code, "diag_name": code}
-            for index, code in enumerate(self.claim["diagnoses"])
-        ]  # fmt: skip
+        return diseinfo(self.claim["diagnoses"])
 
     def admission(self) -> bytes:
         claim = self.claim
@@ -185,21 +181,7 @@ class NhsaStay:
         ]
 
     def upload(self, day: str, items: list[dict[str, Any]]) -> bytes:
-        lines = [
-            {
-                "feedetl_sn": feedetl_sn(item),
-                "mdtrt_id": self.mdtrt_id,
-                "psn_no": self.person_id,
-                "med_type": "21",
-                "fee_ocur_time": f"{day} 09:00:00",
-                "med_list_codg": item["item_code"],
-                "medins_list_codg": f"HIS-{item['item_code']}",
-                "det_item_fee_sumamt": Decimal(item["amount"]),
-                "cnt": Decimal(item["quantity"]),
-                "pric": Decimal(item["unit_price"]),
-            }
-            for item in items
-        ]
+        lines = [fee_line(item, self.mdtrt_id, self.person_id, day) for item in items]
         return self.envelope("2301", {"feedetail": lines})
 
     def discharge(self) -> bytes:
@@ -237,8 +219,33 @@ class NhsaStay:
         )
 
 
+def diseinfo(diagnoses: list[str]) -> list[dict[str, Any]]:
+    """A claim's diagnoses as the platform's `diseinfo`, the first one the main diagnosis."""
+    return [
+        {"diag_type": "1", "maindiag_flag": "1" if index == 0 else "0",
+         "diag_srt_no": index + 1, "diag_code": code, "diag_name": code}
+        for index, code in enumerate(diagnoses)
+    ]  # fmt: skip
+
+
 def feedetl_sn(item: dict[str, Any]) -> str:
     return f"F{item['line_no']:04d}"
+
+
+def fee_line(item: dict[str, Any], mdtrt_id: str, person_id: str, day: str) -> dict[str, Any]:
+    """A claim's item as a 2301 fee line charged on `day` (amounts as Decimals)."""
+    return {
+        "feedetl_sn": feedetl_sn(item),
+        "mdtrt_id": mdtrt_id,
+        "psn_no": person_id,
+        "med_type": "21",
+        "fee_ocur_time": f"{day} 09:00:00",
+        "med_list_codg": item["item_code"],
+        "medins_list_codg": f"HIS-{item['item_code']}",
+        "det_item_fee_sumamt": Decimal(item["amount"]),
+        "cnt": Decimal(item["quantity"]),
+        "pric": Decimal(item["unit_price"]),
+    }
 
 
 # ---------------------------------------------------------------- sending a stay

@@ -3,14 +3,13 @@ envelope, and a whole stay (2401 → 2301 → 2402) built from a contract claim.
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import count
 from typing import Any
 
-from api.core import exact_json
+from loadtests.nhsa import diseinfo, dumps, fee_line, loads
 from tests.support.world import World
 
 _SEQUENCE = count(1)
@@ -44,7 +43,7 @@ def envelope(hospital_id: str, infno: str, data: dict[str, Any], **changes: Any)
 
 def exact(response: Any) -> Any:
     """An answer's JSON with every number an exact Decimal (as the HIS must read it)."""
-    return json.loads(response.content, parse_float=Decimal)
+    return loads(response.content)
 
 
 @dataclass
@@ -59,7 +58,7 @@ class His:
     def post(self, body: dict[str, Any] | bytes) -> Any:
         if isinstance(body, dict):
             self.sent.append(body)
-            body = json_body(body)
+            body = dumps(body)
         return self.world.client.post(
             "/v1/nhsa", content=body, headers={**self.headers, "content-type": "application/json"}
         )
@@ -91,25 +90,15 @@ class His:
                     **({"filing": claim["filing"]} if claim.get("filing") else {}),
                     **mdtrtinfo,
                 },
-                "diseinfo": diagnoses(claim),
+                "diseinfo": diseinfo(claim["diagnoses"]),
             },
         )
         return str(output["result"]["mdtrt_id"])
 
     def fee_lines(self, claim: dict[str, Any], mdtrt_id: str) -> list[dict[str, Any]]:
+        """The claim's items as 2301 lines, all charged on the day of admission."""
         return [
-            {
-                "feedetl_sn": f"F{item['line_no']:04d}",
-                "mdtrt_id": mdtrt_id,
-                "psn_no": claim["person_id"],
-                "med_type": "21",
-                "fee_ocur_time": f"{claim['admission_date']} 09:00:00",
-                "med_list_codg": item["item_code"],
-                "medins_list_codg": f"HIS-{item['item_code']}",
-                "det_item_fee_sumamt": Decimal(item["amount"]),
-                "cnt": Decimal(item["quantity"]),
-                "pric": Decimal(item["unit_price"]),
-            }
+            fee_line(item, mdtrt_id, claim["person_id"], claim["admission_date"])
             for item in claim["items"]
         ]
 
@@ -125,7 +114,7 @@ class His:
                     "oprn_oprt_code": "32.2901" if claim["surgery"] else "",
                     "dscg_way": "1",
                 },
-                "diseinfo": diagnoses(claim),
+                "diseinfo": diseinfo(claim["diagnoses"]),
             },
         )
 
@@ -151,31 +140,3 @@ class His:
                 **changes,
             }
         }
-
-
-def diagnoses(claim: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "diag_type": "1",
-            "maindiag_flag": "1" if index == 0 else "0",
-            "diag_srt_no": index + 1,
-            "diag_code": code,
-            "diag_name": code,
-        }
-        for index, code in enumerate(claim["diagnoses"])
-    ]
-
-
-def json_body(body: Any) -> bytes:
-    """The body as a HIS writes it: every Decimal a JSON number with its own digits."""
-    return exact_json.dumps(_marked(body))
-
-
-def _marked(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return exact_json.number(value)
-    if isinstance(value, dict):
-        return {key: _marked(each) for key, each in value.items()}
-    if isinstance(value, list):
-        return [_marked(each) for each in value]
-    return value

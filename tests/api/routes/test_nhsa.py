@@ -19,8 +19,9 @@ from sqlalchemy import select, update
 
 from api.core.config import Settings
 from api.db.tables import ENCOUNTER
+from loadtests.nhsa import dumps as json_body
 from tests.support.db import row_counts
-from tests.support.nhsa import His, envelope, exact, json_body
+from tests.support.nhsa import His, envelope, exact
 from tests.support.world import World, id_number
 
 FUND_FIELDS = {
