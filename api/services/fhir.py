@@ -92,7 +92,7 @@ def _split(amounts: dict[str, str], funds: list[dict[str, Any]], paid: str) -> l
 
 
 def claim_response(document: dict[str, Any], hospital_name: str | None) -> dict[str, Any]:
-    """The ClaimResponse of a stored settlement's document, money values still marked."""
+    """The ClaimResponse of a stored settlement's document, money values as JSON fragments."""
     funds = document["funds"]
     totals = document["totals"]
     notes = [
