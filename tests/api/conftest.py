@@ -7,7 +7,6 @@ server in a subprocess, the crash-safety and ledger harnesses) are in tests/supp
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,17 +16,11 @@ from sqlalchemy import Engine
 
 from api.core.config import Settings
 from api.db.engine import make_engine
-from api.db.migrate import upgrade
 from api.main import create_app
-from tests.support.db import fresh_postgres_database
+from tests.support.db import migrated_database
 from tests.support.world import World, make_world
 
-PG_ENV = "ONESTOP_TEST_PG_URL"
 BACKENDS = ["sqlite", "postgresql"]
-
-
-def _pg_admin_url() -> str | None:
-    return os.environ.get(PG_ENV) or None
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -35,17 +28,8 @@ def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A fresh, migrated database of each backend, dropped after the session."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("sqlite") / "onestop.db"
-        url = f"sqlite:///{path}"
-        upgrade(url)
-        yield url
-        return
-    admin_url = _pg_admin_url()
-    if admin_url is None:
-        pytest.skip(f"{PG_ENV} is not set: the PostgreSQL pass is skipped")
-    with fresh_postgres_database(admin_url, "onestop_test") as url:
-        upgrade(url)
+    sqlite_path = tmp_path_factory.mktemp("sqlite") / "onestop.db"
+    with migrated_database(request.param, sqlite_path, "onestop_test") as url:
         yield url
 
 
@@ -70,15 +54,8 @@ def own_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A migrated database of the session's backend for one test alone: for the tests that
     migrate down, which must not depend on what the rest of the suite settled (revision 0006
     refuses to go down over cross-region settlements, findings or health-fund payments)."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'own.db'}"
-        upgrade(url)
-        yield url
-        return
-    admin_url = _pg_admin_url()
-    assert admin_url is not None
-    with fresh_postgres_database(admin_url, "onestop_own") as url:
-        upgrade(url)
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    with migrated_database(backend, tmp_path / "own.db", "onestop_own") as url:
         yield url
 
 

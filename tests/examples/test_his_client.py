@@ -11,7 +11,6 @@ exactly one person.
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
 from collections.abc import Iterator
 from decimal import Decimal
@@ -21,14 +20,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core.config import Settings
-from api.db.migrate import upgrade
 from api.main import create_app
 from examples import his_client
-from tests.support.db import fresh_postgres_database
+from tests.support.db import migrated_database
 from tests.support.server import Server, serving
 from tests.support.world import World, id_number, make_world
 
-PG_ENV = "ONESTOP_TEST_PG_URL"
 E2_FUND_TOTAL = Decimal("19195.10")
 E2_PATIENT_PAY = Decimal("4904.90")
 """Worked example E2 (the client's bill, a dibao patient's lung-cancer surgery at level 3)."""
@@ -40,16 +37,8 @@ PATIENTS = itertools.count(1)
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'onestop.db'}"
-        upgrade(url)
-        yield url
-        return
-    admin_url = os.environ.get(PG_ENV)
-    if not admin_url:
-        pytest.skip(f"{PG_ENV} is not set: the PostgreSQL pass is skipped")
-    with fresh_postgres_database(admin_url, "onestop_his") as url:
-        upgrade(url)
+    sqlite_path = tmp_path_factory.mktemp("sqlite") / "onestop.db"
+    with migrated_database(request.param, sqlite_path, "onestop_his") as url:
         yield url
 
 

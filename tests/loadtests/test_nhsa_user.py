@@ -7,13 +7,10 @@ answers, refused messages and numbers that are not exact."""
 from __future__ import annotations
 
 import copy
-import os
 import random
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +18,6 @@ from fastapi.testclient import TestClient
 
 from api.core.config import Settings
 from api.db.engine import make_engine
-from api.db.migrate import upgrade
 from api.main import create_app
 from api.services.demo import seed_population
 from loadtests.claims import (
@@ -45,9 +41,8 @@ from loadtests.nhsa import (
     run_stay,
     upload_check,
 )
-from tests.support.db import fresh_postgres_database
+from tests.support.db import migrated_database
 
-PG_ENV = "ONESTOP_TEST_PG_URL"
 PERSONS = 2_000
 HOSPITALS = 10
 """LH0000…LH0009: every level, LH0004 and LH0007 in 210000, the rest in 220000."""
@@ -92,26 +87,13 @@ class Service:
         return NhsaStay.of(generated, claim_json(generated.claim))
 
 
-@contextmanager
-def _database(backend: str, folder: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / 'nhsa.db'}"
-        return
-    admin_url = os.environ.get(PG_ENV)
-    if not admin_url:
-        pytest.skip(f"{PG_ENV} is not set: the PostgreSQL pass is skipped")
-    with fresh_postgres_database(admin_url, "onestop_nhsa_user") as url:
-        yield url
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
     """The service over a fresh database with the load test's seeded population and keys."""
     folder = tmp_path_factory.mktemp("nhsa-user")
-    with _database(request.param, folder) as url:
-        upgrade(url)
+    with migrated_database(request.param, folder / "nhsa.db", "onestop_nhsa_user") as url:
         settings = Settings(database_url=url, key_cache_seconds=0, lock_wait_ms=5_000)
         engine = make_engine(settings)
         seed_population(engine, PERSONS, HOSPITALS, folder / "keys.env")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from api.core.config import Settings
 from api.db.engine import make_engine
+from api.db.migrate import upgrade
 
 COUNTED_TABLES = (
     "settlement",
@@ -89,3 +93,25 @@ def fresh_postgres_database(server_url: str, prefix: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+PG_ENV = "ONESTOP_TEST_PG_URL"
+"""The PostgreSQL server of the suite's PostgreSQL pass (unset: that pass is skipped)."""
+
+
+@contextmanager
+def migrated_database(backend: str, sqlite_path: Path, prefix: str) -> Iterator[str]:
+    """A fresh database of `backend` ("sqlite": the file `sqlite_path`; "postgresql": a new
+    database named `prefix_<hex>` on the server of ONESTOP_TEST_PG_URL, dropped after),
+    migrated to the newest revision: its URL. Without that server the test is skipped."""
+    if backend == "sqlite":
+        url = f"sqlite:///{sqlite_path}"
+        upgrade(url)
+        yield url
+        return
+    admin_url = os.environ.get(PG_ENV)
+    if not admin_url:
+        pytest.skip(f"{PG_ENV} is not set: the PostgreSQL pass is skipped")
+    with fresh_postgres_database(admin_url, prefix) as url:
+        upgrade(url)
+        yield url

@@ -10,7 +10,6 @@ pg_dump and pg_restore programs; without them it is skipped, saying which is mis
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -29,10 +28,8 @@ from api.cli.common import EXIT_REFUSED
 from api.core.config import Settings
 from api.db.backup import is_postgresql
 from api.db.engine import make_engine
-from api.db.migrate import upgrade
 from api.main import create_app
-from tests.api.conftest import PG_ENV
-from tests.support.db import fresh_postgres_database
+from tests.support.db import fresh_postgres_database, migrated_database
 from tests.support.world import World, make_world
 
 runner = CliRunner()
@@ -49,19 +46,13 @@ def _onestop(database_url: str, *args: str, **environment: str) -> Result:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database of each backend for this test alone, dropped after it."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'service' / 'onestop.db'}"
-        upgrade(url)
-        yield url
-        return
-    admin_url = os.environ.get(PG_ENV)
-    if not admin_url:
-        pytest.skip(f"{PG_ENV} is not set: the PostgreSQL pass is skipped")
-    for program in ("pg_dump", "pg_restore"):
-        if shutil.which(program) is None:
-            pytest.skip(f"{program} is not on PATH: the PostgreSQL backup drill is skipped")
-    with fresh_postgres_database(admin_url, "onestop_backup") as url:
-        upgrade(url)
+    if request.param == "postgresql":
+        for program in ("pg_dump", "pg_restore"):
+            if shutil.which(program) is None:
+                pytest.skip(f"{program} is not on PATH: the PostgreSQL backup drill is skipped")
+    with migrated_database(
+        request.param, tmp_path / "service" / "onestop.db", "onestop_backup"
+    ) as url:
         yield url
 
 
