@@ -53,6 +53,14 @@ FILINGS: Final[frozenset[str]] = frozenset(Filing)
 ICD10_PATTERN: Final[re.Pattern[str]] = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?")
 
 
+def diagnosis_problem(code: str) -> str | None:
+    """Why `code` is no diagnosis a claim may name, or None. The one rule: the claim check
+    below, and the platform's admission (2401, 2403) before any line is taken."""
+    if ICD10_PATTERN.fullmatch(code):
+        return None
+    return f"{code!r} is not an ICD-10 code (like C34 or C34.1)"
+
+
 def select_group(person: Person, tariff: Tariff, day: date) -> Group | None:
     """The first group, in the tariff's precedence order, with a status valid on `day`."""
     held = {status.group for status in person.statuses if status.covers(day)}
@@ -96,14 +104,9 @@ def _check_claim(
             )
         )
     for index, code in enumerate(claim.diagnoses[:DIAGNOSES_MAX]):
-        if not ICD10_PATTERN.fullmatch(code):
-            problems.append(
-                Problem(
-                    ProblemCode.INVALID_DIAGNOSIS,
-                    ("diagnoses", index),
-                    f"{code!r} is not an ICD-10 code (like C34 or C34.1)",
-                )
-            )
+        wrong = diagnosis_problem(code)
+        if wrong is not None:
+            problems.append(Problem(ProblemCode.INVALID_DIAGNOSIS, ("diagnoses", index), wrong))
     if not claim.lines:
         problems.append(Problem(ProblemCode.NO_LINES, ("items",), "the claim has no lines"))
     if len(claim.lines) > CLAIM_LINES_MAX:
