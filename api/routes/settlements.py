@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -170,8 +170,10 @@ def statement(
     summary="The settlement as a FHIR R5 ClaimResponse",
 )
 def fhir(settlement_id: SettlementId, principal: CurrentPrincipal, state: State) -> Response:
+    """Streamed in pieces of a few hundred lines (api.services.fhir), so that reading the
+    largest settlement costs about what its JSON view does."""
     document = _readable(settlement_id, principal, state).document
-    return Response(claim_response_json(state.engine, document), media_type=FHIR_JSON)
+    return StreamingResponse(claim_response_json(state.engine, document), media_type=FHIR_JSON)
 
 
 @router.get(

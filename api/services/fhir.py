@@ -1,10 +1,17 @@
 """A settlement as an HL7 FHIR R5 `ClaimResponse` (INTEROP.md, "FHIR").
 
-Built from the settlement's contract document and checked with the `fhir.resources` package
-(its pydantic models of R5) before it is answered, so that what leaves is a valid resource.
+Built from the settlement's contract document as plain dicts and written with orjson
+(`api.core.exact_json`) in pieces of a few hundred lines, which the route streams: a settlement
+of 5,000 lines (the claim's limit) is a 10 MB resource of 50,000 adjudications, and building it
+whole costs ~50 MB a read, validating it with the `fhir.resources` models ~330 MB and seconds
+(docs/performance.md). So the models validate in the tests, not per read: tests/api/routes/
+test_fhir.py and test_fhir_large.py validate whole documents (cross-region with findings,
+reversed, and of the largest size) with them. The resource is fixed shapes with only the stored
+document's ids, codes, dates, texts and exact amounts filled in, each of a form the contract
+already fixes, so what validates there validates for every settlement.
+
 Money is `{"value": <decimal>, "currency": "CNY"}`: the values are written into the JSON as
-the document's exact two-decimal strings, never through a binary float (the package's own
-serializer would write `24100.0` from a float; the validated model is used for checking only).
+the document's exact two-decimal strings, never through a binary float.
 
 Each line's adjudication says how its amount splits: `submitted` = `noncovered` (full,
 over-cap and refused self-pay) + `copay` (first self-pay) + `eligible` (in scope); one
@@ -15,6 +22,7 @@ category's sum, and `processNote` every fund's explanation and every rule findin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, Final
 
@@ -39,6 +47,9 @@ NOTE_TYPE: Final = "http://hl7.org/fhir/note-type"
 MEDIA_TYPE: Final = "application/fhir+json"
 
 _STATUS = {"settled": "active", "reversed": "cancelled"}
+_NONCOVERED = ("full_selfpay", "over_cap_selfpay", "refused_selfpay")
+LINES_A_PIECE: Final = 250
+"""Lines written per piece of the answer: about 0.5 MB (a line's item is about 2 kB)."""
 
 
 def _category(code: str) -> dict[str, Any]:
@@ -50,60 +61,101 @@ def _category(code: str) -> dict[str, Any]:
     return {"coding": [{"system": system, "code": code}]}
 
 
+_CATEGORIES: Final = {
+    code: _category(code)
+    for code in ("submitted", "noncovered", "copay", "eligible", "benefit", "paidbypatient")
+}
+"""Each category's coding, built once and shared by every entry that names it (orjson writes a
+shared dict as often as it is referenced)."""
+
+
 def _money(text: str) -> dict[str, Any]:
     return {"value": exact_json.number(text), "currency": "CNY"}
 
 
-def _adjudication(category: str, amount: str, fund: dict[str, Any] | None = None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"category": _category(category)}
-    if fund is not None:
-        entry["reason"] = {
-            "coding": [
-                {
-                    "system": FUND_SYSTEM,
-                    "code": fund["fund_code"],
-                    "display": FUND_LABELS[fund["fund"]],
-                }
-            ],
-            "text": fund["fund"],
-        }
+def _reason(fund: dict[str, Any]) -> dict[str, Any]:
+    """The fund as an adjudication's reason: its code in onestop's fund code system."""
+    coding = {
+        "system": FUND_SYSTEM,
+        "code": fund["fund_code"],
+        "display": FUND_LABELS[fund["fund"]],
+    }
+    return {"coding": [coding], "text": fund["fund"]}
+
+
+def _adjudication(
+    category: str, amount: str, reason: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"category": _CATEGORIES[category]}
+    if reason is not None:
+        entry["reason"] = reason
     entry["amount"] = _money(amount)
     return entry
 
 
 def _noncovered(amounts: dict[str, str]) -> str:
     """Full self-pay + over-cap self-pay + refused self-pay (what no fund looks at)."""
-    total = sum(
-        Decimal(amounts[name]) for name in ("full_selfpay", "over_cap_selfpay", "refused_selfpay")
-    )
+    total = sum(Decimal(amounts[name]) for name in _NONCOVERED)
     return f"{total:.2f}"
 
 
-def _split(amounts: dict[str, str], funds: list[dict[str, Any]], paid: str) -> list[Any]:
-    """One line's (or the claim's) adjudication: how its amount splits, fund by fund."""
+def _split(
+    amounts: dict[str, str], funds: list[tuple[str, dict[str, Any]]], paid: str
+) -> list[Any]:
+    """One line's (or the claim's) adjudication: how its amount splits, fund by fund (each fund
+    its name in the document and its reason)."""
     return [
         _adjudication("submitted", amounts["total" if "total" in amounts else "amount"]),
         _adjudication("noncovered", _noncovered(amounts)),
         _adjudication("copay", amounts["first_selfpay"]),
         _adjudication("eligible", amounts["in_scope"]),
-        *(_adjudication("benefit", amounts[fund["fund"]], fund) for fund in funds),
+        *(_adjudication("benefit", amounts[name], reason) for name, reason in funds),
         _adjudication("paidbypatient", paid),
     ]
 
 
-def claim_response(document: dict[str, Any], hospital_name: str | None) -> dict[str, Any]:
-    """The ClaimResponse of a stored settlement's document, money values as JSON fragments."""
-    funds = document["funds"]
-    totals = document["totals"]
+def _item(item: dict[str, Any], funds: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    return {
+        "itemSequence": item["line_no"],
+        "adjudication": _split(item, funds, item["patient_pay"]),
+    }
+
+
+def _notes(document: dict[str, Any]) -> list[str]:
+    """Every fund's explanation, then every rule finding, as process notes' texts."""
     notes = [
         f"{fund['fund_code']} {FUND_LABELS[fund['fund']]}: {line}"
-        for fund in funds
+        for fund in document["funds"]
         for line in fund["explanation"]
     ]
     notes += [
         f"{finding['rule']} {finding['name']} line {finding['line_no']}: {finding['message']}"
         for finding in document["findings"]
     ]
+    return notes
+
+
+def claim_response(document: dict[str, Any], hospital_name: str | None) -> Iterator[bytes]:
+    """The ClaimResponse of a stored settlement's document, as JSON written in pieces: the
+    resource up to its `item` array, the array `LINES_A_PIECE` lines at a time, then the rest.
+
+    Only one piece's dicts and bytes exist at once, so a read costs about the settlement's own
+    document, whatever its size. The pieces are orjson's writing of two objects (the fields
+    before `item`, those after it) with the lines in between; joined, they are the JSON of the
+    one resource with its fields in this order."""
+    funds = [(fund["fund"], _reason(fund)) for fund in document["funds"]]
+    head = exact_json.dumps(_head(document, hospital_name))
+    yield head[:-1] + b',"item":['
+    items = document["items"]
+    for start in range(0, len(items), LINES_A_PIECE):
+        lines = items[start : start + LINES_A_PIECE]
+        written = b",".join(exact_json.dumps(_item(item, funds)) for item in lines)
+        yield written if start == 0 else b"," + written
+    yield b"]," + exact_json.dumps(_tail(document, funds))[1:]
+
+
+def _head(document: dict[str, Any], hospital_name: str | None) -> dict[str, Any]:
+    """The resource's fields before `item`: who, what, when."""
     requestor: dict[str, Any] = {
         "identifier": {"system": HOSPITAL_SYSTEM, "value": document["hospital_id"]},
         "display": hospital_name or document["hospital_id"],
@@ -124,21 +176,27 @@ def claim_response(document: dict[str, Any], hospital_name: str | None) -> dict[
         "outcome": "complete",
         "disposition": f"{document['status']}: claim {document['claim_id']}, "
         f"{document['admission_date']} to {document['discharge_date']}",
-        "item": [
-            {
-                "itemSequence": item["line_no"],
-                "adjudication": _split(item, funds, item["patient_pay"]),
-            }
-            for item in document["items"]
+    }
+
+
+def _tail(document: dict[str, Any], funds: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The resource's fields after `item`: each fund's benefit, the totals, the notes."""
+    totals = document["totals"]
+    return {
+        "adjudication": [
+            _adjudication("benefit", fund["paid"], reason)
+            for fund, (_, reason) in zip(document["funds"], funds, strict=True)
         ],
-        "adjudication": [_adjudication("benefit", fund["paid"], fund) for fund in funds],
         "total": [
-            {"category": _category("submitted"), "amount": _money(totals["total"])},
-            {"category": _category("noncovered"), "amount": _money(_noncovered(totals))},
-            {"category": _category("copay"), "amount": _money(totals["first_selfpay"])},
-            {"category": _category("eligible"), "amount": _money(totals["in_scope"])},
-            {"category": _category("benefit"), "amount": _money(totals["fund_total"])},
-            {"category": _category("paidbypatient"), "amount": _money(totals["patient_pay"])},
+            {"category": _CATEGORIES[category], "amount": _money(amount)}
+            for category, amount in (
+                ("submitted", totals["total"]),
+                ("noncovered", _noncovered(totals)),
+                ("copay", totals["first_selfpay"]),
+                ("eligible", totals["in_scope"]),
+                ("benefit", totals["fund_total"]),
+                ("paidbypatient", totals["patient_pay"]),
+            )
         ],
         "processNote": [
             {
@@ -146,19 +204,14 @@ def claim_response(document: dict[str, Any], hospital_name: str | None) -> dict[
                 "type": {"coding": [{"system": NOTE_TYPE, "code": "display"}]},
                 "text": text,
             }
-            for number, text in enumerate(notes, start=1)
+            for number, text in enumerate(_notes(document), start=1)
         ],
     }
 
 
-def claim_response_json(engine: Engine, document: dict[str, Any]) -> bytes:
-    """The stored settlement's ClaimResponse as `application/fhir+json`, validated by
-    `fhir.resources` first (a resource it refuses is a bug: it raises)."""
-    from fhir.resources.claimresponse import ClaimResponse  # a large module: load on first use
-
+def claim_response_json(engine: Engine, document: dict[str, Any]) -> Iterator[bytes]:
+    """The stored settlement's ClaimResponse as `application/fhir+json`, in pieces (its
+    hospital's name read for the requestor's display before the first)."""
     with read_session(engine) as session:
         hospital = session.get(Hospital, document["hospital_id"])
-    resource = claim_response(document, None if hospital is None else hospital.name)
-    data = exact_json.dumps(resource)
-    ClaimResponse.model_validate(exact_json.loads(data))
-    return data
+    return claim_response(document, None if hospital is None else hospital.name)
