@@ -13,13 +13,13 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api.core import problems
 from api.core.clock import Clock, system_clock
 from api.core.config import Settings, get_settings
-from api.core.deps import AppState
-from api.core.middleware import BodyLimit, SecurityHeaders
+from api.core.deps import AppState, query_parameters_once
+from api.core.middleware import BodyLimit, SecurityHeaders, UnexpectedErrors
 from api.core.templates import make_templates
 from api.db.engine import make_engine
 from api.db.keys import KeyStore
@@ -120,6 +120,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         # its Location from the request's Host header. A client calls the contract's exact
         # paths; any other path answers 404 problem+json.
         redirect_slashes=False,
+        # Every route: a query parameter it reads is refused when given more than once.
+        dependencies=[Depends(query_parameters_once)],
     )
     problems.install(app)
     for router in (
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         app.include_router(router)
     if settings.docs_enabled:
         install_docs(app)
+    app.add_middleware(UnexpectedErrors)  # added first: innermost, so it sees every route's error
     app.add_middleware(
         BodyLimit,
         limit_bytes=settings.body_bytes_max,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,7 +16,7 @@ from api.core.access import Principal
 from api.core.clock import Clock, system_clock
 from api.core.config import Settings
 from api.core.keys import AUTHORIZATION_CHARS_MAX
-from api.core.problems import unauthorized
+from api.core.problems import invalid_request, item, unauthorized
 from settlement.tariff import TariffBook
 
 
@@ -90,3 +91,39 @@ async def authenticate(state: AppState, key: str) -> Principal | None:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 Caller = Annotated[Principal | None, Depends(get_caller)]
 """The caller of a route open to anyone: a principal for a valid key, else None."""
+
+
+async def query_parameters_once(request: Request) -> None:
+    """Refuse a query parameter the route reads given more than once, naming each (422).
+
+    Starlette keeps every value and a route is handed the last, so that
+    `?date_from=2018-01-01&date_from=2019-01-01` would be read as 2019 without a word: the
+    client meant one of them, and onestop cannot tell which. Every route of the application
+    depends on this (api.main). No route takes a list in its query; one that did would have to
+    be excepted here. A name no route reads is ignored, as any unknown parameter is."""
+    given = request.query_params.multi_items()
+    counts = Counter(name for name, _ in given)
+    if len(counts) == len(given):
+        return
+    read = _query_names(request.scope.get("route"))
+    errors = [
+        item(["query", name], f"given {count} times: give it once", "duplicate_parameter")
+        for name, count in counts.items()
+        if count > 1 and name in read
+    ]
+    if errors:
+        raise invalid_request(
+            f"The request has {len(errors)} problem(s); nothing was written.", errors
+        )
+
+
+def _query_names(route: Any) -> set[str]:
+    """The query parameters the route reads, its dependencies' included (by their names in the
+    query string)."""
+    pending = [route.dependant] if hasattr(route, "dependant") else []
+    names: set[str] = set()
+    while pending:
+        dependant = pending.pop()
+        names.update(field.alias for field in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    return names

@@ -1,12 +1,13 @@
-"""ASGI middleware: request bodies refused over their size before they are read whole, and the
-security headers every answer carries."""
+"""ASGI middleware: request bodies refused over their size before they are read whole, an
+unexpected error answered whole on a connection kept open, and the security headers every
+answer carries."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from api.core.problems import body_too_large
+from api.core.problems import body_too_large, internal, logger
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,6 +65,44 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = body_too_large(limit).response(scope.get("path"))
         await response(scope, receive, send)
+
+
+class UnexpectedErrors:
+    """An unexpected error (a bug) answered as a whole 500 problem, and the connection kept open.
+
+    Without this, Starlette's outermost middleware answers the 500 and then raises the error
+    again for the server to log; uvicorn, finding the answer already sent, closes the
+    connection, without having said `Connection: close`. A client that keeps its connection
+    for the next request (a HIS sends every message of a stay on one) then writes its next
+    request into a closed socket and loses it. Here the error is logged with its traceback and
+    answered, and not raised again: uvicorn keeps the connection and serves its next request.
+
+    An error after the answer has started (a streamed answer failing half-way) cannot be
+    answered: it is raised, and uvicorn cuts the connection, which the client sees as an
+    answer short of its end (a chunked body without its last chunk, or short of its
+    Content-Length), never as a whole one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_watched)
+        except Exception:
+            if started:
+                raise
+            logger.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            await internal().response(scope["path"])(scope, receive, send)
 
 
 HTML_CONTENT_SECURITY_POLICY = (

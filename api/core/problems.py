@@ -189,6 +189,15 @@ def internal() -> ApiProblem:
 # ---------------------------------------------------------------- rendering
 
 
+def unexpected(error: Exception) -> bool:
+    """Whether `install` answers the error as a bug (500, its traceback logged) rather than by
+    its kind (a 4xx, or a 503 to retry): for a route that answers bugs its own way."""
+    if isinstance(error, DBAPIError):
+        return not _unavailable(error)
+    answered = ApiProblem | RequestValidationError | StarletteHTTPException | LockUnavailable
+    return not isinstance(error, answered)
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for error in exc.errors():
@@ -248,13 +257,17 @@ def _http_problem(exc: StarletteHTTPException) -> ApiProblem:
     )
 
 
-def _database_problem(request: Request, exc: DBAPIError) -> ApiProblem:
-    # A lost or refused database connection (a restart, a failover) is not a bug: answer
-    # 503 so that clients retry; the pool checks connections before use and recovers.
-    if exc.connection_invalidated or (
+def _unavailable(exc: DBAPIError) -> bool:
+    """A lost or refused database connection (a restart, a failover): not a bug, answered 503
+    so that clients retry; the pool checks connections before use and recovers."""
+    return exc.connection_invalidated or (
         type(exc.orig).__module__.startswith("psycopg")
         and isinstance(exc, OperationalError | InterfaceError)
-    ):
+    )
+
+
+def _database_problem(request: Request, exc: DBAPIError) -> ApiProblem:
+    if _unavailable(exc):
         logger.warning(
             "database unavailable on %s %s: %s",
             request.method,
@@ -279,9 +292,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        # A bug: logged with its traceback by the server, answered without internals.
+        # A bug outside the routes (theirs are answered by api.core.middleware.UnexpectedErrors
+        # on a connection kept open): logged with its traceback, answered without internals.
+        # Starlette raises it again after this answer and the server then closes the
+        # connection, so the answer says so, for the client not to send another request on it.
         logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return internal().response(request.url.path)
+        response = internal().response(request.url.path)
+        response.headers["Connection"] = "close"
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -401,6 +401,15 @@ PATHS: list[tuple[str, str, str, int, str]] = [
     ("accumulators: year 1e400",         "GET", "/v1/persons/{person_id}/accumulators?year=1e400", 422, "int_parsing"),
     ("accumulators: year of 30 digits",  "GET", "/v1/persons/{person_id}/accumulators?year=" + "9" * 30, 422,
      "less_than_equal"),
+    # Issue 19: a parameter given twice was read as its last value, without a word.
+    ("totals: date_from given twice",    "GET",
+     TOTALS + "?date_from=2018-01-01&date_from=2019-01-01&date_to=2019-12-31", 422, "duplicate_parameter"),
+    ("reconciliation: date_from given twice", "POST", RECONCILE + "&date_from=2018-06-01", 422,
+     "duplicate_parameter"),
+    ("clearing: month given twice",      "GET", "/v1/clearing?month=2018-03&month=2018-04", 422,
+     "duplicate_parameter"),
+    ("accumulators: year given twice",   "GET", "/v1/persons/{person_id}/accumulators?year=2018&year=2018", 422,
+     "duplicate_parameter"),
 ]
 
 # Bodies of the wrong media type, to each route that takes JSON: route label, method, path, body.
