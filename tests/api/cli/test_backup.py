@@ -10,7 +10,10 @@ pg_dump and pg_restore programs; without them it is skipped, saying which is mis
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -273,3 +276,133 @@ def test_a_restore_reads_the_file_named_even_when_its_name_holds_uri_characters(
     assert stored(url) == backed_up
     # …and nothing was made of the name's parts (`bk`: the file before the "query").
     assert not (tmp_path / "bk").exists()
+
+
+# ---------------------------------------------------------------- issue 19: what is not a backup
+
+
+def revision_of(database_url: str) -> list[str]:
+    engine = make_engine(Settings(database_url=database_url))
+    try:
+        with engine.connect() as connection:
+            return list(
+                connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+            )
+    finally:
+        engine.dispose()
+
+
+def foreign_sqlite(path: Path, revision: str, tables: tuple[str, ...] = ("ledger_entry",)) -> Path:
+    """Another program's SQLite database that happens to use alembic too."""
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        connection.execute("INSERT INTO alembic_version VALUES (?)", (revision,))
+        for table in tables:
+            connection.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, note TEXT)")
+        connection.commit()
+    finally:
+        connection.close()
+    return path
+
+
+def foreign_dump(server_url: str, path: Path, revision: str) -> Path:
+    """Another program's PostgreSQL database with an alembic_version row, as pg_dump writes it."""
+    with fresh_postgres_database(server_url, "onestop_foreign") as url:
+        engine = make_engine(Settings(database_url=url))
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+                )
+                connection.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": revision})
+                connection.execute(text("CREATE TABLE ledger_entry (id INTEGER PRIMARY KEY)"))
+        finally:
+            engine.dispose()
+        result = _onestop(url, "db", "backup", str(path))
+        assert result.exit_code == 0, result.output
+    return path
+
+
+def test_a_restore_refuses_a_foreign_database_with_an_alembic_revision_and_wipes_nothing(
+    service: tuple[World, Settings], tmp_path: Path
+) -> None:
+    """Issue 19, section 5: a file with an `alembic_version` row is not yet a backup. Before
+    anything is replaced, its revision must be one of onestop's and its tables that revision's;
+    the database stays as it was and can still be upgraded and verified."""
+    world, settings = service
+    url = settings.database_url
+    settle(world)
+    before, revision = stored(url), revision_of(url)
+    if is_postgresql(url):
+        candidates = {"0007": foreign_dump(url, tmp_path / "foreign.dump", "0007")}
+    else:
+        candidates = {
+            "0007": foreign_sqlite(tmp_path / "foreign.db", "0007"),
+            "ab12cd34ef56": foreign_sqlite(tmp_path / "other.db", "ab12cd34ef56"),
+        }
+    for found, candidate in candidates.items():
+        result = _onestop(url, "db", "restore", str(candidate), "--yes")
+        assert result.exit_code == EXIT_REFUSED, result.output
+        said = " ".join(result.output.split())  # as one line, however the console wrapped it
+        assert "nothing restored" in said
+        if found == "0007":
+            assert "not an onestop database of revision 0007" in said
+            assert re.search(r"missing tables [a-z_, ]*\bsettlement\b", said)
+            assert "tables onestop has not: ledger_entry" in said
+        else:
+            assert "revision 'ab12cd34ef56', which is none of onestop's migrations" in said
+        assert stored(url) == before
+        assert revision_of(url) == revision
+    assert _onestop(url, "db", "upgrade").exit_code == 0
+    assert _onestop(url, "ledger", "verify").exit_code == 0
+
+
+def test_a_restore_refuses_an_onestop_backup_whose_tables_were_changed(
+    service: tuple[World, Settings], tmp_path: Path
+) -> None:
+    """An onestop SQLite backup with a column of another revision (or of nobody's) is not a
+    database of the revision it names: refused, naming the table and the column."""
+    world, settings = service
+    url = settings.database_url
+    if is_postgresql(url):
+        pytest.skip("the columns are read from SQLite backups; a dump is checked by its tables")
+    settle(world)
+    backup_file = tmp_path / "changed.backup"
+    assert _onestop(url, "db", "backup", str(backup_file)).exit_code == 0
+    connection = sqlite3.connect(backup_file)
+    try:
+        connection.execute("ALTER TABLE encounter DROP COLUMN sealed_by")
+        connection.commit()
+    finally:
+        connection.close()
+    before = stored(url)
+    result = _onestop(url, "db", "restore", str(backup_file), "--yes")
+    assert result.exit_code == EXIT_REFUSED, result.output
+    assert "table encounter: columns missing sealed_by" in " ".join(result.output.split())
+    assert stored(url) == before
+
+
+def test_a_backup_to_a_path_that_cannot_be_written_is_refused_in_a_line_with_exit_2(
+    service: tuple[World, Settings], tmp_path: Path
+) -> None:
+    """Issue 19, section 5: no traceback, the reason in the system's words, nothing left."""
+    _, settings = service
+    url = settings.database_url
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_text("a file, not a folder\n", encoding="utf-8")
+    targets = [in_the_way / "onestop.backup", in_the_way / "sub" / "onestop.backup"]
+    if os.geteuid() != 0:  # root writes into a read-only folder all the same
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        targets.append(locked / "onestop.backup")
+    for target in targets:
+        result = _onestop(url, "db", "backup", str(target))
+        assert result.exit_code == EXIT_REFUSED, (target, result.output, result.exception)
+        assert isinstance(result.exception, SystemExit), result.exception
+        said = " ".join(result.output.split())
+        assert "nothing backed up" in said
+        assert f"cannot write {target}" in said
+        assert "Traceback" not in said
+        assert not target.with_name(target.name + ".partial").exists()
+    assert in_the_way.read_text(encoding="utf-8") == "a file, not a folder\n"
