@@ -11,7 +11,8 @@ from rich.table import Table
 from api.cli.common import database
 
 ledger_app = typer.Typer(
-    help="Ledger checks: accumulators, conservation, postings.", no_args_is_help=True
+    help="Ledger checks: accumulators, conservation, postings, encounters.",
+    no_args_is_help=True,
 )
 
 EXIT_LEDGER_DIFFERS = 1
@@ -33,8 +34,10 @@ def ledger_verify(
 ) -> None:
     """Check the stored ledger; exit 0 when it is sound, 1 listing every difference.
 
-    Accumulators against the settled settlements, every settlement's conservation, and the
-    fund postings against the settlements' funds. Reads one snapshot and writes nothing.
+    Accumulators against the settled settlements, every settlement's conservation, the
+    fund postings against the settlements' funds, and every settled encounter of the national
+    platform's interface against its settlement (lines, item codes, quantities, unit prices,
+    amounts, total). Reads one snapshot and writes nothing.
     """
     from rich.text import Text
 
@@ -49,7 +52,7 @@ def ledger_verify(
     scope = "all policy years" if year is None else f"policy year {year}"
     console.print(
         f"checked {scope}: {report.accumulators} accumulators, {report.settlements} "
-        f"settlements, {report.postings} postings",
+        f"settlements, {report.postings} postings, {report.encounters} settled encounters",
         highlight=False,
     )
     if report.balanced:

@@ -330,6 +330,9 @@ class EncounterRow(SQLModel, table=True):
     sealed_at: datetime | None = None
     """Set by 2304 in the transaction that reads the lines it settles: for a while after, no
     line may change (2301/2302/2402 are refused), so that what is settled is what is there."""
+    sealed_by: str | None = Field(default=None, max_length=32)
+    """The seal's owner: a random token of the 2304 that set it, which alone lifts it (a seal
+    older than `SEAL_SECONDS`, of a 2304 that never came back, lapses by itself)."""
     created_at: datetime
     updated_at: datetime
 

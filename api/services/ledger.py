@@ -1,7 +1,7 @@
 """Ledger verification: the stored rows checked against each other (rules §9–§10).
 
 `verify` reads the database in one consistent snapshot and reports every place where the
-rows disagree, as `Difference` values; it writes nothing. Four checks:
+rows disagree, as `Difference` values; it writes nothing. Five checks:
 
 - accumulators: each (person, policy year) row equals the sums recomputed, with SQL GROUP BY,
   from that person's settled settlements of that year; a missing row with settled
@@ -15,7 +15,13 @@ rows disagree, as `Difference` values; it writes nothing. Four checks:
   'reversal' posting per fund negating it, a settled one none; every posting names the
   settlement's hospital and both its regions; and per settlement the
   postings sum to the fund total (settled) or to zero (reversed);
-- hourly totals (when all policy years are checked): `api.services.hourly_totals`.
+- hourly totals (when all policy years are checked): `api.services.hourly_totals`;
+- encounters (the national platform's stays, api/services/nhsa.py): each encounter with a
+  settled settlement bills exactly what that settlement settled. Its stored lines, netted as
+  the claim was built from them (`billed_lines`: refunds netted in, a line refunded to
+  nothing left out), equal the settlement's lines one for one by line number (item code,
+  quantity, unit price, amount) and add up to its total. A line that reached the encounter
+  but not the settlement is named, as is any other change after the settlement.
 
 Everything is streamed: the SQL checks return only rows that disagree, and settlements are
 read in batches of `BATCH_SETTLEMENTS` with their lines and funds, so memory does not grow
@@ -36,10 +42,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from api.db.engine import is_sqlite
-from api.db.rows import settlement_from_rows
+from api.db.rows import settlement_from_rows, unpack_lines
 from api.db.tables import (
     ACCUMULATOR,
     ACCUMULATOR_COLUMNS,
+    ENCOUNTER,
+    ENCOUNTER_LINE,
     FUND_POSTING,
     FUND_TOTAL_COLUMNS,
     SETTLEMENT,
@@ -48,7 +56,10 @@ from api.db.tables import (
     SettlementRow,
 )
 from api.services.hourly_totals import hourly_differences
+from api.services.nhsa import billed_lines
 from settlement.conservation import ConservationError
+from settlement.money import MONEY_DECIMALS, scaled_int
+from settlement.result import LineSettlement
 
 BATCH_SETTLEMENTS = 1_000
 """Settlements read per round trip; their lines and funds are fetched with one IN each."""
@@ -81,6 +92,8 @@ class Report:
     accumulators: int
     settlements: int
     postings: int
+    encounters: int
+    """Settled encounters proved against their settlements."""
     differences: tuple[Difference, ...]
     differences_omitted: int
 
@@ -114,7 +127,7 @@ def verify(engine: Engine, year: int | None) -> list[Difference]:
 
 
 def check(engine: Engine, year: int | None) -> Report:
-    """Run the three checks in one read-only snapshot and count what they looked at."""
+    """Run the checks in one read-only snapshot and count what they looked at."""
     found = _Found()
     with _snapshot(engine) as connection:
         accumulators = _count(
@@ -130,12 +143,15 @@ def check(engine: Engine, year: int | None) -> Report:
         settlements = _check_conservation(connection, year, found)
         found.add(_posting_differences(connection, year))
         found.add(_posting_total_differences(connection, year))
+        encounters = _check_encounters(connection, year, found)
         if year is None:  # the hourly totals span policy years: checked whole
             found.add(
                 Difference("hourly_totals", where, expected, found_, message)
                 for where, expected, found_, message in hourly_differences(connection)
             )
-    return Report(year, accumulators, settlements, postings, tuple(found.kept), found.omitted)
+    return Report(
+        year, accumulators, settlements, postings, encounters, tuple(found.kept), found.omitted
+    )
 
 
 def _omitted(count: int) -> Difference:
@@ -549,3 +565,102 @@ def _posting_total_differences(connection: Connection, year: int | None) -> Iter
             "posting_total", f"settlement {row.settlement_id}", owed_fen, posted_fen,
             f"its postings add up to {posted_fen} fen, {basis} ({owed_fen} fen)",
         )  # fmt: skip
+
+
+# ---------------------------------------------------------------- encounters
+
+
+def _check_encounters(connection: Connection, year: int | None, found: _Found) -> int:
+    """Prove every settled encounter against its settlement, batch by batch; how many."""
+    s, e = SETTLEMENT.c, ENCOUNTER.c
+    of_encounter = and_(e.mdtrt_id == s.claim_id, e.hospital_id == s.hospital_id)
+    query = (
+        select(s.settlement_id, s.claim_id, s.total_fen, s.lines)
+        .select_from(SETTLEMENT.join(ENCOUNTER, of_encounter))
+        .where(s.status == "settled")
+        .order_by(s.settlement_id)
+    )
+    if year is not None:
+        query = query.where(s.policy_year == year)
+    count = 0
+    result = connection.execute(query.execution_options(yield_per=BATCH_SETTLEMENTS))
+    for batch in result.partitions():
+        stored: dict[str, list[Any]] = defaultdict(list)
+        for line in connection.execute(
+            select(ENCOUNTER_LINE)
+            .where(ENCOUNTER_LINE.c.mdtrt_id.in_([row.claim_id for row in batch]))
+            .order_by(ENCOUNTER_LINE.c.mdtrt_id, ENCOUNTER_LINE.c.position)
+        ):
+            stored[line.mdtrt_id].append(line)
+        for row in batch:
+            found.add(_encounter_differences(row, stored[row.claim_id]))
+        count += len(batch)
+    return count
+
+
+def _encounter_differences(row: Any, lines: list[Any]) -> Iterator[Difference]:
+    """Name each way a settled encounter's lines differ from what its settlement settled."""
+    where = f"encounter {row.claim_id}"
+    settlement = f"settlement {row.settlement_id}"
+    try:
+        billed = {line.position: line for line in billed_lines(lines)}
+        settled = {line.line_no: line for line in unpack_lines(row.lines)}
+    except (ValueError, KeyError, TypeError, ArithmeticError) as error:
+        # A refund of no line, a number or a packed line the types refuse: no claim to compare.
+        message = f"cannot be compared with {settlement}: {type(error).__name__}: {error}"
+        yield Difference("encounter_unreadable", where, "readable", "unreadable", message)
+        return
+    if len(billed) != len(settled):
+        yield Difference(
+            "encounter_lines", where, len(billed), len(settled),
+            f"the encounter bills {len(billed)} lines (refunds netted in), {settlement} "
+            f"settled {len(settled)}",
+        )  # fmt: skip
+    for number in sorted(billed.keys() | settled.keys()):
+        yield from _line_differences(where, settlement, billed.get(number), settled.get(number))
+    billed_fen = sum(scaled_int(line.amount, MONEY_DECIMALS) for line in billed.values())
+    if billed_fen != row.total_fen:
+        yield Difference(
+            "encounter_total", where, billed_fen, row.total_fen,
+            f"the encounter's lines total {billed_fen} fen, {settlement} settled "
+            f"{row.total_fen} fen",
+        )  # fmt: skip
+
+
+def _line_differences(
+    where: str, settlement: str, billed: Any, settled: LineSettlement | None
+) -> Iterator[Difference]:
+    """One line number of a settled encounter: billed by the encounter (its charged line, the
+    refunds netted in) and settled by its settlement, field by field."""
+    if settled is None:
+        yield Difference(
+            "encounter_line", f"{where} feedetl_sn {billed.feedetl_sn}", billed.feedetl_sn, None,
+            f"line {billed.position} (feedetl_sn {billed.feedetl_sn}, {billed.code}, "
+            f"{billed.amount}) is in the encounter but not in {settlement}",
+        )  # fmt: skip
+        return
+    if billed is None:
+        yield Difference(
+            "encounter_line", where, None, settled.line_no,
+            f"line {settled.line_no} of {settlement} ({settled.item_code}, {settled.amount}) "
+            "is no line of the encounter",
+        )  # fmt: skip
+        return
+    pairs = {
+        "item code": (billed.code, settled.item_code),
+        "quantity": (billed.quantity, settled.quantity),
+        "unit price": (billed.price, settled.unit_price.amount),
+        "amount (fen)": (scaled_int(billed.amount, MONEY_DECIMALS), settled.amount_fen),
+    }
+    for name, (expected, found) in pairs.items():
+        if expected != found:
+            yield Difference(
+                "encounter_line", f"{where} feedetl_sn {billed.feedetl_sn}",
+                _value(expected), _value(found),
+                f"line {billed.position} (feedetl_sn {billed.feedetl_sn}): {name} {expected} in "
+                f"the encounter, {found} in {settlement}",
+            )  # fmt: skip
+
+
+def _value(value: Any) -> Value:
+    return value if isinstance(value, int) else str(value)
