@@ -106,6 +106,20 @@ def population_person(index: int, seed: int = POPULATION_SEED) -> Person:
     return Person(f"LP{index:07d}", birth, region, statuses, gender)
 
 
+ID_PREFIX: Final[dict[str, str]] = {"220000": "220102", "210000": "210102"}
+"""The first six digits of a seeded person's ID number, by insured region."""
+
+
+def population_id_number(person: Person) -> str:
+    """The seeded person's ID number (`api.services.demo.population_id_number`): the credential
+    2401 carries. Its region's prefix, birth date, the index's last three digits, and the
+    ISO 7064 MOD 11-2 check character."""
+    index = int(person.person_id.removeprefix("LP"))
+    body = f"{ID_PREFIX[person.insured_region]}{person.birth_date:%Y%m%d}{index % 1000:03d}"
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
+
+
 def population_hospital(hospital_id: str) -> Hospital:
     """The seeded hospital LH… of this id (`api.services.demo.population_hospital`)."""
     match = _POPULATION_HOSPITAL_ID.fullmatch(hospital_id)

@@ -304,7 +304,7 @@ class NhsaHospitalSystem(FastHttpUser):
             NHSA_PATH, data=body, headers=self.headers,  # type: ignore[arg-type]
             name=f"{NHSA_PATH} {infno}", catch_response=True,
         ) as response:  # fmt: skip
-            output, problems = answer_problems(response.status_code, response.content, check)
+            output, problems = answer_problems(response.status_code, response.content, check, infno)
             if problems:
                 response.failure(f"{infno}: " + "; ".join(problems[:5]))
                 return None

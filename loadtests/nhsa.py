@@ -6,8 +6,9 @@ admission (a cross-region stay names its filing in `mdtrtinfo.filing`), 2301 fee
 line, in two messages when there are two lines or more: the first half charged on the day of
 admission, the rest on the day of discharge), 2402 discharge (the claim's diagnoses; an
 operation code when it had surgery), 2304 settlement (`medfee_sumamt` the lines' total). Every
-answer must be HTTP 200 with `infcode` 0, and is read the way a HIS must read the platform's
-JSON: every number an exact `Decimal` from its own digits. Amounts are written as JSON numbers
+answer must be HTTP 200 with `infcode` 0, and is read the way public HIS code reads the
+platform's JSON (`strict_problems`): every number an exact `Decimal` from its own digits, every
+amount one of exactly two decimals, no null anywhere, ids and codes strings. Amounts are written as JSON numbers
 with their own digits, never through a binary float.
 
 The checks of 2304's answer, to the fen: medfee_sumamt = the claim's lines = fund_pay_sumamt +
@@ -23,6 +24,7 @@ its client and the tests with theirs, through `run_stay`.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from loadtests.claims import population_id_number
 from loadtests.generate import Stay
 
 NHSA_PATH: Final = "/v1/nhsa"
@@ -74,8 +77,134 @@ def _fragment(value: Any) -> orjson.Fragment:
 
 
 def loads(content: bytes) -> Any:
-    """An answer's JSON, every non-integer number an exact Decimal."""
+    """A message's or an answer's JSON, every non-integer number an exact Decimal made from
+    the number's own text (`Decimal(str)`, as Java's `new BigDecimal(String)`)."""
     return json.loads(content, parse_float=Decimal)
+
+
+# ---------------------------------------------------------------- reading answers strictly
+
+ANSWER_FIELDS: Final[dict[str, str]] = {
+    **dict.fromkeys(
+        (
+            "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt",
+            "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "cvlserv_pay", "hifes_pay",
+            "hifmi_pay", "hifob_pay", "maf_pay", "hosp_part_amt", "oth_pay", "fund_pay_sumamt",
+            "psn_part_amt", "acct_pay", "psn_cash_pay", "balc", "acct_mulaid_pay",
+            "crt_payb_lmt_amt", "fund_payamt", "det_item_fee_sumamt", "overlmt_amt",
+        ),
+        "amount",
+    ),
+    "pool_prop_selfpay": "rate",
+    "selfpay_prop": "rate",
+    "cnt": "count",
+    "pric": "price",
+    "pric_uplmt_amt": "price",
+    "age": "number",
+    "fixmedins_setl_cnt": "integer",
+    "infcode": "integer",
+    **dict.fromkeys(("setl_time", "begntime", "endtime"), "time"),
+    **dict.fromkeys(("brdy", "begndate", "enddate"), "date"),
+}  # fmt: skip
+"""Each answer field's type as public HIS code reads it (docs/reliability.md, "What real HIS
+clients read"): an amount into a non-nullable C# `decimal` or a Java `new BigDecimal(text)`
+(16,2: exactly two decimals), the platform's rates 5,4, `cnt` 16,4, prices 16,6; times and
+dates into a date type. Every other field is an id, a code or text: a string."""
+DECIMALS: Final = {"amount": 2, "rate": 4, "count": 4, "price": 6}
+ARRAYS: Final[dict[str, tuple[str, ...]]] = {
+    "1101": ("insuinfo", "idetinfo"),
+    "2301": ("result",),
+    "2303": ("setldetail",),
+    "2304": ("setldetail",),
+    "2305": ("setldetail",),
+    "5203": ("setldetail",),
+}
+"""The arrays of each transaction's output: present even when empty (a client iterates them)."""
+_TEXTS: Final = {
+    "inf_refmsgid": re.compile(r"[0-9]{30}"),
+    "refmsg_time": re.compile(r"[0-9]{17}"),
+    "respond_time": re.compile(r"[0-9]{17}"),
+    "time": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"),
+    "date": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
+}
+_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u")
+"""A `\\u` escape in the bytes (not an escaped backslash before a `u`)."""
+
+
+def strict_problems(content: bytes, document: Any, infno: str | None = None) -> list[str]:
+    """Everything a strict HIS client would fail on in an answer (its bytes and its JSON read
+    by `loads`): the envelope's fields and formats, a null anywhere, an amount that is not a
+    number of exactly its decimals, an id or code that is not a string, a `\\u` escape (one
+    client strips backslashes), and, for an answered `infno`, an array of its output absent."""
+    if not isinstance(document, dict):
+        return ["the answer is not a JSON object"]
+    problems = [] if _ESCAPE.search(content) is None else ["the answer has a \\u escape"]
+    for name in ("inf_refmsgid", "refmsg_time", "respond_time"):
+        if not (isinstance(document.get(name), str) and _TEXTS[name].fullmatch(document[name])):
+            problems.append(f"{name} {document.get(name)!r} is not the platform's format")
+    for name in ("err_msg", "warn_msg"):
+        if not isinstance(document.get(name), str):
+            problems.append(f"{name} {document.get(name)!r} is not a string")
+    if document.get("infcode") not in (0, -1) or isinstance(document.get("infcode"), bool):
+        problems.append(f"infcode {document.get('infcode')!r} is not the number 0 or -1")
+    output = document.get("output")
+    if not isinstance(output, dict):
+        return [*problems, "output is not an object"]
+    problems += _walk_problems(document, "")
+    if document.get("infcode") == 0 and infno in ARRAYS:
+        problems += [
+            f"output.{name} is not an array"
+            for name in ARRAYS[infno]
+            if not isinstance(output.get(name), list)
+        ]
+    return problems
+
+
+def _walk_problems(value: Any, place: str) -> list[str]:
+    """The problems of every field under `value` (at `place`), by the type `ANSWER_FIELDS`
+    gives its name."""
+    if isinstance(value, list):
+        return [
+            problem
+            for index, each in enumerate(value)
+            for problem in _walk_problems(each, f"{place}[{index}]")
+        ]
+    if not isinstance(value, dict):
+        return []
+    problems = []
+    for name, each in value.items():
+        where = f"{place}.{name}".lstrip(".")
+        if isinstance(each, dict | list):
+            problems += _walk_problems(each, where)
+        elif each is None:
+            problems.append(f"{where} is null")
+        else:
+            problems += _field_problems(where, ANSWER_FIELDS.get(name, "text"), each)
+    return problems
+
+
+def _field_problems(where: str, kind: str, value: Any) -> list[str]:
+    if isinstance(value, bool):
+        return [f"{where} {value!r} is a boolean"]
+    expected = _expected(kind, value)
+    return [] if expected is None else [f"{where} {value!r} is not {expected}"]
+
+
+def _expected(kind: str, value: Any) -> str | None:
+    """What a field of `kind` should be, when `value` is not that; None when it is."""
+    if kind in DECIMALS:
+        exponent = value.as_tuple().exponent if isinstance(value, Decimal) else None
+        fits, wanted = exponent == -DECIMALS[kind], f"a number of {DECIMALS[kind]} decimals"
+    elif kind == "number":
+        fits, wanted = isinstance(value, int | Decimal), "a number"
+    elif kind == "integer":
+        fits, wanted = isinstance(value, int), "an integer"
+    elif kind in _TEXTS:
+        fits = isinstance(value, str) and _TEXTS[kind].fullmatch(value) is not None
+        wanted = f"a {kind} as the platform writes it"
+    else:
+        fits, wanted = isinstance(value, str), "a string"
+    return None if fits else wanted
 
 
 def nhsa_users(users: int, percent: int) -> int:
@@ -100,6 +229,8 @@ class NhsaStay:
     """The claim as the contract's JSON (`loadtests.claims.claim_json`)."""
     treatment_region: str
     insured_region: str
+    id_number: str
+    """The person's ID number: the credential 2401 carries (`mdtrt_cert_no`)."""
     mdtrt_id: str = ""
     """onestop's id of the encounter, from 2401's answer."""
     ipt_no: str = field(init=False)
@@ -110,7 +241,8 @@ class NhsaStay:
 
     @classmethod
     def of(cls, stay: Stay, claim: dict[str, Any]) -> NhsaStay:
-        return cls(claim, stay.hospital.region, stay.person.insured_region)
+        person = stay.person
+        return cls(claim, stay.hospital.region, person.insured_region, population_id_number(person))
 
     @property
     def hospital_id(self) -> str:
@@ -160,7 +292,7 @@ class NhsaStay:
             "insutype": "390",
             "begntime": f"{claim['admission_date']} 08:00:00",
             "mdtrt_cert_type": "02",
-            "mdtrt_cert_no": "",
+            "mdtrt_cert_no": self.id_number,
             "med_type": "21",
             "ipt_no": self.ipt_no,
             "adm_diag_dscr": "入院诊断",
@@ -200,7 +332,7 @@ class NhsaStay:
         data = {
             "psn_no": self.person_id,
             "mdtrt_cert_type": "02",
-            "mdtrt_cert_no": "",
+            "mdtrt_cert_no": self.id_number,
             "medfee_sumamt": self.total,
             "psn_setlway": "01",
             "mdtrt_id": self.mdtrt_id,
@@ -258,17 +390,19 @@ Send = Callable[[str, bytes, Check], "dict[str, Any] | None"]
 
 
 def answer_problems(
-    status: int, content: bytes, check: Check
+    status: int, content: bytes, check: Check, infno: str | None = None
 ) -> tuple[dict[str, Any] | None, list[str]]:
-    """(the output, every problem) of one answer: HTTP 200, JSON, infcode 0, then `check`."""
+    """(the output, every problem) of one answer (to a message of `infno`): HTTP 200, JSON
+    read as strictly as a HIS does (`strict_problems`), infcode 0, then `check`."""
     if status != 200:
         return None, [f"HTTP {status}, expected 200: {content[:300]!r}"]
     try:
         document = loads(content)
     except ValueError:
         return None, [f"the answer is not JSON: {content[:300]!r}"]
-    if not isinstance(document, dict):
-        return None, ["the answer is not a JSON object"]
+    strict = strict_problems(content, document, infno)
+    if strict:
+        return None, strict
     if document.get("infcode") != 0:
         return None, [f"infcode {document.get('infcode')!r}: {str(document.get('err_msg'))[:300]}"]
     output = document.get("output")

@@ -73,6 +73,13 @@ class Settings(BaseSettings):
         default="Asia/Shanghai",
         description="The time zone whose calendar days and months finance reports use.",
     )
+    nhsa_region: str = Field(
+        default="000000",
+        pattern=r"^[0-9]{6}$",
+        description="The 医保区划 code onestop answers the national platform's interface as: "
+        "the first 6 digits of every answer's inf_refmsgid. Set it to the region onestop "
+        "serves (e.g. 220000); 000000 says it is not set.",
+    )
     reconciliation_records_max: int = Field(
         default=100_000, description="Most hospital records one detail reconciliation takes."
     )

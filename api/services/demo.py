@@ -170,6 +170,15 @@ def population_person_id(index: int) -> str:
     return f"LP{index:07d}"
 
 
+def population_id_number(person: Person) -> str:
+    """The ID number of a load-test person (`population_person`): its region's prefix, its
+    birth date and its index's last three digits. A HIS sends it with 2401 (the platform's
+    credential), so the load generator must know it too (`loadtests.claims` holds a copy)."""
+    index = int(person.person_id.removeprefix("LP"))
+    body = f"{_ID_PREFIX[person.insured_region]}{person.birth_date:%Y%m%d}{index % 1000:03d}"
+    return _id_number(body)
+
+
 def population_hospital_id(index: int) -> str:
     return f"LH{index:04d}"
 
@@ -258,12 +267,9 @@ def _seed_persons(session: Session, persons: int, seed: int, now: datetime) -> d
             if population_person_id(index) in existing:
                 continue
             person = population_person(index, seed)
-            id_body = (
-                f"{_ID_PREFIX[person.insured_region]}{person.birth_date:%Y%m%d}{index % 1000:03d}"
-            )
             person_rows.append(
                 {"person_id": person.person_id, "name": f"测试{index}",
-                 "id_number": _id_number(id_body), "birth_date": person.birth_date,
+                 "id_number": population_id_number(person), "birth_date": person.birth_date,
                  "gender": person.gender.value, "insured_region": person.insured_region,
                  "created_at": now, "updated_at": now}
             )  # fmt: skip

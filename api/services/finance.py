@@ -66,34 +66,46 @@ def month_period(month: str, zone: str) -> Period:
     return Period(first, following - timedelta(days=1), zone)
 
 
-def _out_of_range(name: str, day: date) -> dict[str, Any] | None:
+def _out_of_range(place: list[str], day: date) -> dict[str, Any] | None:
     if DATE_MIN <= day <= DATE_MAX:
         return None
     return item(
-        ["query", name],
+        place,
         f"{day.isoformat()} is outside {DATE_MIN.isoformat()} to {DATE_MAX.isoformat()}",
         "date_out_of_range",
     )
 
 
-def checked_period(date_from: date, date_to: date, zone: str) -> Period:
-    """The period a query names, refused (422) outside the calendar or over a year long."""
+def checked_period(
+    date_from: date,
+    date_to: date,
+    zone: str,
+    *,
+    names: tuple[str, ...] = ("query", "date_from", "date_to"),
+) -> Period:
+    """The period a query names, refused (422) outside the calendar or over a year long.
+
+    `names` are where the two dates were read and their fields' names, as the caller's
+    problems must say them: the query's `date_from`/`date_to`, or a platform message's
+    `input.data.stmt_begndate`/`stmt_enddate` (3201)."""
+    *place, from_name, to_name = names
+    from_place, to_place = [*place, from_name], [*place, to_name]
     errors = [
         error
-        for error in (_out_of_range("date_from", date_from), _out_of_range("date_to", date_to))
+        for error in (_out_of_range(from_place, date_from), _out_of_range(to_place, date_to))
         if error is not None
     ]
     if errors:
         raise invalid_request(f"The request has {len(errors)} problem(s).", errors)
     if date_to < date_from:
         raise invalid_request(
-            "date_to is before date_from.",
-            [item(["query", "date_to"], "before date_from", "invalid_period")],
+            f"{to_name} is before {from_name}.",
+            [item(to_place, f"before {from_name}", "invalid_period")],
         )
     if (date_to - date_from).days > PERIOD_DAYS_MAX:
         raise invalid_request(
             f"A period is at most {PERIOD_DAYS_MAX} days.",
-            [item(["query", "date_to"], "period longer than 366 days", "invalid_period")],
+            [item(to_place, f"period longer than {PERIOD_DAYS_MAX} days", "invalid_period")],
         )
     return Period(date_from, date_to, zone)
 
@@ -153,25 +165,30 @@ def on_whole_hours(period: Period) -> bool:
 
 
 def totals_fen(
-    engine: Engine, period: Period, hospital_id: str | None
+    engine: Engine, period: Period, hospital_id: str | None, insured_region: str | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Counts and sums in fen: settled in the period, reversed in it, and net.
+    """Counts and sums in fen: settled in the period, reversed in it, and net; with
+    `insured_region`, of the settlements of persons insured there only (the clearing
+    institution of 3201's `setl_optins`).
 
     Read from the hourly totals, a few rows a day whatever the volume; in a business time zone
-    whose midnights fall inside a UTC hour (an offset of 5:30, say), from the settlements.
+    whose midnights fall inside a UTC hour (an offset of 5:30, say), or for one insured region
+    (the hourly totals do not keep it), from the settlements.
     """
+    regional = () if insured_region is None else (SETTLEMENT.c.insured_region == insured_region,)
     with engine.connect() as connection:
-        if on_whole_hours(period):
+        if on_whole_hours(period) and insured_region is None:
             settled = _hour_sums(connection, "settled", period, hospital_id)
             reversed_ = _hour_sums(connection, "reversed", period, hospital_id)
         else:
-            settled = _sums(connection, SETTLEMENT.c.settled_at, period, hospital_id)
+            settled = _sums(connection, SETTLEMENT.c.settled_at, period, hospital_id, *regional)
             reversed_ = _sums(
                 connection,
                 SETTLEMENT.c.reversed_at,
                 period,
                 hospital_id,
                 SETTLEMENT.c.status == "reversed",
+                *regional,
             )
     net = {name: settled[name] - reversed_[name] for name in ("count", *AMOUNTS)}
     return {"settled": settled, "reversed": reversed_, "net": net}

@@ -5,16 +5,19 @@ transaction its `infno` names. Every answered message is HTTP 200 with `infcode 
 `err_msg` naming every problem (then nothing was written).
 
 Encounters. 2401 opens an encounter (its `mdtrt_id` is the claim id it will be settled under),
-2301/2302 add and remove fee lines, 2402 closes it with the discharge diagnoses. Each runs in one
-write transaction that also keeps its answer under the message's `msgid`. 2303 and 2304 build
+2301/2302 add and remove fee lines, 2402 closes it with the discharge diagnoses; 2403 corrects
+the admission, 2404 cancels it, 2405 cancels the discharge. Each runs in one write transaction
+that also keeps its answer under the message's `msgid`. 2303 and 2304 build
 the claim from the encounter and go through the very path `POST /v1/settlements` takes
 (`settle_claim`, or the group-commit writer): one ledger, one claim-id idempotency, one lock.
 A refund line (negative `cnt`, `init_feedetl_sn`) is netted into the line it refunds, so the
 claim holds what was finally billed; a line refunded to nothing leaves the claim.
 
-Idempotency by `msgid`: the answer of every writing message (2401, 2301, 2302, 2402, 2304,
-2305) is kept by hospital and `msgid` with the SHA-256 of its `infno` and `input`. The same
-`msgid` again answers those bytes; with another body it is refused. For 2401–2402 the answer is
+Idempotency by `msgid`: the answer of every writing message (2401, 2403, 2404, 2301, 2302,
+2402, 2405, 2304, 2305) is kept by hospital and `msgid` with the SHA-256 of its `infno` and
+its `input` as validated (`_body_hash`: the values read, each in its canonical form). The same
+`msgid` again answers those bytes; with another transaction or other values it is refused. For all
+but 2304 and 2305 the answer is
 kept in the transaction that makes the change, so two copies of one message sent at once make
 one change (the second finds the first's row, or its insert of the same key fails and it
 answers the first's answer). 2304 and 2305 write through the settlement service's own
@@ -25,9 +28,11 @@ reversed again answers the same); their answers are kept after it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -35,7 +40,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, delete, exc, insert, select, update
 
 from api.core import exact_json
@@ -50,6 +55,7 @@ from api.db.tables import ENCOUNTER, ENCOUNTER_LINE, HOSPITAL, NHSA_MESSAGE, PER
 from api.services import finance
 from api.services.group_commit import SettlementWriter
 from api.services.settlements import Outcome, preview_settlement, reverse_settlement, settle_claim
+from settlement.engine import diagnosis_problem
 from settlement.model import Gender, Group
 from settlement.money import (
     MONEY_DECIMALS,
@@ -63,8 +69,12 @@ from settlement.result import LineSettlement, Settlement
 from settlement.rules import amount_fen
 
 SEAL_SECONDS = 120
-"""How long a 2304 keeps its encounter's lines from changing, at most: it unseals them itself
-when it is refused; a seal this old belongs to a 2304 that never came back (a crash)."""
+"""How long a 2304's seal keeps its encounter's lines from changing, at most. Only the 2304
+that set it lifts it, once it is answered (settled or refused); a seal this old belongs to a
+2304 that never came back (a crash), and lapses."""
+
+SEAL_POLL_SECONDS = 0.02
+"""How often a 2304 looks again at an encounter another 2304 holds sealed (up to the lock wait)."""
 
 
 class Refused(Exception):
@@ -84,6 +94,8 @@ class Message:
     principal: Principal
     envelope: platform.Envelope
     received: datetime
+    warnings: list[str] = field(default_factory=list)
+    """What the answer's `warn_msg` says (2301: each line's findings and refund notes)."""
 
     @property
     def hospital_id(self) -> str:
@@ -113,7 +125,7 @@ def answer(
     """The answer to one message, as the bytes of its JSON envelope."""
     received = state.clock()
     try:
-        document = exact_json.loads(body)
+        document = exact_json.loads(body, values_max=platform.MESSAGE_VALUES_MAX)
     except exact_json.NotJson as error:
         return _envelope(state, received, -1, str(error), None)
     if not isinstance(document, dict):
@@ -151,14 +163,14 @@ def _dispatch(message: Message) -> bytes:
         raise Refused(*platform.problems_of(error, "input")) from None
     _check_hospital(message)
     if envelope.infno not in platform.WRITING:
-        return _envelope(message.state, message.received, 0, "", _run(message, data, None))
-    digest = _body_hash(envelope)
+        return _answered(message, _run(message, data, None))
+    digest = _body_hash(envelope.infno, data)
     kept = _kept_answer(message, digest)
     if kept is not None:
         return kept
     if envelope.infno in _IN_ONE_TRANSACTION:
         return _write_in_one_transaction(message, data, digest)
-    answered = _envelope(message.state, message.received, 0, "", _run(message, data, None))
+    answered = _answered(message, _run(message, data, None))
     return _keep(message, digest, answered, None)
 
 
@@ -193,7 +205,7 @@ def _write_in_one_transaction(message: Message, data: Any, digest: str) -> bytes
                 if kept is not None:
                     return kept
                 raise
-            answered = _envelope(message.state, message.received, 0, "", output)
+            answered = _answered(message, output)
             return _keep(message, digest, answered, connection)
     except exc.IntegrityError:
         # A copy of this message (or another message on the same lines) committed first.
@@ -247,7 +259,7 @@ def _kept_answer(
     ).first()
     if kept is None:
         return None
-    if kept.body_hash != digest:
+    if kept.infno != message.envelope.infno or kept.body_hash != digest:
         raise Refused(
             f"msgid: {message.envelope.msgid} was already used for another message "
             f"(infno {kept.infno}); a new message needs a new msgid"
@@ -255,11 +267,14 @@ def _kept_answer(
     return str(kept.answer).encode()
 
 
-def _body_hash(envelope: platform.Envelope) -> str:
-    """What makes two messages the same message: the transaction and its input (the envelope's
-    times and operator may differ between a HIS's retries)."""
+def _body_hash(infno: str, data: BaseModel) -> str:
+    """What makes two messages the same message: the transaction and what onestop read of its
+    input (`data`, validated), each value in its canonical form, so `10`, `10.0`, `"10"` and
+    `"10.00"` are one amount. The envelope's times and operator and every field onestop ignores
+    may differ between a HIS's retries; the raw input is never formatted, so the hash costs
+    what the fields read cost (a `1e999999` in an ignored field once cost a megabyte)."""
     canonical = orjson.dumps(
-        {"infno": envelope.infno, "input": envelope.input},
+        {"infno": infno, "input": data.model_dump()},
         option=orjson.OPT_SORT_KEYS,
         default=_decimal_text,
     )
@@ -267,32 +282,50 @@ def _body_hash(envelope: platform.Envelope) -> str:
 
 
 def _decimal_text(value: Any) -> str:
-    """A number as the message means it: 495.00 and 495.0 are the same amount."""
+    """A number as the message means it: 495.00 and 495.0 are the same amount (and so are -0
+    and 0). The validated numbers are short: normalizing them costs nothing."""
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
+        return "0" if value.is_zero() else format(value.normalize(), "f")
     raise TypeError(type(value))
 
 
+def _answered(message: Message, output: dict[str, Any]) -> bytes:
+    """The answer of a message answered (`infcode 0`), with its warnings."""
+    return _envelope(message.state, message.received, 0, "", output, _joined(message.warnings))
+
+
 def _envelope(
-    state: AppState, received: datetime, infcode: int, err_msg: str, output: dict[str, Any] | None
+    state: AppState,
+    received: datetime,
+    infcode: int,
+    err_msg: str,
+    output: dict[str, Any] | None,
+    warn_msg: str = "",
 ) -> bytes:
+    """The answer envelope as the platform writes it (INTEROP.md, "Additions"): `infcode` the
+    number 0 or -1; `inf_refmsgid` the answering region's code (6), the answer's time
+    `yyyyMMddHHmmss` and a 10-digit random serial; `refmsg_time` and `respond_time`
+    `yyyyMMddHHmmssSSS`; `err_msg` and `warn_msg` always present (empty when there is
+    nothing to say); raw UTF-8, never a `\\u` escape (orjson writes no other way)."""
     zone = ZoneInfo(state.settings.business_timezone)
-    responded = state.clock()
+    responded = state.clock().astimezone(zone)
+    serial = f"{secrets.randbelow(10**10):010d}"
     return exact_json.dumps(
         {
             "infcode": infcode,
-            "inf_refmsgid": f"OS{responded.astimezone(zone):%Y%m%d%H%M%S}"
-            f"{secrets.token_hex(6).upper()}",
+            "inf_refmsgid": f"{state.settings.nhsa_region}{responded:%Y%m%d%H%M%S}{serial}",
             "refmsg_time": _millis(received.astimezone(zone)),
-            "respond_time": _millis(responded.astimezone(zone)),
+            "respond_time": _millis(responded),
             "err_msg": err_msg,
+            "warn_msg": warn_msg,
             "output": {} if output is None else output,
         }
     )
 
 
 def _millis(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    """A time as the envelope writes it: `yyyyMMddHHmmssSSS` (17 digits)."""
+    return moment.strftime("%Y%m%d%H%M%S") + f"{moment.microsecond // 1000:03d}"
 
 
 def _joined(problems: list[str]) -> str:
@@ -333,7 +366,7 @@ def _person_information(message: Message, data: platform.In1101, _: Any) -> dict
         persons = connection.execute(
             select(PERSON).where(PERSON.c.id_number == query.mdtrt_cert_no).limit(2)
         ).all()
-        if len(persons) != 1 or (query.psn_name and persons[0].name != query.psn_name):
+        if len(persons) != 1 or persons[0].name != query.psn_name:
             # One answer for "none", "several" and "another name": 1101 is no way to learn
             # which identity numbers are registered without the name that goes with them.
             raise Refused(
@@ -360,6 +393,8 @@ def _person_information(message: Message, data: platform.In1101, _: Any) -> dict
                 "insutype": platform.INSUTYPE,
                 "psn_type": _group_on(registered.statuses, today),
                 "insuplc_admdvs": person.insured_region,
+                "cvlserv_flag": "0",  # 公务员标志: a resident is no civil servant
+                "balc": platform.amount(0),  # 余额: a resident has no personal account
             }
         ],
         "idetinfo": [
@@ -367,13 +402,16 @@ def _person_information(message: Message, data: platform.In1101, _: Any) -> dict
                 "psn_idet_type": status.group.value,
                 "psn_idet_type_name": platform.GROUP_NAMES[status.group],
                 "begntime": f"{status.valid_from.isoformat()} 00:00:00",
-                "endtime": None
-                if status.valid_to is None
-                else f"{status.valid_to.isoformat()} 23:59:59",
+                "endtime": f"{(status.valid_to or OPEN_ENDED).isoformat()} 23:59:59",
             }
             for status in registered.statuses
         ],
     }
+
+
+OPEN_ENDED = date(9999, 12, 31)
+"""The last day of a status without one (`idetinfo[].endtime`): a time a client's date type
+reads, never null nor "" (one reads `endtime` into a non-nullable DateTime)."""
 
 
 def _group_on(statuses: Any, day: date) -> str:
@@ -384,15 +422,20 @@ def _group_on(statuses: Any, day: date) -> str:
 # ---------------------------------------------------------------- 2401 admission
 
 
+UNKNOWN_PERSON = (
+    "input.mdtrtinfo.mdtrt_cert_no: no registered person has this psn_no and credential"
+)
+"""2401's one answer for an unknown psn_no, a credential that is not the person's, and an
+`insuplc_admdvs` that is not the person's insured region: a HIS that does not hold the
+person's ID card learns nothing, not even whether the psn_no exists."""
+
+
 def _admit(message: Message, data: platform.In2401, connection: Any) -> dict[str, Any]:
     info = data.mdtrtinfo
+    _check_credential(message, connection, info)
+    # Only now, the person proven, may a problem name what the registry holds of them.
     site, person = store.load_parties(connection, message.hospital_id, info.psn_no)
     problems = []
-    insured = message.envelope.insuplc_admdvs
-    if insured and insured != person.insured_region:
-        problems.append(
-            f"insuplc_admdvs: {insured} is not the person's insured region {person.insured_region}"
-        )
     if site.region != person.insured_region and info.filing is None:
         problems.append(
             f"input.mdtrtinfo.filing: the person is insured in {person.insured_region} and the "
@@ -434,6 +477,22 @@ def _admit(message: Message, data: platform.In2401, connection: Any) -> dict[str
     )
     store.audit(connection, message.principal.actor, "nhsa 2401", f"{mdtrt_id} {info.psn_no}", now)
     return {"result": {"mdtrt_id": mdtrt_id, "psn_no": info.psn_no, "ipt_otp_no": info.ipt_no}}
+
+
+def _check_credential(message: Message, connection: Connection, info: platform.Admission) -> None:
+    """Refused, with one text whatever is wrong, unless `mdtrt_cert_no` is the ID number of
+    person `psn_no` (an `x` check character read as `X`) and `insuplc_admdvs`, when sent,
+    the person's insured region. Checked before anything else of the person."""
+    person = connection.execute(
+        select(PERSON.c.id_number, PERSON.c.insured_region).where(PERSON.c.person_id == info.psn_no)
+    ).first()
+    insured = message.envelope.insuplc_admdvs
+    if (
+        person is None
+        or not hmac.compare_digest(person.id_number.encode(), info.mdtrt_cert_no.upper().encode())
+        or (insured and insured != person.insured_region)
+    ):
+        raise Refused(UNKNOWN_PERSON)
 
 
 def _ordered(diagnoses: list[platform.DiagnosisIn]) -> list[str]:
@@ -497,24 +556,32 @@ def _refuse_when_settled(message: Message, connection: Connection, mdtrt_id: str
 
 def _refuse_when_sealed(message: Message, encounter: Any) -> None:
     """Lines do not change while a 2304 settles them (the seal it set when it read them)."""
-    sealed = encounter.sealed_at
-    if sealed is None:
-        return
-    if sealed.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
-        sealed = sealed.replace(tzinfo=UTC)
-    if (message.received - sealed).total_seconds() < SEAL_SECONDS:
+    if _seal_holds(encounter, message.received):
         raise Refused(
             f"mdtrt_id: encounter {encounter.mdtrt_id} is being settled (2304): send again "
             "once it is answered"
         )
 
 
-def _seal(message: Message, mdtrt_id: str, sealed: bool) -> None:
+def _seal_holds(encounter: Any, now: datetime) -> bool:
+    """Whether a 2304's seal holds the encounter at `now`: set, and not yet SEAL_SECONDS old
+    (a seal that old belongs to a 2304 that died, and lapses)."""
+    sealed: datetime | None = encounter.sealed_at
+    if sealed is None:
+        return False
+    if sealed.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
+        sealed = sealed.replace(tzinfo=UTC)
+    return (now - sealed).total_seconds() < SEAL_SECONDS
+
+
+def _unseal(message: Message, mdtrt_id: str, token: str) -> None:
+    """Lift this 2304's own seal. A seal another 2304 set (after this one's lapsed) is left
+    alone: lifting it would let lines change under that 2304 (issue 19, section 2)."""
     with write_connection(message.state.engine) as connection:
         connection.execute(
             update(ENCOUNTER)
-            .where(ENCOUNTER.c.mdtrt_id == mdtrt_id)
-            .values(sealed_at=message.received if sealed else None)
+            .where(ENCOUNTER.c.mdtrt_id == mdtrt_id, ENCOUNTER.c.sealed_by == token)
+            .values(sealed_at=None, sealed_by=None)
         )
         connection.commit()
 
@@ -609,6 +676,7 @@ def _upload(message: Message, data: platform.In2301, connection: Any) -> dict[st
             problems.append(f"{place}.init_feedetl_sn: only a refund (negative cnt) names one")
         if row.cnt < 0:
             problems += _refund_problems(place, row, net)
+        problems += _outside_stay(f"{place}.fee_ocur_time", row.fee_ocur_time, encounter)
         position += 1
         line = {
             "mdtrt_id": row.mdtrt_id,
@@ -635,6 +703,7 @@ def _upload(message: Message, data: platform.In2301, connection: Any) -> dict[st
         raise Refused(*problems)
     all_lines = existing + [_pending_row(line) for line in new_rows]
     settlement, catalog = _preview_encounter(message, connection, encounter, all_lines)
+    _refuse_unknown_items(rows, catalog)
     if new_rows:
         connection.execute(insert(ENCOUNTER_LINE), new_rows)
         connection.execute(
@@ -643,12 +712,68 @@ def _upload(message: Message, data: platform.In2301, connection: Any) -> dict[st
             .values(updated_at=message.received)
         )
     settled = {line.line_no: line for line in settlement.lines}
-    findings: dict[int, list[str]] = {}
-    for finding in settlement.findings:
-        findings.setdefault(finding.line_no, []).append(f"{finding.rule} {finding.message_zh}")
+    answered = [by_sn[sn] for sn in answered_sns]
+    message.warnings.extend(_line_notes(answered, net, settled, settlement.findings))
+    memos = {row.feedetl_sn: row.memo for row in rows}  # the memo sent now, also for a repeat
     return {
-        "result": [_line_answer(by_sn[sn], net, settled, findings, catalog) for sn in answered_sns]
+        "result": [
+            _line_answer(line, memos[line.feedetl_sn], net, settled, catalog) for line in answered
+        ]
     }
+
+
+def _refuse_unknown_items(rows: Sequence[platform.FeeLine], catalog: Any) -> None:
+    """Every line names an item of the catalog, also a line its refund nets to nothing: the
+    claim leaves that one out, so the engine never looks its code up, but its answer does."""
+    problems = [
+        f"input.feedetail[{index}].med_list_codg: {row.med_list_codg} is not in the catalog"
+        for index, row in enumerate(rows)
+        if row.med_list_codg not in catalog
+    ]
+    if problems:
+        raise Refused(*problems)
+
+
+def _outside_stay(place: str, when: datetime, encounter: Any) -> list[str]:
+    """A fee line is of the stay when it is charged from the admission's calendar day to the
+    discharge's (once discharged), as the platform's wall clock writes them. The grace is the
+    rest of those two days: they are what the claim knows of the stay (its admission and
+    discharge dates), so a fee at 07:50 of an 08:00 admission is the stay's, one of the day
+    before is not."""
+    first, last = _stay_days(encounter)
+    if when.date() < first:
+        return [f"{place}: {platform.platform_time(when)} is before the day of admission {first}"]
+    if last is not None and when.date() > last:
+        return [f"{place}: {platform.platform_time(when)} is after the day of discharge {last}"]
+    return []
+
+
+def _stay_days(encounter: Any) -> tuple[date, date | None]:
+    """The admission's day and the discharge's (None while in hospital)."""
+    last = None if encounter.endtime is None else encounter.endtime.date()
+    return encounter.begntime.date(), last
+
+
+def _charged_outside(
+    message: Message, lines: Sequence[Any], first: date, last: date | None
+) -> list[Any]:
+    """The stored lines charged before day `first` or after day `last`, earliest first."""
+    outside = [
+        line
+        for line in lines
+        if message.local(line.fee_ocur_time).date() < first
+        or (last is not None and message.local(line.fee_ocur_time).date() > last)
+    ]
+    return sorted(outside, key=lambda line: (line.fee_ocur_time, line.position))
+
+
+def _named_lines(message: Message, lines: Sequence[Any]) -> str:
+    """Lines by feedetl_sn and time, the first three, for a problem's text."""
+    named = ", ".join(
+        f"{line.feedetl_sn} ({platform.platform_time(message.local(line.fee_ocur_time))})"
+        for line in lines[:3]
+    )
+    return named + (f" and {len(lines) - 3} more" if len(lines) > 3 else "")
 
 
 def _pending_row(values: dict[str, Any]) -> Any:
@@ -686,10 +811,18 @@ def _refund_problems(place: str, row: platform.FeeLine, net: dict[str, _NetLine]
     return problems
 
 
-def _claim(encounter: Any, lines: list[Any], discharge: date) -> tuple[ClaimIn, list[_NetLine]]:
-    """The encounter as the contract's claim (`claim_id` = `mdtrt_id`), refunds netted in."""
+def billed_lines(lines: list[Any]) -> list[_NetLine]:
+    """What the claim of an encounter with these stored lines bills: each charged line with its
+    refunds netted in, a line refunded to nothing left out, in upload order (the claim's line
+    numbers). `ledger verify` proves each settled encounter's settlement against it."""
     billed = [line for line in _netted(lines).values() if line.quantity != 0]
     billed.sort(key=lambda line: line.position)
+    return billed
+
+
+def _claim(encounter: Any, lines: list[Any], discharge: date) -> tuple[ClaimIn, list[_NetLine]]:
+    """The encounter as the contract's claim (`claim_id` = `mdtrt_id`), refunds netted in."""
+    billed = billed_lines(lines)
     claim = ClaimIn.model_validate(
         {
             "claim_id": encounter.mdtrt_id,
@@ -750,32 +883,50 @@ _SPLIT = ("full_selfpay", "over_cap_selfpay", "first_selfpay", "in_scope", "refu
 
 def _line_answer(
     line: Any,
+    memo: str,
     net: dict[str, _NetLine],
     settled: dict[int, LineSettlement],
-    findings: dict[int, list[str]],
     catalog: Any,
 ) -> dict[str, Any]:
     """2301's row for an uploaded line: the figures of the charged line it belongs to (for a
     refund, the line it refunds, as the refund leaves it; `settled` by line number), and the
-    rule findings of that line in `memo`."""
+    `memo` the HIS sent with the line now, echoed (clients keep their own id of the fee in
+    it; onestop's findings go in `warn_msg`, `_line_notes`)."""
     charged = line.feedetl_sn if line.init_feedetl_sn is None else line.init_feedetl_sn
-    position = net[charged].position
-    billed = settled.get(position)
+    billed = settled.get(net[charged].position)
     figures = {name: 0 if billed is None else getattr(billed, f"{name}_fen") for name in _SPLIT}
-    memo = []
-    if line.init_feedetl_sn is not None:
-        memo.append(f"退费，冲减明细 {charged}")
-    if billed is None:
-        memo.append(f"明细 {charged} 已全部退费")
-    memo += findings.get(position, [])
+    pric = Decimal(line.pric)
     return {
         "feedetl_sn": line.feedetl_sn,
         "det_item_fee_sumamt": platform.amount(line.amount_fen),
-        "cnt": exact_json.number(line.cnt),
-        "pric": exact_json.number(line.pric),
-        **platform.line_split(catalog[line.med_list_codg], figures),
-        "memo": "；".join(memo),
+        "cnt": platform.count(Decimal(line.cnt)),
+        "pric": platform.price(pric),
+        **platform.line_split(catalog[line.med_list_codg], figures, pric),
+        "memo": memo,
     }
+
+
+def _line_notes(
+    lines: Sequence[Any],
+    net: dict[str, _NetLine],
+    settled: dict[int, LineSettlement],
+    findings: Sequence[Any],
+) -> list[str]:
+    """2301's `warn_msg`: for each line answered, its refund note and the rule findings of
+    the charged line it belongs to, each naming the `feedetl_sn` it is about, each once."""
+    said: dict[int, list[str]] = {}
+    for finding in findings:
+        said.setdefault(finding.line_no, []).append(f"{finding.rule} {finding.message_zh}")
+    notes: list[str] = []
+    for line in lines:
+        charged = line.feedetl_sn if line.init_feedetl_sn is None else line.init_feedetl_sn
+        position = net[charged].position
+        if line.init_feedetl_sn is not None:
+            notes.append(f"feedetl_sn {line.feedetl_sn}: 退费，冲减明细 {charged}")
+        if position not in settled:
+            notes.append(f"feedetl_sn {charged}: 已全部退费")
+        notes += [f"feedetl_sn {charged}: {text}" for text in said.get(position, [])]
+    return list(dict.fromkeys(notes))
 
 
 # ---------------------------------------------------------------- 2302 cancel lines
@@ -803,6 +954,8 @@ def _cancel_lines(message: Message, data: platform.In2302, connection: Any) -> d
                     f"feedetl_sn {line.init_feedetl_sn}: its refund {line.feedetl_sn} stands; "
                     "cancel the refund with it"
                 )
+        if not problems:
+            problems = _left_unrounded(rows, lines, doomed)
     if problems:
         raise Refused(*problems)
     if doomed:
@@ -822,6 +975,31 @@ def _cancel_lines(message: Message, data: platform.In2302, connection: Any) -> d
     return {}
 
 
+def _left_unrounded(rows: Sequence[Any], lines: dict[str, Any], doomed: set[str]) -> list[str]:
+    """Each charged line that cancelling refunds of it would leave billing other than
+    round(cnt × pric), named by the first cancelled refund of it: each refund was checked
+    against the refunds before it, not against the line without one of them (3 × 1.335 =
+    4.01, refunds of 1 (-1.34) and 1.5 (-2.00): without the first, 1.5 left bill 2.01, not
+    2.00), and the claim would then refuse the line at every 2301, 2303 and 2304."""
+    kept = _netted([line for sn, line in lines.items() if sn not in doomed])
+    problems = []
+    named: set[str] = set()
+    for index, row in enumerate(rows):
+        charged = lines[row.feedetl_sn].init_feedetl_sn
+        if charged is None or charged in doomed or charged in named:
+            continue
+        named.add(charged)
+        left = kept[charged]
+        expected = _line_fen(left.quantity, left.price)
+        if expected != _billed(left.amount):
+            problems.append(
+                f"input.data[{index}].feedetl_sn: cancelling refund {row.feedetl_sn} would leave "
+                f"line {charged} billing {left.amount} for {left.quantity} × {left.price}, not "
+                f"round(cnt × pric) = {format_fen(expected)}; cancel its other refunds with it"
+            )
+    return problems
+
+
 # ---------------------------------------------------------------- 2402 discharge
 
 
@@ -832,10 +1010,20 @@ def _discharge(message: Message, data: platform.In2402, connection: Any) -> dict
     diagnoses = _ordered(data.diseinfo) or ([info.dise_codg] if info.dise_codg else [])
     if not diagnoses:
         problems.append("input.diseinfo: a discharge names its diagnoses (or dscginfo.dise_codg)")
+    elif not data.diseinfo and (wrong := diagnosis_problem(info.dise_codg)) is not None:
+        problems.append(f"input.dscginfo.dise_codg: {wrong}")
     if info.endtime < encounter.begntime:
         problems.append(
             f"input.dscginfo.endtime: {platform.platform_time(info.endtime)} is before the "
             f"admission {platform.platform_time(encounter.begntime)}"
+        )
+    late = _charged_outside(
+        message, _lines(connection, info.mdtrt_id), date.min, info.endtime.date()
+    )
+    if late:
+        problems.append(
+            f"input.dscginfo.endtime: {platform.platform_time(info.endtime)} is before the day "
+            f"of lines {_named_lines(message, late)}: cancel them (2302) or discharge later"
         )
     if problems:
         raise Refused(*problems)
@@ -854,30 +1042,163 @@ def _discharge(message: Message, data: platform.In2402, connection: Any) -> dict
     return {}
 
 
+# ---------------------------------------------------------------- 2403, 2404, 2405 corrections
+#
+# None applies to a settled encounter (cancel the settlement with 2305 first) nor to one a
+# 2304 is settling (`_changing`); each runs in one transaction with its answer kept by msgid.
+
+
+def _change_admission(message: Message, data: platform.In2403, connection: Any) -> dict[str, Any]:
+    """2403: correct the admission's time, description, filing or diagnoses. A new begntime
+    keeps every line of the stay inside it, as 2301 and 2402 do."""
+    change = data.adminfo
+    encounter = _changing(message, connection, [change], "adminfo")
+    sent = {
+        "begntime": change.begntime,
+        "adm_diag_dscr": change.adm_diag_dscr,
+        "filing": change.filing,
+        "diseinfo": data.diseinfo or None,
+    }
+    changed = [name for name, value in sent.items() if value is not None]
+    if not changed:
+        raise Refused("input.adminfo: 2403 changes begntime, adm_diag_dscr, filing or diseinfo")
+    problems = []
+    if change.begntime is not None:
+        problems += _begntime_problems(message, connection, encounter, change.begntime)
+    if change.filing is not None and encounter.filing is None:
+        problems.append(
+            f"input.adminfo.filing: encounter {encounter.mdtrt_id} is an in-region stay: it has "
+            "no filing"
+        )
+    if data.diseinfo and encounter.endtime is not None:
+        problems.append(
+            f"input.diseinfo: encounter {encounter.mdtrt_id} is discharged: its diagnoses are "
+            "the discharge's (send 2402 again, or cancel the discharge with 2405 first)"
+        )
+    if problems:
+        raise Refused(*problems)
+    values: dict[str, Any] = {"updated_at": message.received}
+    if change.begntime is not None:
+        values["begntime"] = message.stored(change.begntime)
+    if change.adm_diag_dscr is not None:
+        values["adm_diag_dscr"] = change.adm_diag_dscr
+    if change.filing is not None:
+        values["filing"] = change.filing.value
+    if data.diseinfo:
+        values["diagnoses"] = orjson.dumps(_ordered(data.diseinfo)).decode()
+    connection.execute(
+        update(ENCOUNTER).where(ENCOUNTER.c.mdtrt_id == encounter.mdtrt_id).values(**values)
+    )
+    store.audit(
+        connection,
+        message.principal.actor,
+        "nhsa 2403",
+        f"{encounter.mdtrt_id}: {', '.join(changed)} changed",
+        message.received,
+    )
+    return {}
+
+
+def _begntime_problems(
+    message: Message, connection: Connection, encounter: Any, begntime: datetime
+) -> list[str]:
+    """A new admission time is before the discharge and on or before the day of every line."""
+    problems = []
+    if encounter.endtime is not None and encounter.endtime < begntime:
+        problems.append(
+            f"input.adminfo.begntime: {platform.platform_time(begntime)} is after the "
+            f"discharge {platform.platform_time(encounter.endtime)}"
+        )
+    early = _charged_outside(message, _lines(connection, encounter.mdtrt_id), begntime.date(), None)
+    if early:
+        problems.append(
+            f"input.adminfo.begntime: {platform.platform_time(begntime)} is after the day of "
+            f"lines {_named_lines(message, early)}: cancel them (2302) or admit earlier"
+        )
+    return problems
+
+
+def _cancel_admission(message: Message, data: platform.In2404, connection: Any) -> dict[str, Any]:
+    """2404: the encounter and its lines are deleted, an audit row says so, and its stay number
+    (ipt_no) may be admitted again. Allowed whatever its lines and discharge, unless it is
+    settled or being settled; a settlement of it that was cancelled (2305) stays in the
+    ledger, reversed, as every reversal does."""
+    ref = data.data
+    encounter = _changing(message, connection, [ref], "data")
+    removed = connection.execute(
+        delete(ENCOUNTER_LINE).where(ENCOUNTER_LINE.c.mdtrt_id == ref.mdtrt_id)
+    ).rowcount
+    connection.execute(delete(ENCOUNTER).where(ENCOUNTER.c.mdtrt_id == ref.mdtrt_id))
+    store.audit(
+        connection,
+        message.principal.actor,
+        "nhsa 2404",
+        f"{ref.mdtrt_id} {ref.psn_no} stay {encounter.ipt_no}: admission cancelled, "
+        f"{removed} lines with it",
+        message.received,
+    )
+    return {}
+
+
+def _cancel_discharge(message: Message, data: platform.In2404, connection: Any) -> dict[str, Any]:
+    """2405: the person is in hospital again; the discharge's diagnoses stay the encounter's
+    (the latest it was told) until a new 2402 or a 2403 names others."""
+    ref = data.data
+    encounter = _changing(message, connection, [ref], "data")
+    if encounter.endtime is None:
+        raise Refused(
+            f"mdtrt_id: encounter {ref.mdtrt_id} is not discharged: no discharge to cancel"
+        )
+    connection.execute(
+        update(ENCOUNTER)
+        .where(ENCOUNTER.c.mdtrt_id == ref.mdtrt_id)
+        .values(endtime=None, dscg_way=None, oprn_oprt_code=None, updated_at=message.received)
+    )
+    store.audit(connection, message.principal.actor, "nhsa 2405", ref.mdtrt_id, message.received)
+    return {}
+
+
 # ---------------------------------------------------------------- 2303/2304 settle
 
 
-def _settle_ready(
-    message: Message, data: platform.In2303, *, seal: bool
-) -> tuple[ClaimIn, list[_NetLine]]:
-    """The discharged encounter as a claim, its `medfee_sumamt` checked against its lines;
-    with `seal`, its lines sealed in the transaction that reads them (2304)."""
+def _settle_ready(message: Message, data: platform.In2303) -> tuple[ClaimIn, list[_NetLine]]:
+    """The discharged encounter as a claim, its `medfee_sumamt` checked against its lines."""
     info = data.data
-    opened = write_connection if seal else read_connection
-    with opened(message.state.engine) as connection:
-        if seal:
-            store.lock_timeout(connection, message.state.settings.lock_wait_ms)
-        encounter = _encounter(message, connection, info.mdtrt_id, info.psn_no, lock=seal)
-        lines = _lines(connection, info.mdtrt_id)
-        claim, billed = _ready_claim(message, info, encounter, lines)
-        if seal:
-            connection.execute(
-                update(ENCOUNTER)
-                .where(ENCOUNTER.c.mdtrt_id == info.mdtrt_id)
-                .values(sealed_at=message.received)
+    with read_connection(message.state.engine) as connection:
+        encounter = _encounter(message, connection, info.mdtrt_id, info.psn_no)
+        return _ready_claim(message, info, encounter, _lines(connection, info.mdtrt_id))
+
+
+def _seal_ready(message: Message, data: platform.In2303) -> tuple[ClaimIn, list[_NetLine], str]:
+    """2304: the claim as `_settle_ready`, its lines sealed in the transaction that reads them
+    under a token of this 2304's own (returned), which alone lifts the seal. While another
+    2304 holds the encounter sealed (a copy of this message, say), it waits up to the lock wait
+    for that one to be answered, then reads the lines as that one left them."""
+    info = data.data
+    state = message.state
+    deadline = time.monotonic() + state.settings.lock_wait_ms / 1000
+    token = secrets.token_hex(16)
+    while True:
+        with write_connection(state.engine) as connection:
+            store.lock_timeout(connection, state.settings.lock_wait_ms)
+            encounter = _encounter(message, connection, info.mdtrt_id, info.psn_no, lock=True)
+            now = state.clock()
+            if not _seal_holds(encounter, now):
+                lines = _lines(connection, info.mdtrt_id)
+                claim, billed = _ready_claim(message, info, encounter, lines)
+                connection.execute(
+                    update(ENCOUNTER)
+                    .where(ENCOUNTER.c.mdtrt_id == info.mdtrt_id)
+                    .values(sealed_at=now, sealed_by=token)
+                )
+                connection.commit()
+                return claim, billed, token
+        if time.monotonic() >= deadline:
+            raise Refused(
+                f"mdtrt_id: encounter {info.mdtrt_id} is being settled by another 2304: send "
+                "again once it is answered"
             )
-            connection.commit()
-    return claim, billed
+        time.sleep(SEAL_POLL_SECONDS)
 
 
 def _ready_claim(
@@ -895,11 +1216,18 @@ def _ready_claim(
             f"input.data.medfee_sumamt: {info.medfee_sumamt} is not the encounter's lines' "
             f"total {total:.2f}"
         )
+    if total == 0:
+        # Settled, it would count as an admission: the person's next deductible anywhere
+        # would be cut (subsequent_admission_factor) by a stay that billed nothing.
+        raise Refused(
+            f"input.data.medfee_sumamt: encounter {info.mdtrt_id}'s lines total 0.00: a stay "
+            "that bills nothing is not settled; cancel the admission (2404) instead"
+        )
     return claim, billed
 
 
 def _presettle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
-    claim, billed = _settle_ready(message, data, seal=False)
+    claim, billed = _settle_ready(message, data)
     with read_connection(message.state.engine) as connection:
         result, _site = preview_settlement(connection, message.state.tariffs, claim)
         if isinstance(result, Rejection):
@@ -920,7 +1248,7 @@ def _presettle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any
 
 
 def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
-    claim, billed = _settle_ready(message, data, seal=True)
+    claim, billed, token = _seal_ready(message, data)
     state = message.state
     outcome: Outcome
     try:
@@ -932,11 +1260,11 @@ def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
                 state.settings.lock_wait_ms, state.clock,
             )  # fmt: skip
     except ApiProblem as problem:
-        _seal(message, claim.claim_id, sealed=False)  # refused: the lines may change again
         raise Refused(*_problem_texts(problem, billed)) from None
-    except BaseException:
-        _seal(message, claim.claim_id, sealed=False)
-        raise
+    finally:
+        # Answered, this 2304 lifts its own seal: refused, the lines may change again;
+        # settled, the settlement itself refuses changes until a 2305 cancels it.
+        _unseal(message, claim.claim_id, token)
     return _settlement_answer(message, outcome.document["settlement_id"], reversal=False)
 
 
@@ -995,7 +1323,8 @@ def _cancel_settlement(message: Message, data: platform.In2305, _: Any) -> dict[
         state.engine, row.settlement_id, f"2305 msgid {message.envelope.msgid}",
         message.principal, state.settings.lock_wait_ms, state.clock,
     )  # fmt: skip
-    _seal(message, row.claim_id, sealed=False)  # cancelled: the lines may change again
+    # No seal to lift: the 2304 that settled lifted its own, and a 2304 in flight now (after
+    # an earlier reversal) holds a seal that is its own to lift.
     return _settlement_answer(message, row.settlement_id, reversal=True)
 
 
@@ -1011,18 +1340,18 @@ def _reconcile(message: Message, data: platform.In3201, _: Any) -> dict[str, Any
     stated = data.data
     try:
         period = finance.checked_period(
-            stated.stmt_begndate, stated.stmt_enddate, message.state.settings.business_timezone
+            stated.stmt_begndate,
+            stated.stmt_enddate,
+            message.state.settings.business_timezone,
+            names=("input", "data", "stmt_begndate", "stmt_enddate"),
         )
-    except ApiProblem as problem:  # named by the query's fields: say the message's
-        raise Refused(
-            *(
-                text.replace("query.date_from", "input.data.stmt_begndate").replace(
-                    "query.date_to", "input.data.stmt_enddate"
-                )
-                for text in _problem_texts(problem)
-            )
-        ) from None
-    net = finance.totals_fen(message.state.engine, period, message.hospital_id)["net"]
+    except ApiProblem as problem:
+        raise Refused(*_problem_texts(problem)) from None
+    # setl_optins is the clearing institution: the insured region a settlement is cleared
+    # with (setlinfo's clr_optins); empty, every settlement of the hospital.
+    net = finance.totals_fen(
+        message.state.engine, period, message.hospital_id, stated.setl_optins or None
+    )["net"]
     ours = {
         "medfee_sumamt": net["total"],
         "fund_pay_sumamt": net["fund_total"],
@@ -1050,15 +1379,18 @@ _Handler = Callable[[Message, Any, Any], dict[str, Any]]
 _HANDLERS: dict[str, _Handler] = {
     "1101": _person_information,
     "2401": _admit,
+    "2403": _change_admission,
+    "2404": _cancel_admission,
     "2301": _upload,
     "2302": _cancel_lines,
     "2402": _discharge,
+    "2405": _cancel_discharge,
     "2303": _presettle,
     "2304": _settle,
     "2305": _cancel_settlement,
     "5203": _query_settlement,
     "3201": _reconcile,
 }
-_IN_ONE_TRANSACTION = frozenset({"2401", "2301", "2302", "2402"})
+_IN_ONE_TRANSACTION = frozenset({"2401", "2403", "2404", "2301", "2302", "2402", "2405"})
 assert set(_HANDLERS) == set(platform.INFNOS) == set(platform.INPUTS)
 assert _IN_ONE_TRANSACTION | {"2304", "2305"} == platform.WRITING

@@ -138,3 +138,22 @@ def test_a_refused_message_stops_the_client_with_its_err_msg_and_exit_1(
 
     assert his_client.main(argv) == 1
     assert f"fixmedins_code: {other} is not this key's hospital" in capsys.readouterr().err
+
+
+def test_the_clients_corrections_cancel_and_correct_on_the_way_and_the_bill_is_the_same(
+    world: World, server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--cancel-admission, --correct-begntime and --cancel-discharge (2404, 2403, 2405): the
+    stay still settles as worked example E2, admitted on its first day."""
+    number, name = patient(world)
+    hospital = world.hospitals[3]
+    argv = ["--base-url", server.base_url, "--key", world.keys.hospital[hospital]]
+    argv += ["--hospital", hospital, "--id-number", number, "--name", name, "--keep"]
+    argv += [f"--{option}" for option in his_client.CORRECTIONS]
+
+    assert his_client.main(argv) == 0
+    printed = capsys.readouterr().out
+    for told in ("2404 cancelled", "2403 corrected the admission from 2018-03-02 08:00:00 to "
+                 "2018-03-01 08:00:00", "2405 cancelled the discharge"):  # fmt: skip
+        assert told in printed
+    assert f"{E2_FUND_TOTAL:>12}  基金支付 fund_pay_sumamt" in printed

@@ -29,6 +29,7 @@ from loadtests.claims import (
     claim_json,
     generate,
     population_hospital,
+    population_id_number,
     population_person,
 )
 from loadtests.generate import Hospital, Mix, PersonPool, generate_stay
@@ -50,6 +51,8 @@ def test_the_load_tests_copy_of_the_population_is_the_one_the_seeding_writes() -
     assert (POPULATION_SEED, STATUS_FROM) == (demo.POPULATION_SEED, demo.STATUS_FROM)
     for index in range(0, 100_000, 7):
         assert population_person(index) == demo.population_person(index), index
+        person = population_person(index)
+        assert population_id_number(person) == demo.population_id_number(person), index
     for index in range(100):
         hospital_id, level, region = demo.population_hospital(index)
         assert population_hospital(hospital_id) == Hospital(hospital_id, level, region)

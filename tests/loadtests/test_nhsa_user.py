@@ -64,7 +64,7 @@ class Service:
                 NHSA_PATH, content=body,
                 headers={"Authorization": f"Bearer {key}", "content-type": "application/json"},
             )  # fmt: skip
-            output, found = answer_problems(response.status_code, response.content, check)
+            output, found = answer_problems(response.status_code, response.content, check, infno)
             if problems is None:
                 assert found == [], (infno, found)
             elif found:
@@ -246,12 +246,69 @@ def test_an_answer_that_is_not_a_right_envelope_is_a_problem() -> None:
         """HTTP 401, expected 200: b'{"title": "no key"}'"""
     ]
     assert answer_problems(200, b"<html>", fine)[1] == ["the answer is not JSON: b'<html>'"]
-    refused = b'{"infcode": -1, "err_msg": "msgid: used", "output": {}}'
-    assert answer_problems(200, refused, fine)[1] == ["infcode -1: msgid: used"]
-    assert answer_problems(200, b'{"infcode": 0, "output": {"a": 1.10}}', fine) == (
-        {"a": Decimal("1.10")},
-        [],
+    head = (
+        b'{"infcode": %s, "inf_refmsgid": "000000201803121000000123456789", '
+        b'"refmsg_time": "20180312100000123", "respond_time": "20180312100000125", '
+        b'"err_msg": "%s", "warn_msg": "", "output": %s}'
     )
+    refused = head % (b"-1", b"msgid: used", b"{}")
+    assert answer_problems(200, refused, fine)[1] == ["infcode -1: msgid: used"]
+    answered = head % (b"0", b"", b'{"fund_payamt": 1.10}')
+    assert answer_problems(200, answered, fine) == ({"fund_payamt": Decimal("1.10")}, [])
+
+
+def test_an_answer_a_strict_his_client_cannot_bind_is_a_problem() -> None:
+    """Read as public HIS code reads the platform's answers (issue 19, section 6): a null, an
+    amount that is not a number of two decimals, a number where an id belongs, a missing
+    array, a time in another format, a \\u escape."""
+
+    def fine(_: dict[str, Any]) -> list[str]:
+        return []
+
+    def problems(output: bytes, infno: str = "2304", **envelope: bytes) -> list[str]:
+        fields = {
+            b"infcode": b"0", b"inf_refmsgid": b'"000000201803121000000123456789"',
+            b"refmsg_time": b'"20180312100000123"', b"respond_time": b'"20180312100000125"',
+            b"err_msg": b'""', b"warn_msg": b'""', b"output": output,
+            **{name.encode(): value for name, value in envelope.items()},
+        }  # fmt: skip
+        body = b"{" + b",".join(b'"%s":%s' % pair for pair in fields.items()) + b"}"
+        return answer_problems(200, body, fine, infno)[1]
+
+    detail = b'"setldetail": []'
+    assert problems(b'{"setlinfo": {"medfee_sumamt": 12.50}, %s}' % detail) == []
+    assert problems(b'{"setlinfo": {"medfee_sumamt": null}, %s}' % detail) == [
+        "output.setlinfo.medfee_sumamt is null"
+    ]
+    assert problems(b'{"setlinfo": {"medfee_sumamt": 12.5}, %s}' % detail) == [
+        "output.setlinfo.medfee_sumamt Decimal('12.5') is not a number of 2 decimals"
+    ]
+    assert problems(b'{"setlinfo": {"medfee_sumamt": "12.50"}, %s}' % detail) == [
+        "output.setlinfo.medfee_sumamt '12.50' is not a number of 2 decimals"
+    ]
+    assert problems(b'{"setlinfo": {"psn_no": 7}, %s}' % detail) == [
+        "output.setlinfo.psn_no 7 is not a string"
+    ]
+    assert problems(b'{"setlinfo": {}}') == ["output.setldetail is not an array"]
+    assert problems(b'{"setlinfo": {"setl_time": "2018-03-12T10:00:00"}, %s}' % detail) == [
+        "output.setlinfo.setl_time '2018-03-12T10:00:00' is not a time as the platform writes it"
+    ]
+    assert problems(b'{"result": [{"pric": 3.5}]}', "2301") == [
+        "output.result[0].pric Decimal('3.5') is not a number of 6 decimals"
+    ]
+    assert problems(b"{}", "1101", respond_time=b'"2018-03-12 10:00:00.125"') == [
+        "respond_time '2018-03-12 10:00:00.125' is not the platform's format",
+        "output.insuinfo is not an array",
+        "output.idetinfo is not an array",
+    ]
+    assert problems(b"{}", "2402", infcode=b'"0"', warn_msg=b"null") == [
+        "warn_msg None is not a string",
+        "infcode '0' is not the number 0 or -1",
+        "infcode '0' is not an integer",
+        "warn_msg is null",
+    ]
+    assert problems(b'{"psn_name": "\\u738b"}', "2402") == ["the answer has a \\u escape"]
+    assert problems(b'{"psn_name": "C:\\\\users"}', "2402") == []
 
 
 def test_messages_carry_exact_numbers_and_never_a_float() -> None:

@@ -40,6 +40,8 @@ class World:
     cross_region_hospital: str = field(default="")
     """A level-3 hospital of region 210000 (the persons are insured in 220000); its key is in
     `keys.hospital`. Not in `hospitals`, which holds the home region's hospital of each level."""
+    id_numbers: dict[str, str] = field(default_factory=dict)
+    """person_id → the ID number registered: the credential a HIS sends with 2401."""
 
     def auth(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
@@ -97,7 +99,7 @@ def make_world(client: TestClient, settings: Settings) -> World:
         headers=headers,
     )
     assert response.status_code == 201, response.text
-    persons = {}
+    persons, id_numbers = {}, {}
     for index, group in enumerate(("none", "destitute", "dibao", "registered_poor")):
         person_id = f"P{tag}{index}"
         statuses = (
@@ -105,11 +107,12 @@ def make_world(client: TestClient, settings: Settings) -> World:
             if group == "none"
             else [{"group": group, "valid_from": "2017-01-01", "valid_to": None}]
         )
+        id_numbers[person_id] = id_number(f"2201021960050{index}123")
         response = client.put(
             f"/v1/persons/{person_id}",
             json={
                 "name": f"测试{index}",
-                "id_number": id_number(f"2201021960050{index}123"),
+                "id_number": id_numbers[person_id],
                 "birth_date": "1960-05-01",
                 "gender": "female",
                 "insured_region": "220000",
@@ -120,6 +123,7 @@ def make_world(client: TestClient, settings: Settings) -> World:
         assert response.status_code == 201, response.text
         persons[group] = person_id
     persons["male"] = _register_male(client, headers, f"P{tag}M")
+    id_numbers[persons["male"]] = MALE_ID_NUMBER
     engine = make_engine(settings)
     hospital_keys = {}
     with write_session(engine) as session:
@@ -128,8 +132,17 @@ def make_world(client: TestClient, settings: Settings) -> World:
         session.commit()
     engine.dispose()
     return World(
-        tag, Keys(admin, finance, hospital_keys), hospitals, persons, client, cross_region_hospital
+        tag,
+        Keys(admin, finance, hospital_keys),
+        hospitals,
+        persons,
+        client,
+        cross_region_hospital,
+        id_numbers,
     )
+
+
+MALE_ID_NUMBER = id_number("22010219580601031")
 
 
 def _register_male(client: TestClient, headers: dict[str, str], person_id: str) -> str:
@@ -138,7 +151,7 @@ def _register_male(client: TestClient, headers: dict[str, str], person_id: str) 
         f"/v1/persons/{person_id}",
         json={
             "name": "测试男",
-            "id_number": id_number("22010219580601031"),
+            "id_number": MALE_ID_NUMBER,
             "birth_date": "1958-06-01",
             "gender": "male",
             "insured_region": "220000",

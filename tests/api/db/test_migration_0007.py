@@ -25,7 +25,7 @@ def test_going_back_below_0007_is_refused_while_an_encounter_is_kept(
     assert check(own_engine, None).differences == ()
 
 
-def test_a_settlement_stored_before_0007_answers_its_rate_as_null(
+def test_a_settlement_stored_before_0007_answers_its_rate_as_zero_never_null(
     own_world: World, own_engine: Engine
 ) -> None:
     claim = own_world.claim("e2")
@@ -45,7 +45,8 @@ def test_a_settlement_stored_before_0007_answers_its_rate_as_null(
         "psn_no": claim["person_id"],
     }
     setlinfo = his.ok("5203", {"data": reference})["setlinfo"]
-    assert setlinfo["pool_prop_selfpay"] is None
+    # Unknown, yet never null (a client reads it into a non-nullable decimal): 0.0000.
+    assert str(setlinfo["pool_prop_selfpay"]) == "0.0000"
     assert str(setlinfo["fund_pay_sumamt"]) == bill.json()["totals"]["fund_total"]
     again = own_world.client.get(f"/v1/settlements/{settlement_id}", headers=headers)
     assert again.json() == bill.json()

@@ -131,8 +131,10 @@ def test_a_stay_settles_as_the_same_claim_posted_to_the_settlement_route(
     assert [row["fund_pay_type"] for row in setldetail] == [fund["fund_code"] for fund in paid]
     assert [row["fund_payamt"] for row in setldetail] == [Decimal(f["paid"]) for f in paid]
     assert [row["inscp_scp_amt"] for row in setldetail] == [Decimal(f["base"]) for f in paid]
+    # An uncapped fund's limit this claim is its base (INTEROP.md, "Additions"), never null.
     assert [row["crt_payb_lmt_amt"] for row in setldetail] == [
-        None if fund["cap_remaining"] is None else Decimal(fund["cap_remaining"]) for fund in paid
+        Decimal(fund["base"] if fund["cap_remaining"] is None else fund["cap_remaining"])
+        for fund in paid
     ]
     assert setlinfo["psn_type"] == (bill["group"] or "")
     assert setlinfo["pool_prop_selfpay"] is not None
@@ -145,7 +147,7 @@ def test_a_cross_region_stay_names_its_filing_at_admission(world: World) -> None
     claim = world.claim("x1", person="dibao", hospital_id=his.hospital_id)
     del claim["filing"]
     before = row_counts(_settings(world))
-    answer = his.call("2401", _admission(claim))
+    answer = his.call("2401", _admission(world, claim))
     assert answer["infcode"] == -1
     assert "input.mdtrtinfo.filing" in answer["err_msg"]
     assert "insured in 220000 and the hospital is in 210000" in answer["err_msg"]
@@ -161,12 +163,14 @@ def _settings(world: World) -> Settings:
     return settings
 
 
-def _admission(claim: dict[str, Any]) -> dict[str, Any]:
+def _admission(world: World, claim: dict[str, Any]) -> dict[str, Any]:
     return {
         "mdtrtinfo": {
             "psn_no": claim["person_id"],
             "insutype": "390",
             "begntime": f"{claim['admission_date']} 08:00:00",
+            "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": world.id_numbers[claim["person_id"]],
             "med_type": "21",
             "ipt_no": "ZY0001",
         },
@@ -197,7 +201,7 @@ def test_an_unknown_infno_is_refused_naming_the_transactions_answered(world: Wor
 
 def test_another_hospitals_code_is_refused(world: World) -> None:
     his = his_of(world)
-    body = envelope(world.hospitals[2], "2401", _admission(world.claim("e2")))
+    body = envelope(world.hospitals[2], "2401", _admission(world, world.claim("e2")))
     refused(his, body, f"fixmedins_code: {world.hospitals[2]} is not this key's hospital")
 
 
@@ -262,9 +266,11 @@ def test_three_decimals_in_an_amount_are_refused_never_rounded(world: World) -> 
 def test_a_msgid_reused_with_another_body_is_refused(world: World) -> None:
     his = his_of(world)
     claim = world.claim("e2")
-    first = envelope(his.hospital_id, "2401", _admission(claim))
+    first = envelope(his.hospital_id, "2401", _admission(world, claim))
     assert exact(his.post(first))["infcode"] == 0
-    again = envelope(his.hospital_id, "2401", _admission({**claim, "admission_date": "2018-03-02"}))
+    again = envelope(
+        his.hospital_id, "2401", _admission(world, {**claim, "admission_date": "2018-03-02"})
+    )
     again["msgid"] = first["msgid"]
     refused(his, again, f"msgid: {first['msgid']} was already used for another message")
 
@@ -294,7 +300,7 @@ def test_the_interface_keeps_its_http_errors(world: World) -> None:
 def test_a_repeated_message_answers_the_first_answer_byte_for_byte(world: World) -> None:
     his = his_of(world)
     claim = world.claim("e2")
-    admission = envelope(his.hospital_id, "2401", _admission(claim))
+    admission = envelope(his.hospital_id, "2401", _admission(world, claim))
     first = his.post(admission)
     counts = row_counts(_settings(world))
     again = his.post(admission)
@@ -317,7 +323,7 @@ def test_concurrent_copies_of_one_message_make_one_effect(world: World) -> None:
     claim = world.claim("e2")
     settings = _settings(world)
     before = row_counts(settings)
-    admission = json_body(envelope(his.hospital_id, "2401", _admission(claim)))
+    admission = json_body(envelope(his.hospital_id, "2401", _admission(world, claim)))
     answers = _at_once(his, admission, 6)
     assert {answer.status_code for answer in answers} == {200}
     assert len({answer.content for answer in answers}) == 1, [a.content for a in answers]
@@ -356,8 +362,9 @@ def test_2301_answers_each_lines_split_and_the_rule_findings(world: World) -> No
     his = his_of(world)
     claim = world.claim("r1", person="male")
     mdtrt_id = his.admit(claim)
-    output = his.ok("2301", {"feedetail": his.fee_lines(claim, mdtrt_id)})
-    rows = output["result"]
+    answer = his.call("2301", {"feedetail": his.fee_lines(claim, mdtrt_id)})
+    assert answer["infcode"] == 0, answer["err_msg"]
+    rows = answer["output"]["result"]
     assert [row["feedetl_sn"] for row in rows] == [
         f"F{item['line_no']:04d}" for item in claim["items"]
     ]
@@ -368,8 +375,9 @@ def test_2301_answers_each_lines_split_and_the_rule_findings(world: World) -> No
         )  # fmt: skip
         assert split == row["det_item_fee_sumamt"], row
         assert row["chrgitm_lv"] in ("01", "02", "03")
-    # r1's lines break rules of section 14: their findings are in the memo, in Chinese.
-    assert any(re.match(r"R0[1-4] ", row["memo"]) for row in rows), rows
+    # r1's lines break rules of section 14: their findings are in the envelope's warn_msg, in
+    # Chinese, each naming its line.
+    assert re.search(r"feedetl_sn F[0-9]{4}: R0[1-4] ", answer["warn_msg"]), answer["warn_msg"]
     # Before the discharge, the lines are checked as of the last fee's day (all on the day of
     # admission here), as the claim would be were the person discharged that day.
     as_of = {**claim, "discharge_date": claim["admission_date"]}
@@ -390,9 +398,10 @@ def test_a_refund_nets_into_its_line_and_cancelled_lines_leave_the_claim(world: 
     # Two of line 1's eleven bed-days refunded; line 2 cancelled; then 0000 is not needed.
     refund = {**lines[0], "feedetl_sn": "R0001", "cnt": Decimal("-2"),
               "det_item_fee_sumamt": Decimal("-90.00"), "init_feedetl_sn": lines[0]["feedetl_sn"]}  # fmt: skip
-    answered = his.ok("2301", {"feedetail": [refund]})["result"][0]
+    answer = his.call("2301", {"feedetail": [refund]})
+    answered = answer["output"]["result"][0]
     assert answered["cnt"] == Decimal("-2")
-    assert answered["memo"].startswith(f"退费，冲减明细 {lines[0]['feedetl_sn']}")
+    assert f"feedetl_sn R0001: 退费，冲减明细 {lines[0]['feedetl_sn']}" in answer["warn_msg"]
     too_much = {**refund, "feedetl_sn": "R0002", "cnt": Decimal("-10"),
                 "det_item_fee_sumamt": Decimal("-450.00")}  # fmt: skip
     refused(his, envelope(his.hospital_id, "2301", {"feedetail": [too_much]}),
@@ -530,11 +539,17 @@ def test_1101_finds_a_person_by_identity_card_and_name_only(world: World) -> Non
     assert output["baseinfo"]["gend"] == "1"
     assert output["idetinfo"][0]["psn_idet_type"] == "dibao"
     assert output["insuinfo"] == [
-        {"insutype": "390", "psn_type": "dibao", "insuplc_admdvs": "220000"}
-    ]
+        {"insutype": "390", "psn_type": "dibao", "insuplc_admdvs": "220000",
+         "cvlserv_flag": "0", "balc": Decimal("0.00")}
+    ]  # fmt: skip
     answer = his.call("1101", {"data": {**query, "psn_name": "王六"}})
     assert answer["infcode"] == -1
     assert number not in answer["err_msg"]
+    # The number alone is no query: the name is required, as the platform requires it.
+    alone = his.call("1101", {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": number}})
+    assert alone["infcode"] == -1
+    assert alone["err_msg"].startswith("input.data.psn_name:"), alone["err_msg"]
+    assert alone["output"] == {}
 
 
 # ---------------------------------------------------------------- hospitals see their own only
@@ -619,7 +634,7 @@ def test_hostile_text_and_shapes_are_refused_by_name_never_a_500(world: World) -
     }  # fmt: skip
     refused(his, envelope(his.hospital_id, "3201", {"data": statement}), "input.data.stmt_enddate")
     refused(his, envelope(his.hospital_id, "3201", {"data": {**statement, "medfee_sumamt": "1e3"}}),
-            "input.data.stmt_enddate")  # fmt: skip
+            'input.data.medfee_sumamt: "1e3" is written with an exponent')  # fmt: skip
 
 
 def test_a_stay_is_admitted_once_whatever_the_msgid(world: World) -> None:
@@ -627,8 +642,8 @@ def test_a_stay_is_admitted_once_whatever_the_msgid(world: World) -> None:
     encounter it has (one encounter per hospital stay number, ipt_no)."""
     his = his_of(world)
     claim = world.claim("e2")
-    first = his.ok("2401", _admission(claim))["result"]["mdtrt_id"]
-    refused(his, envelope(his.hospital_id, "2401", _admission(claim)),
+    first = his.ok("2401", _admission(world, claim))["result"]["mdtrt_id"]
+    refused(his, envelope(his.hospital_id, "2401", _admission(world, claim)),
             f"input.mdtrtinfo.ipt_no: stay ZY0001 is admitted already, as encounter {first}")  # fmt: skip
 
 
