@@ -105,7 +105,7 @@ async def query_parameters_once(request: Request) -> None:
     counts = Counter(name for name, _ in given)
     if len(counts) == len(given):
         return
-    read = _query_names(request.scope.get("route"))
+    read = query_names(request.scope.get("route"))
     errors = [
         item(["query", name], f"given {count} times: give it once", "duplicate_parameter")
         for name, count in counts.items()
@@ -117,7 +117,7 @@ async def query_parameters_once(request: Request) -> None:
         )
 
 
-def _query_names(route: Any) -> set[str]:
+def query_names(route: Any) -> set[str]:
     """The query parameters the route reads, its dependencies' included (by their names in the
     query string)."""
     pending = [route.dependant] if hasattr(route, "dependant") else []

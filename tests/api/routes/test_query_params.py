@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.core.config import Settings
+from api.core.deps import query_names
 from tests.support.db import row_counts
 from tests.support.world import World
 
@@ -94,12 +95,7 @@ def read_query_parameters(app: FastAPI) -> dict[tuple[str, str], set[str]]:
         routes = list(iter_route_contexts(app.routes))
     found: dict[tuple[str, str], set[str]] = {}
     for route in routes:
-        pending = [route.dependant] if hasattr(route, "dependant") else []
-        names: set[str] = set()
-        while pending:
-            dependant = pending.pop()
-            names.update(field.alias for field in dependant.query_params)
-            pending.extend(dependant.dependencies)
+        names = query_names(route)
         for method in getattr(route, "methods", None) or ():
             if names and method != "HEAD":
                 found[(method, route.path)] = names
