@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run examples test lint types unit bench loadtest soak venv clean
+.PHONY: run examples test lint types unit bench loadtest soak mutate venv clean
 
 # The environment is created when missing and refreshed when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -97,6 +97,20 @@ soak: $(STAMP)
 	$(BIN)/python -m pytest tests/api/routes/test_crash_safety.py tests/api/routes/test_contention.py \
 	  tests/api/routes/test_hostile_input.py tests/api/routes/test_schemathesis.py -q -s
 	$(BIN)/python -m loadtests.run --duration 600 --users 16 --name soak-$$(date +%Y%m%d-%H%M%S)
+
+## mutate: mutation testing with mutmut (tests/support/mutate.py, docs/mutation.md), never part of `make
+## test` or CI (it is slow): small bugs are put into copies of the code one at a time under
+## var/mutate/<scope>/mutants/ (never the tree) and the tests run against each. Scopes: engine
+## (settlement/ with the engine's and the tariffs' example tests) and platform (api/core/nhsa.py,
+## api/services/nhsa.py, api/core/exact_json.py with tests/api/routes/test_nhsa*.py on SQLite).
+## Prints each scope's kill rate and every mutant not killed; a second run retests only what
+## changed. Variables: MUTATE_SCOPES="engine platform" MUTATE_CHILDREN (mutants tested at once)
+## MUTATE_FLAGS (--fresh to start over, --only 'api.services.nhsa.x__reconcile*' for a few).
+MUTATE_SCOPES ?= engine platform
+MUTATE_CHILDREN ?= 1
+MUTATE_FLAGS ?=
+mutate: $(STAMP)
+	$(BIN)/python -m tests.support.mutate $(MUTATE_SCOPES) --max-children $(MUTATE_CHILDREN) $(MUTATE_FLAGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
