@@ -98,14 +98,15 @@ soak: $(STAMP)
 	  tests/api/routes/test_hostile_input.py tests/api/routes/test_schemathesis.py -q -s
 	$(BIN)/python -m loadtests.run --duration 600 --users 16 --name soak-$$(date +%Y%m%d-%H%M%S)
 
-## mutate: mutation testing with mutmut (tests/support/mutate.py, docs/mutation.md), never part of `make
-## test` or CI (it is slow): small bugs are put into copies of the code one at a time under
-## var/mutate/<scope>/mutants/ (never the tree) and the tests run against each. Scopes: engine
-## (settlement/ with the engine's and the tariffs' example tests) and platform (api/core/nhsa.py,
-## api/services/nhsa.py, api/core/exact_json.py with tests/api/routes/test_nhsa*.py on SQLite).
-## Prints each scope's kill rate and every mutant not killed; a second run retests only what
-## changed. Variables: MUTATE_SCOPES="engine platform" MUTATE_CHILDREN (mutants tested at once)
-## MUTATE_FLAGS (--fresh to start over, --only 'api.services.nhsa.x__reconcile*' for a few).
+## mutate: mutation testing with mutmut (tests/support/mutate.py, docs/mutation.md), never part
+## of `make test` or CI (it is slow): small bugs are put into copies of the code one at a time
+## under var/mutate/<scope>/mutants/ (never the tree) and the tests run against each. Scopes:
+## engine (settlement/ with the engine's and the tariffs' example tests) and platform
+## (api/core/nhsa.py, api/services/nhsa.py, api/core/exact_json.py with
+## tests/api/routes/test_nhsa*.py on SQLite). Prints each scope's kill rate and every mutant not
+## killed; a second run retests only what changed. Variables: MUTATE_SCOPES="engine platform"
+## MUTATE_CHILDREN (mutants tested at once) MUTATE_FLAGS (--fresh to start over,
+## --retest-survivors, --only 'api.services.nhsa.x__reconcile*' for a few).
 MUTATE_SCOPES ?= engine platform
 MUTATE_CHILDREN ?= 1
 MUTATE_FLAGS ?=
