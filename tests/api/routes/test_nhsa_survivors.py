@@ -396,16 +396,24 @@ def test_a_reversals_answers_carry_the_reversals_time_not_the_settlements(world:
     claim = world.claim("e2")
     mdtrt_id = his.stay(claim)
     setl_id = his.ok("2304", his.settle_data(claim, mdtrt_id))["setlinfo"]["setl_id"]
-    with _engine(world).begin() as connection:
+    row = SETTLEMENT.c.settlement_id == setl_id
+    engine = _engine(world)
+    with engine.begin() as connection:
+        settled_at = connection.execute(select(SETTLEMENT.c.settled_at).where(row)).scalar_one()
         connection.execute(
-            update(SETTLEMENT).where(SETTLEMENT.c.settlement_id == setl_id)
-            .values(settled_at=datetime(2018, 3, 12, 2, 0, tzinfo=UTC))
-        )  # fmt: skip
-    named = {"data": {**ref(claim, mdtrt_id)["data"], "setl_id": setl_id}}
-    assert his.ok("5203", named)["setlinfo"]["setl_time"] == "2018-03-12 10:00:00"
-    reversed_time = his.ok("2305", named)["setlinfo"]["setl_time"]
-    assert not reversed_time.startswith("2018-")
-    assert his.ok("5203", named)["setlinfo"]["setl_time"] == reversed_time
+            update(SETTLEMENT).where(row).values(settled_at=datetime(2018, 3, 12, 2, 0, tzinfo=UTC))
+        )
+    try:
+        named = {"data": {**ref(claim, mdtrt_id)["data"], "setl_id": setl_id}}
+        assert his.ok("5203", named)["setlinfo"]["setl_time"] == "2018-03-12 10:00:00"
+        reversed_time = his.ok("2305", named)["setlinfo"]["setl_time"]
+        assert not reversed_time.startswith("2018-")
+        assert his.ok("5203", named)["setlinfo"]["setl_time"] == reversed_time
+    finally:
+        # Put the time back: the hourly totals the service kept are by the true hour, and the
+        # ledger's test of the shared database proves them against the settlements.
+        with engine.begin() as connection:
+            connection.execute(update(SETTLEMENT).where(row).values(settled_at=settled_at))
 
 
 def test_cancelling_two_refunds_of_one_line_names_the_line_once(world: World) -> None:
