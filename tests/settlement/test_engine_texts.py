@@ -259,35 +259,6 @@ def test_e2_explains_every_fund_to_the_exact_amount_in_english_and_chinese(
     ]  # fmt: skip
 
 
-def test_e1_explains_a_fund_that_pays_nothing_in_both_languages(e1: Settlement) -> None:
-    """An exact amount of whole fen is written with its two decimals (10977.06, 0.00)."""
-    assert explained(e1)[:4] == [
-        ("basic_insurance", (
-            "level-3 hospital: deductible (起付线) 900.00, rate 0.60",
-            "in scope 19195.10 − deductible 900.00 = 18295.10 × 0.60 = 10977.06 → 10977.06",
-            "annual cap 150000.00, paid this year 0.00, left 150000.00: pays 10977.06",
-        ), (
-            "3级医院：起付线 900.00，报销比例 0.60",
-            "政策范围内 19195.10 − 起付线 900.00 = 18295.10 × 0.60 = 10977.06 → 10977.06",
-            "年度最高支付限额 150000.00，本年已支付 0.00，剩余 150000.00：支付 10977.06",
-        )),
-        ("critical_illness", (
-            "base 8218.04 (in scope left after basic insurance); annual deductible 10000.00; "
-            "year's base before this claim 0.00",
-            "above the deductible line this year: 0.00 → 0.00, this claim 0.00",
-            "exact 0.00 → 0.00",
-            "annual cap 300000.00, paid this year 0.00, left 300000.00: pays 0.00",
-        ), (
-            "基数 8218.04（基本医保支付后的政策范围内自付）；年度起付线 10000.00；本次之前年度累计 0.00",
-            "本年起付线以上累计：0.00 → 0.00，本次 0.00",
-            "精确值 0.00 → 0.00",
-            "年度最高支付限额 300000.00，本年已支付 0.00，剩余 300000.00：支付 0.00",
-        )),
-        ("medical_assistance", ("no assistance group: pays 0.00",), ("非救助对象：支付 0.00",)),
-        ("charity", ("not in a charity group: pays 0.00",), ("非慈善救助对象：支付 0.00",)),
-    ]  # fmt: skip
-
-
 # ---------------------------------------------------------------- numbers as words
 
 

@@ -52,6 +52,33 @@ def exact(response: Any, infno: str | None = None) -> Any:
     return document
 
 
+def admission_data(
+    world: World,
+    claim: dict[str, Any],
+    *,
+    ipt_no: str = "ZY0001",
+    diagnoses: list[str] | None = None,
+    **mdtrtinfo: Any,
+) -> dict[str, Any]:
+    """A 2401's input admitting `claim`'s person on its admission day: the person's ID card as
+    a HIS reads it at the admission desk, the claim's filing when it has one, `diagnoses` (the
+    claim's own by default) as diseinfo, the first the main one; `mdtrtinfo` overrides."""
+    return {
+        "mdtrtinfo": {
+            "psn_no": claim["person_id"],
+            "insutype": "390",
+            "begntime": f"{claim['admission_date']} 08:00:00",
+            "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": world.id_numbers.get(claim["person_id"], ""),
+            "med_type": "21",
+            "ipt_no": ipt_no,
+            **({"filing": claim["filing"]} if claim.get("filing") else {}),
+            **mdtrtinfo,
+        },
+        "diseinfo": diseinfo(claim["diagnoses"] if diagnoses is None else diagnoses),
+    }
+
+
 @dataclass
 class His:
     """One hospital's billing system talking to onestop."""
@@ -91,26 +118,12 @@ class His:
         return answer["output"]
 
     def admit(self, claim: dict[str, Any], **mdtrtinfo: Any) -> str:
-        output = self.ok(
-            "2401",
-            {
-                "mdtrtinfo": {
-                    "psn_no": claim["person_id"],
-                    "insutype": "390",
-                    "begntime": f"{claim['admission_date']} 08:00:00",
-                    "mdtrt_cert_type": "02",
-                    # The person's ID card, as a HIS reads it at the admission desk.
-                    "mdtrt_cert_no": self.world.id_numbers.get(claim["person_id"], ""),
-                    "med_type": "21",
-                    "ipt_no": f"ZY{secrets.token_hex(4)}",
-                    "adm_diag_dscr": "入院诊断",
-                    **({"filing": claim["filing"]} if claim.get("filing") else {}),
-                    **mdtrtinfo,
-                },
-                "diseinfo": diseinfo(claim["diagnoses"]),
-            },
+        data = admission_data(
+            self.world,
+            claim,
+            **{"ipt_no": f"ZY{secrets.token_hex(4)}", "adm_diag_dscr": "入院诊断", **mdtrtinfo},
         )
-        return str(output["result"]["mdtrt_id"])
+        return str(self.ok("2401", data)["result"]["mdtrt_id"])
 
     def fee_lines(self, claim: dict[str, Any], mdtrt_id: str) -> list[dict[str, Any]]:
         """The claim's items as 2301 lines, all charged on the day of admission."""

@@ -21,7 +21,7 @@ from api.core.config import Settings
 from api.db.tables import ENCOUNTER
 from loadtests.nhsa import dumps as json_body
 from tests.support.db import row_counts
-from tests.support.nhsa import His, envelope, exact
+from tests.support.nhsa import His, admission_data, envelope, exact
 from tests.support.world import World, id_number
 
 FUND_FIELDS = {
@@ -147,7 +147,7 @@ def test_a_cross_region_stay_names_its_filing_at_admission(world: World) -> None
     claim = world.claim("x1", person="dibao", hospital_id=his.hospital_id)
     del claim["filing"]
     before = row_counts(_settings(world))
-    answer = his.call("2401", _admission(world, claim))
+    answer = his.call("2401", admission_data(world, claim, diagnoses=["C34.1"]))
     assert answer["infcode"] == -1
     assert "input.mdtrtinfo.filing" in answer["err_msg"]
     assert "insured in 220000 and the hospital is in 210000" in answer["err_msg"]
@@ -161,21 +161,6 @@ def _settings(world: World) -> Settings:
     state = world.client.app.state.onestop  # type: ignore[attr-defined]
     settings: Settings = state.settings
     return settings
-
-
-def _admission(world: World, claim: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "mdtrtinfo": {
-            "psn_no": claim["person_id"],
-            "insutype": "390",
-            "begntime": f"{claim['admission_date']} 08:00:00",
-            "mdtrt_cert_type": "02",
-            "mdtrt_cert_no": world.id_numbers[claim["person_id"]],
-            "med_type": "21",
-            "ipt_no": "ZY0001",
-        },
-        "diseinfo": [{"diag_code": "C34.1", "maindiag_flag": "1"}],
-    }
 
 
 def refused(his: His, body: dict[str, Any] | bytes, *named: str) -> str:
@@ -201,7 +186,9 @@ def test_an_unknown_infno_is_refused_naming_the_transactions_answered(world: Wor
 
 def test_another_hospitals_code_is_refused(world: World) -> None:
     his = his_of(world)
-    body = envelope(world.hospitals[2], "2401", _admission(world, world.claim("e2")))
+    body = envelope(
+        world.hospitals[2], "2401", admission_data(world, world.claim("e2"), diagnoses=["C34.1"])
+    )
     refused(his, body, f"fixmedins_code: {world.hospitals[2]} is not this key's hospital")
 
 
@@ -266,10 +253,12 @@ def test_three_decimals_in_an_amount_are_refused_never_rounded(world: World) -> 
 def test_a_msgid_reused_with_another_body_is_refused(world: World) -> None:
     his = his_of(world)
     claim = world.claim("e2")
-    first = envelope(his.hospital_id, "2401", _admission(world, claim))
+    first = envelope(his.hospital_id, "2401", admission_data(world, claim, diagnoses=["C34.1"]))
     assert exact(his.post(first))["infcode"] == 0
     again = envelope(
-        his.hospital_id, "2401", _admission(world, {**claim, "admission_date": "2018-03-02"})
+        his.hospital_id,
+        "2401",
+        admission_data(world, {**claim, "admission_date": "2018-03-02"}, diagnoses=["C34.1"]),
     )
     again["msgid"] = first["msgid"]
     refused(his, again, f"msgid: {first['msgid']} was already used for another message")
@@ -300,7 +289,7 @@ def test_the_interface_keeps_its_http_errors(world: World) -> None:
 def test_a_repeated_message_answers_the_first_answer_byte_for_byte(world: World) -> None:
     his = his_of(world)
     claim = world.claim("e2")
-    admission = envelope(his.hospital_id, "2401", _admission(world, claim))
+    admission = envelope(his.hospital_id, "2401", admission_data(world, claim, diagnoses=["C34.1"]))
     first = his.post(admission)
     counts = row_counts(_settings(world))
     again = his.post(admission)
@@ -323,7 +312,9 @@ def test_concurrent_copies_of_one_message_make_one_effect(world: World) -> None:
     claim = world.claim("e2")
     settings = _settings(world)
     before = row_counts(settings)
-    admission = json_body(envelope(his.hospital_id, "2401", _admission(world, claim)))
+    admission = json_body(
+        envelope(his.hospital_id, "2401", admission_data(world, claim, diagnoses=["C34.1"]))
+    )
     answers = _at_once(his, admission, 6)
     assert {answer.status_code for answer in answers} == {200}
     assert len({answer.content for answer in answers}) == 1, [a.content for a in answers]
@@ -642,8 +633,8 @@ def test_a_stay_is_admitted_once_whatever_the_msgid(world: World) -> None:
     encounter it has (one encounter per hospital stay number, ipt_no)."""
     his = his_of(world)
     claim = world.claim("e2")
-    first = his.ok("2401", _admission(world, claim))["result"]["mdtrt_id"]
-    refused(his, envelope(his.hospital_id, "2401", _admission(world, claim)),
+    first = his.ok("2401", admission_data(world, claim, diagnoses=["C34.1"]))["result"]["mdtrt_id"]
+    refused(his, envelope(his.hospital_id, "2401", admission_data(world, claim, diagnoses=["C34.1"])),
             f"input.mdtrtinfo.ipt_no: stay ZY0001 is admitted already, as encounter {first}")  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from api.core.config import Settings
 from api.db.tables import AUDIT, ENCOUNTER
 from tests.api.routes.test_nhsa import cross_region_his, his_of, refused, settle
 from tests.support.db import row_counts
-from tests.support.nhsa import envelope, exact
+from tests.support.nhsa import admission_data, envelope, exact
 from tests.support.world import World, id_number
 
 UNKNOWN = "input.mdtrtinfo.mdtrt_cert_no: no registered person has this psn_no and credential"
@@ -39,20 +39,8 @@ def _engine(world: World) -> Any:
 def admission(
     world: World, claim: dict[str, Any], *, ipt_no: str = "ZY-C-0001", **mdtrtinfo: Any
 ) -> dict[str, Any]:
-    return {
-        "mdtrtinfo": {
-            "psn_no": claim["person_id"],
-            "insutype": "390",
-            "begntime": f"{claim['admission_date']} 08:00:00",
-            "mdtrt_cert_type": "02",
-            "mdtrt_cert_no": world.id_numbers[claim["person_id"]],
-            "med_type": "21",
-            "ipt_no": ipt_no,
-            **({"filing": claim["filing"]} if claim.get("filing") else {}),
-            **mdtrtinfo,
-        },
-        "diseinfo": [{"diag_code": "C34.1", "maindiag_flag": "1"}],
-    }
+    """The stays here are admitted for lung cancer alone (C34.1)."""
+    return admission_data(world, claim, ipt_no=ipt_no, diagnoses=["C34.1"], **mdtrtinfo)
 
 
 def ref(claim: dict[str, Any], mdtrt_id: str) -> dict[str, Any]:
