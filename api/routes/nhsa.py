@@ -83,7 +83,7 @@ def _failed(state: AppState) -> bytes:
     nothing) but failed, and may have failed after writing: the HIS sends it again under the
     same msgid, which answers the first answer if it was kept."""
     now = state.clock()
-    return nhsa._envelope(state, now, -1, FAILED, None)
+    return nhsa.envelope_bytes(state, now, -1, FAILED, None)
 
 
 def _charset(parameters: list[str]) -> str | None:

@@ -127,18 +127,18 @@ def answer(
     try:
         document = exact_json.loads(body, values_max=platform.MESSAGE_VALUES_MAX)
     except exact_json.NotJson as error:
-        return _envelope(state, received, -1, str(error), None)
+        return envelope_bytes(state, received, -1, str(error), None)
     if not isinstance(document, dict):
-        return _envelope(state, received, -1, "the body is not a JSON object", None)
+        return envelope_bytes(state, received, -1, "the body is not a JSON object", None)
     try:
         envelope = platform.Envelope.model_validate(document)
     except ValidationError as error:
-        return _envelope(state, received, -1, _joined(platform.problems_of(error, "")), None)
+        return envelope_bytes(state, received, -1, _joined(platform.problems_of(error, "")), None)
     message = Message(state, writer, principal, envelope, received)
     try:
         return _dispatch(message)
     except Refused as refused:
-        return _envelope(state, received, -1, _joined(refused.problems), None)
+        return envelope_bytes(state, received, -1, _joined(refused.problems), None)
 
 
 def _dispatch(message: Message) -> bytes:
@@ -291,10 +291,10 @@ def _decimal_text(value: Any) -> str:
 
 def _answered(message: Message, output: dict[str, Any]) -> bytes:
     """The answer of a message answered (`infcode 0`), with its warnings."""
-    return _envelope(message.state, message.received, 0, "", output, _joined(message.warnings))
+    return envelope_bytes(message.state, message.received, 0, "", output, _joined(message.warnings))
 
 
-def _envelope(
+def envelope_bytes(
     state: AppState,
     received: datetime,
     infcode: int,
