@@ -54,9 +54,10 @@ def admitted(his: His, world: World, claim: dict[str, Any], ipt_no: str = "ZY-S-
     return str(his.ok("2401", admission(world, claim, ipt_no=ipt_no))["result"]["mdtrt_id"])
 
 
-def err_msg(his: His, body: dict[str, Any]) -> str:
-    """The whole err_msg of a refused message (nothing written, as `refused` checks)."""
-    return refused(his, body)
+def err_msg(his: His, infno: str, data: dict[str, Any]) -> str:
+    """The whole err_msg of `his`'s message `infno` refused (nothing written, as `refused`
+    checks)."""
+    return refused(his, envelope(his.hospital_id, infno, data))
 
 
 # ---------------------------------------------------------------- 2402 discharge
@@ -71,7 +72,7 @@ def test_a_discharge_without_diagnoses_before_its_admission_is_refused_in_these_
     body = discharge(claim, mdtrt_id, "2018-03-01 07:59:59")
     body["dscginfo"]["dise_codg"] = ""
     body["diseinfo"] = []
-    assert err_msg(his, envelope(his.hospital_id, "2402", body)) == (
+    assert err_msg(his, "2402", body) == (
         "input.diseinfo: a discharge names its diagnoses (or dscginfo.dise_codg); "
         "input.dscginfo.endtime: 2018-03-01 07:59:59 is before the admission 2018-03-01 08:00:00"
     )
@@ -120,7 +121,7 @@ def test_a_discharge_before_three_lines_names_them_earliest_first_and_no_more(
     claim = world.claim("e2")
     mdtrt_id = uploaded_late(his, world, claim, 3)
     early = discharge(claim, mdtrt_id, "2018-03-04 10:00:00")
-    assert err_msg(his, envelope(his.hospital_id, "2402", early)) == (
+    assert err_msg(his, "2402", early) == (
         "input.dscginfo.endtime: 2018-03-04 10:00:00 is before the day of lines "
         "F0009 (2018-03-05 09:00:00), F0008 (2018-03-06 09:00:00), F0007 (2018-03-07 09:00:00): "
         "cancel them (2302) or discharge later"
@@ -132,7 +133,7 @@ def test_a_discharge_before_four_lines_names_three_and_counts_the_rest(world: Wo
     claim = world.claim("e2")
     mdtrt_id = uploaded_late(his, world, claim, 4)
     early = discharge(claim, mdtrt_id, "2018-03-04 10:00:00")
-    assert err_msg(his, envelope(his.hospital_id, "2402", early)) == (
+    assert err_msg(his, "2402", early) == (
         "input.dscginfo.endtime: 2018-03-04 10:00:00 is before the day of lines "
         "F0009 (2018-03-05 09:00:00), F0008 (2018-03-06 09:00:00), F0007 (2018-03-07 09:00:00) "
         "and 1 more: cancel them (2302) or discharge later"
@@ -172,11 +173,11 @@ def test_2302_refusals_read_in_these_words(world: World) -> None:
     his.ok("2301", {"feedetail": [charged, refund]})
     two = cancelling(claim, mdtrt_id, "F0001")
     two["data"].append({**two["data"][0], "mdtrt_id": other})
-    assert err_msg(his, envelope(his.hospital_id, "2302", two)) == (
+    assert err_msg(his, "2302", two) == (
         f"input.data[1].mdtrt_id: one message changes one encounter ({mdtrt_id})"
     )
     unknown = cancelling(claim, mdtrt_id, "F0001", "F0404")
-    assert err_msg(his, envelope(his.hospital_id, "2302", unknown)) == (
+    assert err_msg(his, "2302", unknown) == (
         f"input.data[1].feedetl_sn: F0404 is no line of encounter {mdtrt_id}; "
         "feedetl_sn F0001: its refund R0001 stands; cancel the refund with it"
     )
@@ -268,9 +269,9 @@ def test_1101_answers_a_person_of_no_group_today_with_an_empty_psn_type_and_refu
         {"psn_idet_type": "dibao", "psn_idet_type_name": GROUP_NAMES[Group.DIBAO],
          "begntime": "2017-01-01 00:00:00", "endtime": "2017-12-31 23:59:59"}
     ]  # fmt: skip
-    assert err_msg(
-        his, envelope(his.hospital_id, "1101", {"data": {**query, "psn_name": "赵七"}})
-    ) == ("input.data.mdtrt_cert_no: no registered person has this identity number and name")
+    assert err_msg(his, "1101", {"data": {**query, "psn_name": "赵七"}}) == (
+        "input.data.mdtrt_cert_no: no registered person has this identity number and name"
+    )
 
 
 # ---------------------------------------------------------------- refusals, word for word
@@ -297,7 +298,7 @@ def test_2301_refusals_of_refunds_and_lines_read_in_these_words(world: World) ->
         {**charged, "feedetl_sn": "F0003", "fee_ocur_time": "2018-02-28 23:59:59"},
         {**refund, "feedetl_sn": "R0005", "init_feedetl_sn": ""},
     ]  # fmt: skip
-    assert err_msg(his, envelope(his.hospital_id, "2301", {"feedetail": rows})) == "; ".join(
+    assert err_msg(his, "2301", {"feedetail": rows}) == "; ".join(
         [
             "input.feedetail[0].init_feedetl_sn: a refund names the charged line it refunds; "
             "F0404 is no charged line of this encounter",
@@ -328,7 +329,7 @@ def test_2403_refusals_read_in_these_words_and_a_taken_change_is_stamped(world: 
                     "filing": "emergency"},
         "diseinfo": [{"diag_code": "C34.1", "maindiag_flag": "1"}],
     }  # fmt: skip
-    assert err_msg(his, envelope(his.hospital_id, "2403", change)) == "; ".join(
+    assert err_msg(his, "2403", change) == "; ".join(
         [
             "input.adminfo.begntime: 2018-03-13 08:00:00 is after the discharge "
             "2018-03-12 10:00:00",
@@ -358,7 +359,7 @@ def test_2405_reopens_a_stay_stamped_and_audited_and_refuses_an_open_one_in_thes
     assert (after.endtime, after.dscg_way, after.oprn_oprt_code) == (None, None, None)
     assert after.updated_at > before.updated_at
     assert mdtrt_id in audited(world, "nhsa 2405")
-    assert err_msg(his, envelope(his.hospital_id, "2405", ref(claim, mdtrt_id))) == (
+    assert err_msg(his, "2405", ref(claim, mdtrt_id)) == (
         f"mdtrt_id: encounter {mdtrt_id} is not discharged: no discharge to cancel"
     )
 
@@ -370,19 +371,19 @@ def test_settling_refusals_read_in_these_words(world: World) -> None:
     his.ok("2301", {"feedetail": his.fee_lines(claim, mdtrt_id)})
     total = sum(Decimal(item["amount"]) for item in claim["items"])
     for infno in ("2303", "2304"):
-        assert err_msg(his, envelope(his.hospital_id, infno, his.settle_data(claim, mdtrt_id))) == (
+        assert err_msg(his, infno, his.settle_data(claim, mdtrt_id)) == (
             f"mdtrt_id: encounter {mdtrt_id} is not discharged: send 2402 before {infno}"
         )
     his.discharge(claim, mdtrt_id)
     wrong = his.settle_data(claim, mdtrt_id, medfee_sumamt=Decimal("1.00"))
     for infno in ("2303", "2304"):
-        assert err_msg(his, envelope(his.hospital_id, infno, wrong)) == (
+        assert err_msg(his, infno, wrong) == (
             f"input.data.medfee_sumamt: 1.00 is not the encounter's lines' total {total:.2f}"
         )
     setl_id = his.ok("2304", his.settle_data(claim, mdtrt_id))["setlinfo"]["setl_id"]
     stranger = {"data": {"setl_id": setl_id, "mdtrt_id": "MD-NOT-IT", "psn_no": "P-NOT-IT"}}
     for infno in ("2305", "5203"):
-        assert err_msg(his, envelope(his.hospital_id, infno, stranger)) == (
+        assert err_msg(his, infno, stranger) == (
             f"mdtrt_id: settlement {setl_id} is not of encounter MD-NOT-IT; "
             f"psn_no: settlement {setl_id} is not person P-NOT-IT's"
         )
@@ -434,7 +435,7 @@ def test_cancelling_two_refunds_of_one_line_names_the_line_once(world: World) ->
                   "det_item_fee_sumamt": Decimal(amount), "init_feedetl_sn": "F0001"}  # fmt: skip
         his.ok("2301", {"feedetail": [refund]})
     body = cancelling(claim, mdtrt_id, "R0001", "R0002")
-    assert err_msg(his, envelope(his.hospital_id, "2302", body)) == (
+    assert err_msg(his, "2302", body) == (
         "input.data[0].feedetl_sn: cancelling refund R0001 would leave line F0001 billing 2.01 "
         "for 1.5 × 1.335, not round(cnt × pric) = 2.00; cancel its other refunds with it"
     )
@@ -447,7 +448,7 @@ def test_2403_of_nothing_is_refused_in_these_words_and_its_changes_are_audited_b
     claim = world.claim("x1", hospital_id=his.hospital_id)
     mdtrt_id = admitted(his, world, claim)
     nothing = {"adminfo": ref(claim, mdtrt_id)["data"], "diseinfo": []}
-    assert err_msg(his, envelope(his.hospital_id, "2403", nothing)) == (
+    assert err_msg(his, "2403", nothing) == (
         "input.adminfo: 2403 changes begntime, adm_diag_dscr, filing or diseinfo"
     )
     his.ok("2403", {"adminfo": {**ref(claim, mdtrt_id)["data"], "filing": "emergency"},
@@ -474,7 +475,7 @@ def test_a_stay_of_0_00_is_refused_in_these_words(world: World) -> None:
     his.ok("2301", {"feedetail": [free]})
     his.ok("2402", discharge(claim, mdtrt_id, "2018-03-12 10:00:00"))
     nothing = his.settle_data(claim, mdtrt_id, medfee_sumamt=Decimal("0.00"))
-    assert err_msg(his, envelope(his.hospital_id, "2303", nothing)) == (
+    assert err_msg(his, "2303", nothing) == (
         f"input.data.medfee_sumamt: encounter {mdtrt_id}'s lines total 0.00: a stay that bills "
         "nothing is not settled; cancel the admission (2404) instead"
     )
