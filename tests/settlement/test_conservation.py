@@ -24,7 +24,7 @@ from settlement.model import Accumulators, Fund, Group
 from settlement.money import money
 from settlement.result import Settlement
 from settlement.tariff import TariffBook
-from tests.worked_examples import example_claim, person
+from tests.worked_examples import example_claim, h1_claim, h1_person, person
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +261,72 @@ def test_a_fen_of_patient_pay_on_a_line_and_its_total_breaks_total_equals_funds_
     totals = tampered.totals
     assert totals.total_fen != totals.fund_total_fen + totals.patient_pay_fen
     assert refusal(tampered) == "claim ZY20180312001 line 1: amount ≠ funds + patient"
+
+
+# --- the line a broken identity is reported on ---------------------------------------------
+# `make mutate` found the line named in each message unpinned where the first lines are sound
+# but not plain: a line of full self-pay (E2's line 5), lines the health fund pays a share of
+# (every line of H1). A slip in the identity that locates the line (a `-` for a `+`) names an
+# earlier, sound line, or none.
+
+
+@pytest.fixture(scope="module")
+def h1(book: TariffBook) -> Settlement:
+    result = settle(h1_claim(), h1_person(), 2, Accumulators(year=2019), book)
+    assert isinstance(result, Settlement), result
+    assert all(line.health_fund_fen > 0 for line in result.lines)
+    return result
+
+
+def test_a_broken_line_after_a_line_of_full_self_pay_is_the_one_named(e2: Settlement) -> None:
+    assert e2.lines[4].full_selfpay_fen == e2.lines[4].amount_fen > 0
+    tampered = shifted_line(e2, 8, full_selfpay_fen=-1)
+    tampered = shifted_line(tampered, 6, full_selfpay_fen=+1)
+    assert (
+        refusal(tampered)
+        == "claim ZY20180312001 line 6: amount ≠ refused + self-pay parts + in scope"
+    )
+
+
+def test_a_broken_line_after_lines_the_health_fund_shares_is_the_one_named(
+    h1: Settlement,
+) -> None:
+    tampered = shifted_line(h1, 3, patient_pay_fen=-1)
+    tampered = shifted_line(tampered, 2, patient_pay_fen=+1)
+    assert refusal(tampered) == f"claim {h1.claim_id} line 2: amount ≠ funds + patient"
+
+
+def test_a_line_whose_funds_with_the_health_fund_pass_its_in_scope_is_named(
+    h1: Settlement,
+) -> None:
+    """Line 3's in scope is lowered to a fen below what the five funds pay on it (the health
+    fund's share included); the fen goes to first self-pay, so the line's amount holds."""
+    line = h1.lines[2]
+    funds = (
+        line.basic_insurance_fen
+        + line.critical_illness_fen
+        + line.medical_assistance_fen
+        + line.charity_fen
+        + line.health_fund_fen
+    )
+    lowered = line.in_scope_fen - funds + 1
+    tampered = shifted_line(h1, 3, in_scope_fen=-lowered, first_selfpay_fen=+lowered)
+    assert refusal(tampered) == f"claim {h1.claim_id} line 3: funds pay more than in scope"
+
+
+def test_a_settlement_stripped_of_its_lines_is_refused_not_crashed_on(e2: Settlement) -> None:
+    assert refusal(replace(e2, lines=())) == "claim ZY20180312001: total ≠ sum of lines"
+
+
+def test_each_funds_share_is_read_by_its_fund(e2: Settlement, h1: Settlement) -> None:
+    """`fund_fen` (what the service reads for each fund): the claim's figure is the fund's
+    step, the lines' shares add up to it, and H1's health-fund shares are its own."""
+    for settlement in (e2, h1):
+        for step in settlement.funds:
+            assert settlement.totals.fund_fen(step.fund) == step.paid_fen
+            assert sum(line.fund_fen(step.fund) for line in settlement.lines) == step.paid_fen
+    shares = [line.fund_fen(Fund.HEALTH_FUND) for line in h1.lines]
+    assert shares == [1399, 6887, 839, 875]
+    assert [line.fund_fen(Fund.CHARITY) for line in e2.lines] == [
+        line.charity_fen for line in e2.lines
+    ]
