@@ -47,6 +47,14 @@ class Settings(BaseSettings):
         "opt-in for tests and demos: a committed settlement survives a crash of the service, "
         "but the last commits may be lost if the machine itself loses power.",
     )
+    sqlite_write_queue: bool = Field(
+        default=True,
+        description="On SQLite, the threads of one worker take the write lock in arrival order "
+        "(api/db/write_queue.py), each refused after lock_wait_ms as before. false: SQLite's "
+        "busy handler alone, where a newcomer can take the lock before writers already "
+        "waiting (kept for side-by-side measurement; other processes always meet at the busy "
+        "timeout).",
+    )
     group_commit: bool = Field(
         default=True,
         description="Settle concurrent claims in batches, one transaction and one flush to disk "

@@ -2,23 +2,26 @@
 
 SQLite runs in WAL mode with foreign keys on; write transactions open with `BEGIN IMMEDIATE`
 so that two settlements for one person can never interleave (the second waits up to the
-busy timeout, then gets a clean 503). PostgreSQL write transactions lock the person's
+busy timeout, then gets a clean 503). The threads of one process take that lock in arrival
+order, through `write_queue.WriteQueue`. PostgreSQL write transactions lock the person's
 accumulators row with `SELECT … FOR UPDATE` under a `lock_timeout`.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from api.core.config import Settings
+from api.db.write_queue import QueuedConnection, queue_for
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -45,12 +48,16 @@ def _sqlite_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "factory": QueuedConnection}
+    )
     busy_ms = settings.lock_wait_ms
     synchronous = settings.sqlite_synchronous
+    queue = queue_for(url.database) if settings.sqlite_write_queue else None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.write_queue = queue
         # Take transaction control from the driver so BEGIN IMMEDIATE can be issued.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -63,7 +70,19 @@ def _sqlite_engine(settings: Settings) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode != "IMMEDIATE":
+            connection.exec_driver_sql(f"BEGIN {mode}")
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        try:
+            dbapi_connection.enter_write_queue(busy_ms / 1000)
+        except sqlite3.OperationalError as locked:
+            raise exc.OperationalError("BEGIN IMMEDIATE", None, locked) from locked
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            dbapi_connection.leave_write_queue()
+            raise
 
     return engine
 
