@@ -19,6 +19,7 @@ from api.core import problems
 from api.core.clock import Clock, system_clock
 from api.core.config import Settings, get_settings
 from api.core.deps import AppState, query_parameters_once
+from api.core.metrics import RequestMetrics
 from api.core.middleware import BodyLimit, SecurityHeaders, UnexpectedErrors
 from api.core.templates import make_templates
 from api.db.engine import make_engine
@@ -142,5 +143,6 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         limit_bytes=settings.body_bytes_max,
         path_limits={"/v1/reconciliation/detail": settings.reconciliation_body_bytes_max},
     )
-    app.add_middleware(SecurityHeaders)  # added last: outermost, so it sees every answer
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestMetrics)  # added last: outermost, so it counts every answer
     return app

@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from loadtests import metrics as service_metrics
+from loadtests.claims import read_keys
 from loadtests.nhsa import NHSA_PATH, NHSA_PERCENT_DEFAULT, nhsa_users
 from loadtests.plot import history_svg
 
@@ -132,12 +134,18 @@ def _stats(folder: Path) -> dict[str, Any]:
 
 
 def _report(
-    folder: Path, name: str, args: argparse.Namespace, comparison: dict[str, Any] | None
+    folder: Path,
+    name: str,
+    args: argparse.Namespace,
+    comparison: dict[str, Any] | None,
+    counted: dict[str, Any] | None = None,
 ) -> int:
     """Print the figures, write summary.json and the plot; 1 when a threshold is missed."""
     figures: dict[str, Any] = _stats(folder)
     if comparison is not None:
         figures["settle_only"] = comparison
+    if counted is not None:
+        figures["service"] = counted
     figures.update(
         db=args.db,
         workers=args.workers,
@@ -156,6 +164,7 @@ def _report(
         f"p99 {figures['settle_p99_ms']:.0f} ms\n"
         f"requests {figures['requests']}, failures {figures['failures']}\n"
         + _nhsa_lines(figures)
+        + (service_metrics.lines(counted) if counted is not None else "")
         + f"reports: {folder}"
     )
     failed = []
@@ -358,8 +367,13 @@ def main(argv: list[str] | None = None) -> int:
         ]  # fmt: skip
         if args.locust_processes > 1:
             command += ["--processes", str(args.locust_processes)]
+        admin_key = read_keys(keys_file).get("ONESTOP_ADMIN_KEY")
+        before = service_metrics.scrape(base_url, admin_key) if admin_key else None
         subprocess.run(command, env=locust_env, cwd=ROOT, check=False)
-        return _report(folder, name, args, comparison)
+        counted = None
+        if admin_key and before is not None:
+            counted = service_metrics.summary(before, service_metrics.scrape(base_url, admin_key))
+        return _report(folder, name, args, comparison, counted)
     finally:
         if server is not None:
             _stop(server)

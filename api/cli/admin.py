@@ -3,7 +3,9 @@ and the registry imports `persons|hospitals import`."""
 
 from __future__ import annotations
 
+import os
 import shlex
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +13,7 @@ import typer
 
 from api.cli.common import database, fail
 from api.core.access import Role
+from api.core.metrics import MULTIPROCESS_DIR
 
 db_app = typer.Typer(help="Database migrations, backups and restores.", no_args_is_help=True)
 
@@ -109,6 +112,10 @@ def serve(
     """Run the HTTP service (uvicorn with uvloop and httptools)."""
     import uvicorn
 
+    if workers > 1 and not os.environ.get(MULTIPROCESS_DIR):
+        # Each worker writes its metrics here; GET /metrics adds up every worker's. A fresh
+        # directory for each start: figures of an earlier run must not be added in.
+        os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="onestop-metrics-")
     uvicorn.run(
         "api.app:app",
         host=host,

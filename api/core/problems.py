@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from api.core.metrics import DATABASE_ERRORS, REFUSALS
 from settlement.rejection import Rejection
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -51,6 +52,7 @@ class ApiProblem(Exception):
 
     def response(self, instance: str | None) -> Response:
         """The problem as `application/problem+json`, naming the path it answers."""
+        REFUSALS.labels(self.kind).inc()
         body: dict[str, Any] = {
             "type": TYPE_BASE + self.kind,
             "title": self.title,
@@ -268,6 +270,7 @@ def _unavailable(exc: DBAPIError) -> bool:
 
 def _database_problem(request: Request, exc: DBAPIError) -> ApiProblem:
     if _unavailable(exc):
+        DATABASE_ERRORS.labels("unavailable").inc()
         logger.warning(
             "database unavailable on %s %s: %s",
             request.method,
@@ -275,6 +278,7 @@ def _database_problem(request: Request, exc: DBAPIError) -> ApiProblem:
             type(exc.orig).__name__,
         )
         return database_unavailable()
+    DATABASE_ERRORS.labels("error").inc()
     logger.exception("database error on %s %s", request.method, request.url.path)
     return internal()
 

@@ -23,20 +23,20 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from api.core.metrics import LOCK_WAIT_SECONDS
+
 LOCKED = "database is locked (waited for the write queue)"
 
 
 class WriteQueue:
     """A first-come, first-served lock with a timeout, handed from holder to next waiter."""
 
-    __slots__ = ("_guard", "_held", "_waiters", "waited_s")
+    __slots__ = ("_guard", "_held", "_waiters")
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._held = False
         self._waiters: deque[threading.Event] = deque()
-        self.waited_s: list[float] = []
-        """How long each grant waited, kept only while a test or benchmark reads it."""
 
     def acquire(self, timeout_s: float) -> bool:
         """Wait in line up to `timeout_s`; True once this thread holds the lock."""
@@ -84,8 +84,7 @@ class QueuedConnection(sqlite3.Connection):
         if not queue.acquire(timeout_s):
             raise sqlite3.OperationalError(LOCKED)
         self.holds_queue = True
-        queue.waited_s.append(time.monotonic() - started)
-        del queue.waited_s[:-1000]
+        LOCK_WAIT_SECONDS.labels("sqlite_write").observe(time.monotonic() - started)
 
     def leave_write_queue(self) -> None:
         if self.holds_queue and self.write_queue is not None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import text
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from api.core.deps import Caller, State
+from api.core import metrics
+from api.core.access import require_roles
+from api.core.deps import Caller, CurrentPrincipal, State
 
 router = APIRouter()
 
@@ -50,3 +52,12 @@ def healthz(state: State, caller: Caller) -> JSONResponse:
             "tariffs": [tariff.version for tariff in state.tariffs.tariffs],
         }
     return JSONResponse(up)
+
+
+@router.get("/metrics", include_in_schema=False)
+def prometheus_metrics(request: Request, principal: CurrentPrincipal) -> Response:
+    """Prometheus' text format, for an admin key only (docs/operations.md, "Metrics"): the
+    figures say how busy each hospital's routes are, which is not a hospital's to read."""
+    require_roles(principal, "admin")
+    body, content_type = metrics.exposition(request.headers.get("accept"))
+    return Response(body, media_type=content_type)

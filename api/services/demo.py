@@ -210,8 +210,8 @@ def seed_population(
     engine: Engine, persons: int, hospitals: int, keys_file: Path, seed: int = POPULATION_SEED
 ) -> dict[str, int]:
     """Bulk-insert a load-test population (persons of every group and none, of both regions;
-    hospitals of every level) and one key per hospital plus a finance key, written to
-    `keys_file` (mode 600).
+    hospitals of every level) and one key per hospital plus a finance key and an admin key (the
+    load test reads `GET /metrics` with it), written to `keys_file` (mode 600).
 
     Ids are deterministic (LP0000000…, LH0000…), and so is everything else about a person or
     a hospital (`population_person`, `population_hospital`), so a load generator can address
@@ -223,6 +223,8 @@ def seed_population(
         counts = {"hospitals": _seed_hospitals(session, hospitals, now)}
         counts.update(_seed_persons(session, persons, seed, now))
         lines = []
+        admin_key, _ = create_key(session, "admin", None, "load test")
+        lines.append(f"ONESTOP_ADMIN_KEY={admin_key}")
         finance_key, _ = create_key(session, "finance", None, "load test")
         lines.append(f"ONESTOP_FINANCE_KEY={finance_key}")
         for i in range(hospitals):

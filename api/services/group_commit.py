@@ -39,6 +39,13 @@ from sqlalchemy import Connection, Engine, exc
 from api.core.access import Principal
 from api.core.clock import Clock
 from api.core.contract import ClaimIn, settlement_json
+from api.core.metrics import (
+    BATCH_QUEUE_SECONDS,
+    BATCH_SETTLEMENTS,
+    BATCH_WRITE_SECONDS,
+    DATABASE_ERRORS,
+    LOCK_WAIT_SECONDS,
+)
 from api.core.problems import (
     ApiProblem,
     LockUnavailable,
@@ -74,6 +81,8 @@ class Pending:
     future: Future[Outcome] = field(default_factory=Future)
     claim: Claim | None = None
     digest: str = ""
+    queued: float = field(default_factory=time.perf_counter)
+    """When its request queued it (for the time claims wait for their batch, a metric)."""
 
 
 @dataclass(slots=True)
@@ -109,6 +118,10 @@ def settle_batch(
             item.future.set_exception(error)
     if not waiting:
         return
+    began = time.perf_counter()
+    BATCH_SETTLEMENTS.observe(len(waiting))
+    for item in waiting:
+        BATCH_QUEUE_SECONDS.observe(began - item.queued)
     try:
         with store.lock_waits_mapped():
             batch = _settle_in_transaction(engine, tariffs, waiting, lock_wait_ms, clock)
@@ -120,9 +133,11 @@ def settle_batch(
         _fail_all(waiting, problem)
         return
     except exc.DBAPIError as error:
+        DATABASE_ERRORS.labels("batch").inc()
         logger.exception("group commit: a batch of %d failed to commit", len(waiting))
         _fail_all(waiting, database_unavailable(), cause=error)
         return
+    BATCH_WRITE_SECONDS.observe(time.perf_counter() - began)
     for item, outcome in batch.answers:
         item.future.set_result(outcome)
 
@@ -146,7 +161,9 @@ def _settle_in_transaction(
         known = {key for key in map(_person_year, pending) if key[0] in parties.persons}
         created: set[tuple[str, int]] = set()
         if known:
+            locking = time.perf_counter()
             batch.accumulators, created = store.lock_accumulators_many(connection, known)
+            LOCK_WAIT_SECONDS.labels("accumulators").observe(time.perf_counter() - locking)
         # Read after the locks: a claim settled by another writer is seen once its lock is ours.
         settled = store.settled_for_claims(
             connection, {(claim.hospital_id, claim.claim_id) for claim in claims}

@@ -48,6 +48,7 @@ from api.core import nhsa as platform
 from api.core.access import Principal
 from api.core.contract import ClaimIn, mask_id_number
 from api.core.deps import AppState
+from api.core.metrics import NHSA_MESSAGES, NHSA_SECONDS
 from api.core.problems import ApiProblem, LockUnavailable
 from api.db import store
 from api.db.engine import read_connection, write_connection
@@ -122,7 +123,25 @@ class Message:
 def answer(
     state: AppState, writer: SettlementWriter | None, principal: Principal, body: bytes
 ) -> bytes:
-    """The answer to one message, as the bytes of its JSON envelope."""
+    """The answer to one message, as the bytes of its JSON envelope (counted and timed by
+    infno and infcode for `GET /metrics`)."""
+    started = time.perf_counter()
+    counted = ["unreadable", "-1"]
+    try:
+        return _answer(state, writer, principal, body, counted)
+    finally:
+        infno, infcode = counted
+        NHSA_MESSAGES.labels(infno, infcode).inc()
+        NHSA_SECONDS.labels(infno).observe(time.perf_counter() - started)
+
+
+def _answer(
+    state: AppState,
+    writer: SettlementWriter | None,
+    principal: Principal,
+    body: bytes,
+    counted: list[str],
+) -> bytes:
     received = state.clock()
     try:
         document = exact_json.loads(body, values_max=platform.MESSAGE_VALUES_MAX)
@@ -134,11 +153,14 @@ def answer(
         envelope = platform.Envelope.model_validate(document)
     except ValidationError as error:
         return envelope_bytes(state, received, -1, _joined(platform.problems_of(error, "")), None)
+    counted[0] = envelope.infno if envelope.infno in platform.INPUTS else "unknown"
     message = Message(state, writer, principal, envelope, received)
     try:
-        return _dispatch(message)
+        answered = _dispatch(message)
     except Refused as refused:
         return envelope_bytes(state, received, -1, _joined(refused.problems), None)
+    counted[1] = "0"
+    return answered
 
 
 def _dispatch(message: Message) -> bytes:
