@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     )
     page_size_max: int = Field(default=500, description="Largest page any list route returns.")
     pool_size: int = Field(default=10, description="Database connections per worker (PostgreSQL).")
+    database_pre_ping: bool = Field(
+        default=False,
+        description="PostgreSQL: ping every connection taken from the pool (one round trip "
+        "each). false (the default): a pooled connection whose socket the server has closed "
+        "(a restart, a crash, an idle timeout) is found without a round trip and replaced; "
+        "true for a network that drops idle connections silently (a NAT or firewall that "
+        "sends nothing), which only a ping finds.",
+    )
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         default="FULL",
         description="SQLite's synchronous pragma (WAL mode). FULL (the default): a settlement "

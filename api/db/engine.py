@@ -9,6 +9,7 @@ accumulators row with `SELECT … FOR UPDATE` under a `lock_timeout`.
 
 from __future__ import annotations
 
+import select
 import sqlite3
 import weakref
 from collections.abc import Iterator
@@ -34,14 +35,31 @@ def make_engine(settings: Settings) -> Engine:
         return _sqlite_engine(settings)
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.database_pre_ping,
         # A commit returns once it is flushed to disk, whatever the server's default says.
         connect_args={"options": "-c synchronous_commit=on"},
     )
+    if not settings.database_pre_ping:
+        event.listen(engine, "checkout", _closed_by_the_server)
+    return engine
+
+
+def _closed_by_the_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled connection the server has closed, without a round trip.
+
+    An idle connection has nothing to read. When the server shuts down (or its process
+    dies) it closes the socket, after a last "terminating connection" message: the socket is
+    then readable (the message, or end of file). One `select` with no wait finds that; the pool,
+    told `DisconnectionError`, throws the connection away and takes another (up to three
+    tries, then a new connection). Replaces a `SELECT 1` round trip on every checkout
+    (`database_pre_ping`)."""
+    readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    if readable:
+        raise exc.DisconnectionError("the server closed this pooled connection")
 
 
 def _sqlite_engine(settings: Settings) -> Engine:

@@ -11,7 +11,7 @@ half-written, and the ledger must balance.
 The PostgreSQL test restarts the database server under the same load (a fast shutdown, then
 an immediate one, which PostgreSQL recovers from like a crash) and never restarts the
 service: while the database is down only 5xx answers and connection errors are allowed, and
-the service must recover by itself (its pool pings connections before use).
+the service must recover by itself (its pool throws away the connections the server closed).
 
 The size of the run comes from the environment, so that `make soak` can run it long:
 ONESTOP_SOAK_SECONDS (load time), ONESTOP_SOAK_KILLS, ONESTOP_SOAK_DB_RESTARTS,
