@@ -87,7 +87,6 @@ def writer(state: AppState) -> SettlementWriter | None:
     return SettlementWriter(
         state.engine,
         state.tariffs,
-        lock_wait_ms=settings.lock_wait_ms,
         clock=state.clock,
         batch_max=settings.batch_settlements_max,
         batch_wait_ms=settings.batch_wait_ms,

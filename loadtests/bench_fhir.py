@@ -78,7 +78,7 @@ def seed(database_url: str, lines: int) -> tuple[str, str]:
     ids = []
     for count, claim_id in ((8, "ZYBENCHSMALL"), (lines, "ZYBENCHLARGE")):
         claim = ClaimIn.model_validate_json(json.dumps(grown_claim(count, claim_id)))
-        ids.append(settle_claim(engine, book, claim, actor, 5_000).document["settlement_id"])
+        ids.append(settle_claim(engine, book, claim, actor).document["settlement_id"])
     engine.dispose()
     return ids[0], ids[1]
 

@@ -170,12 +170,6 @@ class NewSettlement:
 # ---------------------------------------------------------------- transactions and locks
 
 
-def lock_timeout(connection: Connection, lock_wait_ms: int) -> None:
-    """Bound the wait for row locks (PostgreSQL; SQLite's busy timeout is set per connection)."""
-    if connection.dialect.name != "sqlite":
-        connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_wait_ms)}ms'")
-
-
 @contextmanager
 def lock_waits_mapped() -> Iterator[None]:
     """A lock wait that ran out (PostgreSQL lock timeout, SQLite busy) raised as LockUnavailable."""

@@ -76,7 +76,7 @@ async def settle(
     else:
         outcome = await run_in_threadpool(
             settle_claim,
-            state.engine, state.tariffs, claim, principal, state.settings.lock_wait_ms, state.clock,
+            state.engine, state.tariffs, claim, principal, state.clock,
         )  # fmt: skip
     if outcome.created:
         return _json(
@@ -135,7 +135,6 @@ def reverse(
         settlement_id,
         body.reason,
         principal,
-        state.settings.lock_wait_ms,
         state.clock,
     )
     return _json(document)

@@ -102,7 +102,6 @@ def settle_batch(
     engine: Engine,
     tariffs: TariffBook,
     pending: Sequence[Pending],
-    lock_wait_ms: int,
     clock: Clock,
 ) -> None:
     """Settle every pending claim in one transaction and resolve each one's future."""
@@ -124,10 +123,10 @@ def settle_batch(
         BATCH_QUEUE_SECONDS.observe(began - item.queued)
     try:
         with store.lock_waits_mapped():
-            batch = _settle_in_transaction(engine, tariffs, waiting, lock_wait_ms, clock)
+            batch = _settle_in_transaction(engine, tariffs, waiting, clock)
     except exc.IntegrityError:
         logger.warning("group commit: a duplicate reached the unique index; settling one by one")
-        _settle_one_by_one(engine, tariffs, waiting, lock_wait_ms, clock)
+        _settle_one_by_one(engine, tariffs, waiting, clock)
         return
     except (ApiProblem, LockUnavailable) as problem:
         _fail_all(waiting, problem)
@@ -146,13 +145,11 @@ def _settle_in_transaction(
     engine: Engine,
     tariffs: TariffBook,
     pending: list[Pending],
-    lock_wait_ms: int,
     clock: Clock,
 ) -> _Batch:
     batch = _Batch()
     claims = [item.claim for item in pending if item.claim is not None]
     with write_connection(engine) as connection:
-        store.lock_timeout(connection, lock_wait_ms)
         parties = store.load_parties_many(
             connection,
             {claim.hospital_id for claim in claims},
@@ -256,13 +253,13 @@ def _write(connection: Connection, batch: _Batch, created: set[tuple[str, int]])
 
 
 def _settle_one_by_one(
-    engine: Engine, tariffs: TariffBook, pending: list[Pending], lock_wait_ms: int, clock: Clock
+    engine: Engine, tariffs: TariffBook, pending: list[Pending], clock: Clock
 ) -> None:
     for item in pending:
         if item.future.done():
             continue  # refused in the batch already: the refusal stands
         try:
-            outcome = settle_claim(engine, tariffs, item.claim_in, item.actor, lock_wait_ms, clock)
+            outcome = settle_claim(engine, tariffs, item.claim_in, item.actor, clock)
         except Exception as error:
             item.future.set_exception(error)
         else:
@@ -287,7 +284,6 @@ class SettlementWriter:
         engine: Engine,
         tariffs: TariffBook,
         *,
-        lock_wait_ms: int,
         clock: Clock,
         batch_max: int,
         batch_wait_ms: float,
@@ -295,7 +291,6 @@ class SettlementWriter:
         assert batch_max >= 1
         self._engine = engine
         self._tariffs = tariffs
-        self._lock_wait_ms = lock_wait_ms
         self._clock = clock
         self._batch_max = batch_max
         self._batch_wait_s = batch_wait_ms / 1000
@@ -334,7 +329,7 @@ class SettlementWriter:
             self.batches += 1
             self.claims += len(batch)
             try:
-                settle_batch(self._engine, self._tariffs, batch, self._lock_wait_ms, self._clock)
+                settle_batch(self._engine, self._tariffs, batch, self._clock)
             except BaseException as error:  # never leave a request waiting on a dead writer
                 logger.exception("group commit: the writer failed on a batch")
                 _fail_all(batch, error)

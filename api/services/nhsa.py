@@ -211,7 +211,6 @@ def _run(message: Message, data: Any, connection: Connection | None) -> dict[str
 def _write_in_one_transaction(message: Message, data: Any, digest: str) -> bytes:
     try:
         with write_connection(message.state.engine) as connection:
-            store.lock_timeout(connection, message.state.settings.lock_wait_ms)
             # Again in the transaction: a copy that committed while this one waited to begin
             # (SQLite lets one writer in at a time) is answered, not run a second time.
             kept = _kept_answer(message, digest, connection)
@@ -1202,7 +1201,6 @@ def _seal_ready(message: Message, data: platform.In2303) -> tuple[ClaimIn, list[
     token = secrets.token_hex(16)
     while True:
         with write_connection(state.engine) as connection:
-            store.lock_timeout(connection, state.settings.lock_wait_ms)
             encounter = _encounter(message, connection, info.mdtrt_id, info.psn_no, lock=True)
             now = state.clock()
             if not _seal_holds(encounter, now):
@@ -1278,8 +1276,7 @@ def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
             outcome = message.writer.submit(claim, message.principal).result()
         else:
             outcome = settle_claim(
-                state.engine, state.tariffs, claim, message.principal,
-                state.settings.lock_wait_ms, state.clock,
+                state.engine, state.tariffs, claim, message.principal, state.clock,
             )  # fmt: skip
     except ApiProblem as problem:
         raise Refused(*_problem_texts(problem, billed)) from None
@@ -1343,7 +1340,7 @@ def _cancel_settlement(message: Message, data: platform.In2305, _: Any) -> dict[
     state = message.state
     reverse_settlement(
         state.engine, row.settlement_id, f"2305 msgid {message.envelope.msgid}",
-        message.principal, state.settings.lock_wait_ms, state.clock,
+        message.principal, state.clock,
     )  # fmt: skip
     # No seal to lift: the 2304 that settled lifted its own, and a 2304 in flight now (after
     # an earlier reversal) holds a seal that is its own to lift.

@@ -60,7 +60,6 @@ def settle_claim(
     tariffs: TariffBook,
     claim_in: ClaimIn,
     actor: Principal,
-    lock_wait_ms: int,
     clock: Clock = system_clock,
 ) -> Outcome:
     """Settle and store a claim (201), or replay the same claim settled before (200)."""
@@ -68,9 +67,7 @@ def settle_claim(
     digest = claim_hash(claim_in)
     try:
         with store.lock_waits_mapped():
-            return _settle_in_transaction(
-                engine, tariffs, claim, digest, actor, lock_wait_ms, clock
-            )
+            return _settle_in_transaction(engine, tariffs, claim, digest, actor, clock)
     except exc.IntegrityError:
         # A concurrent duplicate committed first (the unique index caught it): answer as a replay.
         with read_connection(engine) as connection:
@@ -86,11 +83,9 @@ def _settle_in_transaction(
     claim: Claim,
     digest: str,
     actor: Principal,
-    lock_wait_ms: int,
     clock: Clock,
 ) -> Outcome:
     with write_connection(engine) as connection:
-        store.lock_timeout(connection, lock_wait_ms)
         site, person = store.load_parties(connection, claim.hospital_id, claim.person_id)
         before = store.lock_accumulators(connection, person.person_id, claim.policy_year)
         existing = store.settled_for_claim(connection, claim.hospital_id, claim.claim_id)
@@ -161,12 +156,11 @@ def reverse_settlement(
     settlement_id: str,
     reason: str,
     actor: Principal,
-    lock_wait_ms: int,
     clock: Clock = system_clock,
 ) -> dict[str, Any]:
     """Reverse a settlement (repeating it answers the same reversed settlement)."""
     with store.lock_waits_mapped():
-        return _reverse_in_transaction(engine, settlement_id, reason, actor, lock_wait_ms, clock)
+        return _reverse_in_transaction(engine, settlement_id, reason, actor, clock)
 
 
 def _reverse_in_transaction(
@@ -174,11 +168,9 @@ def _reverse_in_transaction(
     settlement_id: str,
     reason: str,
     actor: Principal,
-    lock_wait_ms: int,
     clock: Clock,
 ) -> dict[str, Any]:
     with write_connection(engine) as connection:
-        store.lock_timeout(connection, lock_wait_ms)
         row = store.settlement_row(connection, settlement_id)
         if row is None:
             raise not_found("settlement", settlement_id)

@@ -50,7 +50,7 @@ def pending(world: World, **changes: Any) -> Pending:
 
 
 def run(engine: Engine, book: TariffBook, items: list[Pending]) -> list[Outcome | BaseException]:
-    settle_batch(engine, book, items, lock_wait_ms=5_000, clock=ticking())
+    settle_batch(engine, book, items, clock=ticking())
     return [item.future.exception() or item.future.result() for item in items]
 
 
@@ -216,7 +216,7 @@ def test_a_claim_whose_request_went_away_before_its_batch_is_not_settled(
     before = row_counts(settings)
     gone = pending(world)
     assert gone.future.cancel()
-    settle_batch(engine, book, [gone], lock_wait_ms=5_000, clock=ticking())
+    settle_batch(engine, book, [gone], clock=ticking())
     assert row_counts(settings) == before
 
 
@@ -228,9 +228,7 @@ def test_the_writer_answers_every_claim_sent_from_many_threads_and_drains_on_clo
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="onestop")
-    writer = SettlementWriter(
-        engine, book, lock_wait_ms=5_000, clock=ticking(), batch_max=8, batch_wait_ms=2
-    )
+    writer = SettlementWriter(engine, book, clock=ticking(), batch_max=8, batch_wait_ms=2)
     persons = ["none", "dibao", "destitute", "registered_poor"]
     futures: list[Any] = []
     lock = threading.Lock()
