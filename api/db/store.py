@@ -407,6 +407,31 @@ def stored_settlement(connection: Connection, row: Any) -> Settlement:
     return settlement_from_rows(row, funds)
 
 
+@contextmanager
+def pipelined(connection: Connection) -> Iterator[None]:
+    """On PostgreSQL, the statements inside sent in one pipeline (psycopg's pipeline mode):
+    writes whose results nothing reads cost one round trip together instead of one each. A
+    statement whose result is read (a `RETURNING`) waits for what was sent before it. An
+    error is raised when the pipeline ends, as the `DBAPIError` SQLAlchemy would have raised.
+    SQLite has no round trips: the statements run as they come."""
+    if connection.dialect.name == "sqlite":
+        yield
+        return
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    try:
+        with dbapi_connection.pipeline():
+            yield
+    except exc.DBAPIError:
+        raise
+    except dbapi_connection.Error as error:
+        # An error the pipeline's sync received (a unique index, a lost connection) comes out
+        # of psycopg bare; said as SQLAlchemy says the same error of a statement run alone,
+        # so that the callers' handling (a duplicate settled again alone, 503) is the same.
+        raise exc.DBAPIError.instance(
+            None, None, error, type(dbapi_connection).Error, dialect=connection.dialect
+        ) from error
+
+
 def write_settlements(connection: Connection, settlements: Sequence[NewSettlement]) -> None:
     """Insert settlements (their lines packed in the row), fund steps and 'settle' postings:
     the one write.
@@ -529,10 +554,13 @@ def audit_all(
     connection: Connection | Session, records: Sequence[tuple[str, str, str, datetime]]
 ) -> None:
     """Audit records (actor, action, subject, time) written in one statement."""
-    connection.execute(
-        _INSERT_AUDIT,
-        [
-            {"at": now, "actor": actor, "action": action, "subject": subject[:200]}
-            for actor, action, subject, now in records
-        ],
-    )
+    rows = [
+        {"at": now, "actor": actor, "action": action, "subject": subject[:200]}
+        for actor, action, subject, now in records
+    ]
+    if isinstance(connection, Connection) and connection.dialect.name == "postgresql":
+        # Through the driver: SQLAlchemy would ask for the new id of a single record back
+        # (RETURNING), which nothing reads and which would end a pipeline (`pipelined`).
+        _insert_plain(connection, AUDIT, rows)
+        return
+    connection.execute(_INSERT_AUDIT, rows)

@@ -247,9 +247,10 @@ def _write(connection: Connection, batch: _Batch, created: set[tuple[str, int]])
     store.drop_unused_accumulators(connection, created - touched)
     if not batch.written:
         return
-    store.write_settlements(connection, batch.written)
-    store.write_accumulators_many(connection, {key: batch.accumulators[key] for key in touched})
-    store.audit_all(connection, batch.audits)
+    with store.pipelined(connection):
+        store.write_settlements(connection, batch.written)
+        store.write_accumulators_many(connection, {key: batch.accumulators[key] for key in touched})
+        store.audit_all(connection, batch.audits)
 
 
 def _settle_one_by_one(

@@ -276,7 +276,7 @@ def test_a_batch_makes_the_same_few_statements_whatever_its_size(
         twenty = list(counted)
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert len(twenty) == len(one), (one, twenty)
+    assert len(twenty) == len(one), "\n".join(map(str, (one, twenty)))
     assert len(one) <= 13, one
 
 
