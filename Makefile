@@ -51,8 +51,12 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
+## unit: the suite on every core (pytest-xdist; each worker has its own databases), then the
+## tests marked serial alone (they restart the PostgreSQL server the others use).
+TEST_WORKERS ?= auto
 unit: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 ## bench: the engine benchmark (figures go to docs/performance.md).
 bench: $(STAMP)

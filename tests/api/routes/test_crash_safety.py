@@ -102,6 +102,7 @@ def test_settlements_survive_the_service_killed_at_random_moments_and_none_is_do
 # ---------------------------------------------------------------- PostgreSQL restarts
 
 
+@pytest.mark.serial  # it stops the PostgreSQL server every other test's database is on
 def test_the_service_rides_out_postgresql_restarts_without_a_wrong_answer_or_a_restart(
     database_url: str, world: World, settings: Settings, tmp_path: Path
 ) -> None:

@@ -50,10 +50,16 @@ def total(claim: dict[str, Any]) -> Decimal:
 
 
 def seal_of(world: World, mdtrt_id: str) -> Any:
+    """The encounter's seal: the time it was sealed, None when it is not (and then no token of
+    an owner is left either)."""
     with engine_of(world).connect() as connection:
-        return connection.execute(
-            select(ENCOUNTER.c.sealed_at).where(ENCOUNTER.c.mdtrt_id == mdtrt_id)
-        ).scalar_one()
+        sealed_at, sealed_by = connection.execute(
+            select(ENCOUNTER.c.sealed_at, ENCOUNTER.c.sealed_by).where(
+                ENCOUNTER.c.mdtrt_id == mdtrt_id
+            )
+        ).one()
+    assert (sealed_at is None) == (sealed_by is None), (sealed_at, sealed_by)
+    return sealed_at
 
 
 def line_sns(world: World, mdtrt_id: str) -> list[str]:

@@ -15,12 +15,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, update
 
 from api.core.nhsa import GROUP_NAMES
+from api.core.problems import rejection_problem
 from api.db.tables import AUDIT, ENCOUNTER_LINE, SETTLEMENT
 from api.routes.settlements import get_writer
+from api.services import nhsa
 from settlement.model import Group
+from settlement.rejection import Problem, ProblemCode, Rejection
 from tests.api.routes.test_nhsa import cross_region_his, his_of, refused
 from tests.api.routes.test_nhsa_corrections import (
     _engine,
@@ -479,3 +483,67 @@ def test_a_stay_of_0_00_is_refused_in_these_words(world: World) -> None:
         f"input.data.medfee_sumamt: encounter {mdtrt_id}'s lines total 0.00: a stay that bills "
         "nothing is not settled; cancel the admission (2404) instead"
     )
+
+
+# ---------------------------------------------------------------- the engine's refusals, placed
+
+# The interface checks a stay's lines itself before the engine sees them, so the engine has no
+# line to refuse at 2303 or 2304 with the shipped tariffs (a code a later tariff dropped from
+# its catalog would be one). Should it refuse one, the HIS must be told which of its lines, by
+# feedetl_sn: the engine's refusal is put in its place here, as it would come back.
+ENGINE_REFUSAL = Rejection(
+    (
+        Problem(ProblemCode.UNKNOWN_ITEM_CODE, ("items", 1, "item_code"), "not in the catalog"),
+        Problem(ProblemCode.OUT_OF_RANGE, ("items", 0, "a", "b"), "deep"),
+        Problem(ProblemCode.TOO_MANY_LINES, ("items", 0), "a line whole"),
+        Problem(ProblemCode.OUT_OF_RANGE, ("items", 3), "no such line"),
+        Problem(ProblemCode.NO_LINES, ("items",), "no index"),
+        Problem(ProblemCode.NO_TARIFF, ("discharge_date",), "no tariff"),
+    )
+)
+ENGINE_REFUSAL_TEXT = "; ".join(
+    [
+        "feedetl_sn F0002.item_code: not in the catalog",
+        "feedetl_sn F0001.a.b: deep",
+        "feedetl_sn F0001: a line whole",
+        "items.3: no such line",
+        "items: no index",
+        "discharge_date: no tariff",
+    ]
+)
+
+
+def three_lines(his: His, world: World) -> tuple[dict[str, Any], str]:
+    """A discharged stay of three lines (F0001…F0003): the claim and its mdtrt_id."""
+    claim = world.claim("e2")
+    claim["items"] = claim["items"][:3]
+    return claim, his.stay(claim)
+
+
+def test_an_engine_refusal_at_2303_names_each_line_by_its_feedetl_sn(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    his = his_of(world)
+    claim, mdtrt_id = three_lines(his, world)
+    monkeypatch.setattr(nhsa, "preview_settlement", lambda *_: (ENGINE_REFUSAL, None))
+    assert err_msg(his, "2303", his.settle_data(claim, mdtrt_id)) == ENGINE_REFUSAL_TEXT
+
+
+def test_an_engine_refusal_at_2304_names_each_line_by_its_feedetl_sn(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the request's own path (without the group-commit writer): the service's 422, its
+    problems placed in the body, said the platform's way."""
+    his = his_of(world)
+    claim, mdtrt_id = three_lines(his, world)
+
+    def refuse(*_: Any) -> Any:
+        raise rejection_problem(ENGINE_REFUSAL)
+
+    monkeypatch.setattr(nhsa, "settle_claim", refuse)
+    overrides = world.client.app.dependency_overrides  # type: ignore[attr-defined]
+    overrides[get_writer] = lambda: None
+    try:
+        assert err_msg(his, "2304", his.settle_data(claim, mdtrt_id)) == ENGINE_REFUSAL_TEXT
+    finally:
+        del overrides[get_writer]
