@@ -11,15 +11,26 @@ a time (issue 19 §7), on both databases. Each test below fails with its bug put
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import dataclasses
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
+from api.core import nhsa as platform
 from api.core.config import Settings
+from settlement.engine import settle
+from settlement.model import Accumulators, Group
+from settlement.result import Settlement
+from settlement.tariff import TariffBook
 from tests.support.db import row_counts
 from tests.support.nhsa import His, envelope, exact
 from tests.support.world import World
+from tests.worked_examples import example_claim
+from tests.worked_examples import person as engine_person
 
 
 def his_of(world: World) -> His:
@@ -208,3 +219,24 @@ def test_a_stay_with_refused_self_pay_answers_it_inside_the_full_self_pay(world:
     steps = basic["setl_proc_info"].split("；")
     assert len(steps) == len(step["explanation"])
     assert steps[0] == "3级医院：起付线 900.00，报销比例 0.60"
+
+
+def test_a_basic_step_without_its_rate_answers_pool_prop_selfpay_as_0(book: TariffBook) -> None:
+    """A settlement stored before migration 0007 has no basic-insurance rate (None), and a
+    cross-region reduction larger than the rate leaves 0: either way 0.0000, never 0.0001."""
+    person = SimpleNamespace(
+        birth_date=date(1960, 5, 1), name="张三", id_number="220102196005011234", gender="male"
+    )
+    dibao = engine_person(Group.DIBAO, valid_from=date(2017, 1, 1))
+    e2 = settle(example_claim(), dibao, 3, Accumulators(year=2018), book)
+    assert isinstance(e2, Settlement)
+    for missing in (None, 0):
+        basic = dataclasses.replace(e2.funds[0], rate_ppm=missing)
+        info = platform.setlinfo(
+            dataclasses.replace(e2, funds=(basic, *e2.funds[1:])),
+            person,
+            setl_id=None,
+            setl_time=datetime(2018, 3, 12, 10, tzinfo=ZoneInfo("Asia/Shanghai")),
+            msgid="M1",
+        )
+        assert orjson.dumps(info["pool_prop_selfpay"]) == b"0.0000"
