@@ -19,6 +19,7 @@ import pytest
 from pydantic_core import SchemaValidator, ValidationError
 from sqlalchemy import select
 
+from api.core import exact_json
 from api.core import nhsa as platform
 from api.core.config import Settings
 from api.db.engine import make_engine
@@ -488,3 +489,25 @@ def test_a_body_that_is_not_utf8_is_refused(world: World, settings: Settings) ->
     refused(his, settings, latin1, "the body is not UTF-8")
     utf16 = json_body(envelope(his.hospital_id, "2401", admission_input(his, claim)))
     refused(his, settings, utf16.decode().encode("utf-16"), "the body is not")
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_a_bare_nan_or_infinity_is_no_json_number_and_the_body_is_refused(
+    world: World, settings: Settings, constant: bytes
+) -> None:
+    """Python's JSON reader takes these words as numbers; JSON has none of them."""
+    his = his_of(world)
+    _claim, _mdtrt_id, lines = admitted(his)
+    body = with_raw(
+        envelope(his.hospital_id, "2301", {"feedetail": [lines[0] | {"pric": RAW}]}), constant
+    )
+    refused(his, settings, body, f"{constant.decode().lstrip('-')} is not a JSON number")
+
+
+def test_an_exact_decimal_is_written_with_its_digits_and_nothing_else_is_json() -> None:
+    assert exact_json.dumps({"amount": Decimal("45.10"), "count": Decimal("11")}) == (
+        b'{"amount":45.10,"count":11}'
+    )
+    with pytest.raises(TypeError) as raised:
+        exact_json.dumps({"what": object()})
+    assert str(raised.value.__cause__) == "object is not JSON"
