@@ -25,7 +25,9 @@ LAYERS = {"core": 0, "db": 1, "services": 2, "routes": 3, "web": 3, "cli": 3}
 COMPOSITION = {"main", "app"}
 COMPOSITION_RANK = 4
 PREFILL_MAY_IMPORT = ("api.db", "api.core.config")
-IN_PROCESS_BENCHMARKS = ("bench_fhir.py",)
+# Benchmarks that measure the service's own internals in one process: the FHIR builder, the
+# round trips a settle makes on the wire, and the SQLite write queue under contention.
+IN_PROCESS_BENCHMARKS = ("bench_fhir.py", "bench_round_trips.py", "bench_write_queue.py")
 
 
 def imports_of(path: Path, source: str | None = None) -> list[tuple[int, str]]:
