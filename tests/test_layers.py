@@ -26,8 +26,13 @@ COMPOSITION = {"main", "app"}
 COMPOSITION_RANK = 4
 PREFILL_MAY_IMPORT = ("api.db", "api.core.config")
 # Benchmarks that measure the service's own internals in one process: the FHIR builder, the
-# round trips a settle makes on the wire, and the SQLite write queue under contention.
-IN_PROCESS_BENCHMARKS = ("bench_fhir.py", "bench_round_trips.py", "bench_write_queue.py")
+# CPU and round trips a request costs, and the SQLite write queue under contention.
+IN_PROCESS_BENCHMARKS = (
+    "bench_fhir.py",
+    "bench_messages.py",
+    "bench_round_trips.py",
+    "bench_write_queue.py",
+)
 
 
 def imports_of(path: Path, source: str | None = None) -> list[tuple[int, str]]:
