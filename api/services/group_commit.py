@@ -227,7 +227,7 @@ def _settle_one(
     subject = f"{settlement_id} claim {claim.hospital_id}/{claim.claim_id}"
     batch.audits.append((item.actor.actor, "settle", subject, now))
     batch.settled[key] = (item.digest, document)
-    return Outcome(document, created=True)
+    return Outcome(document, created=True, settlement=result, settled_at=now)
 
 
 def _stamp(batch: _Batch, clock: Clock) -> datetime:

@@ -1190,11 +1190,14 @@ def _settle_ready(message: Message, data: platform.In2303) -> tuple[ClaimIn, lis
         return _ready_claim(message, info, encounter, _lines(connection, info.mdtrt_id))
 
 
-def _seal_ready(message: Message, data: platform.In2303) -> tuple[ClaimIn, list[_NetLine], str]:
+def _seal_ready(
+    message: Message, data: platform.In2303
+) -> tuple[ClaimIn, list[_NetLine], str, Any]:
     """2304: the claim as `_settle_ready`, its lines sealed in the transaction that reads them
-    under a token of this 2304's own (returned), which alone lifts the seal. While another
-    2304 holds the encounter sealed (a copy of this message, say), it waits up to the lock wait
-    for that one to be answered, then reads the lines as that one left them."""
+    under a token of this 2304's own (returned), which alone lifts the seal, and the person's
+    row its answer names. While another 2304 holds the encounter sealed (a copy of this
+    message, say), it waits up to the lock wait for that one to be answered, then reads the
+    lines as that one left them."""
     info = data.data
     state = message.state
     deadline = time.monotonic() + state.settings.lock_wait_ms / 1000
@@ -1211,8 +1214,9 @@ def _seal_ready(message: Message, data: platform.In2303) -> tuple[ClaimIn, list[
                     .where(ENCOUNTER.c.mdtrt_id == info.mdtrt_id)
                     .values(sealed_at=now, sealed_by=token)
                 )
+                person = _person_row(connection, encounter.person_id)
                 connection.commit()
-                return claim, billed, token
+                return claim, billed, token, person
         if time.monotonic() >= deadline:
             raise Refused(
                 f"mdtrt_id: encounter {info.mdtrt_id} is being settled by another 2304: send "
@@ -1268,7 +1272,7 @@ def _presettle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any
 
 
 def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
-    claim, billed, token = _seal_ready(message, data)
+    claim, billed, token, person = _seal_ready(message, data)
     state = message.state
     outcome: Outcome
     try:
@@ -1284,7 +1288,12 @@ def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
         # Answered, this 2304 lifts its own seal: refused, the lines may change again;
         # settled, the settlement itself refuses changes until a 2305 cancels it.
         _unseal(message, claim.claim_id, token)
-    return _settlement_answer(message, outcome.document["settlement_id"], reversal=False)
+    settlement_id = outcome.document["settlement_id"]
+    if outcome.settlement is None or outcome.settled_at is None:
+        # A replay (a copy of this 2304 settled it first): answered as stored.
+        return _settlement_answer(message, settlement_id, reversal=False)
+    # Answered from the settlement just made, as a 5203 reads it back from what was written.
+    return _answer_of(message, outcome.settlement, person, settlement_id, outcome.settled_at)
 
 
 def _settlement_answer(message: Message, settlement_id: str, *, reversal: bool) -> dict[str, Any]:
@@ -1294,6 +1303,19 @@ def _settlement_answer(message: Message, settlement_id: str, *, reversal: bool) 
         settlement = store.stored_settlement(connection, row)
         person = _person_row(connection, row.person_id)
     moment = row.reversed_at if reversal else row.settled_at
+    return _answer_of(message, settlement, person, settlement_id, moment, reversal=reversal)
+
+
+def _answer_of(
+    message: Message,
+    settlement: Settlement,
+    person: Any,
+    settlement_id: str,
+    moment: datetime,
+    *,
+    reversal: bool = False,
+) -> dict[str, Any]:
+    """2304's, 2305's and 5203's output: `setlinfo` and `setldetail` of `settlement`."""
     return {
         "setlinfo": platform.setlinfo(
             settlement,

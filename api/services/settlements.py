@@ -32,10 +32,14 @@ from settlement.tariff import TariffBook
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A settlement document and whether this call created it or replayed it."""
+    """A settlement document and whether this call created it or replayed it; a settlement
+    made by this call also carries the engine's result and its time, so an answer built from
+    them (the platform's 2304) needs no read back."""
 
     document: dict[str, Any]
     created: bool
+    settlement: Settlement | None = None
+    settled_at: datetime | None = None
 
 
 def claim_hash(claim_in: ClaimIn) -> str:
@@ -107,7 +111,7 @@ def _settle_in_transaction(
             result, settlement_id=settlement_id, status="settled",
             settled_at=timestamp(now), reversed_at=None,
         )  # fmt: skip
-        return Outcome(document, created=True)
+        return Outcome(document, created=True, settlement=result, settled_at=now)
 
 
 def preview_settlement(

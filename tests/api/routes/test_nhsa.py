@@ -118,10 +118,15 @@ def test_a_stay_settles_as_the_same_claim_posted_to_the_settlement_route(
     assert (setlinfo["insuplc_admdvs"], setlinfo["mdtrtarea_admvs"]) == (
         stored.json()["insured_region"], stored.json()["treatment_region"],
     )  # fmt: skip
+    # 2304 answers from the settlement it has just made; 5203 reads the same one back from
+    # what was written: the same answer, but for the message's own id.
+    reference = {"setl_id": setlinfo["setl_id"], "mdtrt_id": mdtrt_id, "psn_no": claim["person_id"]}
+    queried = his.ok("5203", {"data": reference})
+    assert queried["setldetail"] == setldetail
+    assert queried["setlinfo"] == setlinfo | {"medins_setl_id": his.sent[-1]["msgid"]}
     # Cancel it, and post the very claim to POST /v1/settlements: the same figures, field by
     # field, from the same accumulators.
-    his.ok("2305", {"data": {"setl_id": setlinfo["setl_id"], "mdtrt_id": mdtrt_id,
-                             "psn_no": claim["person_id"]}})  # fmt: skip
+    his.ok("2305", {"data": reference})
     posted = world.client.post("/v1/settlements", json=claim, headers=his.headers)
     assert posted.status_code == 201, posted.text
     bill = posted.json()
