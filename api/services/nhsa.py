@@ -97,6 +97,9 @@ class Message:
     received: datetime
     warnings: list[str] = field(default_factory=list)
     """What the answer's `warn_msg` says (2301: each line's findings and refund notes)."""
+    seals: list[tuple[str, str]] = field(default_factory=list)
+    """The seals (mdtrt_id, token) this message lifts in the transaction that keeps its answer
+    (2304, settled), or on their own if it is not kept."""
 
     @property
     def hospital_id(self) -> str:
@@ -183,17 +186,25 @@ def _dispatch(message: Message) -> bytes:
         data = platform.INPUTS[envelope.infno].model_validate(envelope.input)
     except ValidationError as error:
         raise Refused(*platform.problems_of(error, "input")) from None
-    _check_hospital(message)
     if envelope.infno not in platform.WRITING:
+        with read_connection(message.state.engine) as connection:
+            _check_hospital(message, connection)
         return _answered(message, _run(message, data, None))
     digest = _body_hash(envelope.infno, data)
-    kept = _kept_answer(message, digest)
+    with read_connection(message.state.engine) as connection:
+        _check_hospital(message, connection)
+        kept = _kept_answer(message, digest, connection)
     if kept is not None:
         return kept
     if envelope.infno in _IN_ONE_TRANSACTION:
         return _write_in_one_transaction(message, data, digest)
-    answered = _answered(message, _run(message, data, None))
-    return _keep(message, digest, answered, None)
+    try:
+        answered = _answered(message, _run(message, data, None))
+        return _keep(message, digest, answered, None)
+    finally:
+        # Not lifted with the answer kept (refused, or failed): lifted now, on their own.
+        for mdtrt_id, token in message.seals:
+            _unseal(message, mdtrt_id, token)
 
 
 def _run(message: Message, data: Any, connection: Connection | None) -> dict[str, Any]:
@@ -256,7 +267,10 @@ def _keep(message: Message, digest: str, answered: bytes, connection: Connection
     try:
         with write_connection(message.state.engine) as own:
             own.execute(insert(NHSA_MESSAGE), row)
+            for mdtrt_id, token in message.seals:
+                _lift(own, mdtrt_id, token)
             own.commit()
+        message.seals.clear()
     except exc.IntegrityError:
         kept = _kept_answer(message, digest)
         if kept is not None:
@@ -364,13 +378,12 @@ def _problem_texts(problem: ApiProblem, billed: Sequence[_NetLine] = ()) -> list
     ]
 
 
-def _check_hospital(message: Message) -> None:
+def _check_hospital(message: Message, connection: Connection) -> None:
     """An admin key names any hospital, but it must be registered; `mdtrtarea_admvs`, when
     given, must be the hospital's region."""
-    with read_connection(message.state.engine) as connection:
-        region = connection.execute(
-            select(HOSPITAL.c.region).where(HOSPITAL.c.hospital_id == message.hospital_id)
-        ).scalar()
+    region = connection.execute(
+        select(HOSPITAL.c.region).where(HOSPITAL.c.hospital_id == message.hospital_id)
+    ).scalar()
     if region is None:
         raise Refused(f"fixmedins_code: hospital {message.hospital_id} is not registered")
     area = message.envelope.mdtrtarea_admvs
@@ -599,12 +612,16 @@ def _unseal(message: Message, mdtrt_id: str, token: str) -> None:
     """Lift this 2304's own seal. A seal another 2304 set (after this one's lapsed) is left
     alone: lifting it would let lines change under that 2304 (issue 19, section 2)."""
     with write_connection(message.state.engine) as connection:
-        connection.execute(
-            update(ENCOUNTER)
-            .where(ENCOUNTER.c.mdtrt_id == mdtrt_id, ENCOUNTER.c.sealed_by == token)
-            .values(sealed_at=None, sealed_by=None)
-        )
+        _lift(connection, mdtrt_id, token)
         connection.commit()
+
+
+def _lift(connection: Connection, mdtrt_id: str, token: str) -> None:
+    connection.execute(
+        update(ENCOUNTER)
+        .where(ENCOUNTER.c.mdtrt_id == mdtrt_id, ENCOUNTER.c.sealed_by == token)
+        .values(sealed_at=None, sealed_by=None)
+    )
 
 
 def _lines(connection: Connection, mdtrt_id: str) -> list[Any]:
@@ -1273,6 +1290,10 @@ def _presettle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any
 
 def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
     claim, billed, token, person = _seal_ready(message, data)
+    # Answered, this 2304 lifts its own seal, in the transaction that keeps its answer (or on
+    # its own when refused): refused, the lines may change again; settled, the settlement
+    # itself refuses changes until a 2305 cancels it.
+    message.seals.append((claim.claim_id, token))
     state = message.state
     outcome: Outcome
     try:
@@ -1284,10 +1305,6 @@ def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
             )  # fmt: skip
     except ApiProblem as problem:
         raise Refused(*_problem_texts(problem, billed)) from None
-    finally:
-        # Answered, this 2304 lifts its own seal: refused, the lines may change again;
-        # settled, the settlement itself refuses changes until a 2305 cancels it.
-        _unseal(message, claim.claim_id, token)
     settlement_id = outcome.document["settlement_id"]
     if outcome.settlement is None or outcome.settled_at is None:
         # A replay (a copy of this 2304 settled it first): answered as stored.

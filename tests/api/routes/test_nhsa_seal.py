@@ -24,7 +24,9 @@ from sqlalchemy import Engine, select, update
 
 from api.core.problems import LockUnavailable
 from api.db.tables import ENCOUNTER, ENCOUNTER_LINE
+from api.services import nhsa
 from api.services.nhsa import SEAL_SECONDS
+from loadtests.nhsa import dumps
 from tests.support.nhsa import His, envelope, exact
 from tests.support.world import World
 
@@ -324,3 +326,34 @@ def test_a_2304_whose_seal_lapsed_cannot_lift_the_seal_of_the_2304_that_took_ove
                 thread.join(GATE_SECONDS)
     assert answers["second"]["infcode"] == 0, answers["second"]["err_msg"]
     assert answers["second"]["output"]["setlinfo"]["medfee_sumamt"] == total(claim)
+
+
+def test_a_2304_whose_answer_cannot_be_kept_lifts_its_seal_all_the_same(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A settled 2304 lifts its seal in the transaction that keeps its answer. Should keeping it
+    fail (a fault of onestop's: HTTP 500, infcode -1), the seal is lifted on its own all the
+    same, and the HIS's resend under the same msgid answers the settlement that was made."""
+    his = his_of(world)
+    claim = world.claim("e2")
+    mdtrt_id = his.stay(claim)
+    keep = nhsa._keep
+
+    def failing(*_: Any) -> bytes:
+        raise RuntimeError("the answer could not be kept")
+
+    monkeypatch.setattr(nhsa, "_keep", failing)
+    body = envelope(his.hospital_id, "2304", his.settle_data(claim, mdtrt_id))
+    failed = world.client.post(
+        "/v1/nhsa", content=dumps(body), headers={**his.headers, "content-type": "application/json"}
+    )
+    assert failed.status_code == 500
+    assert failed.json()["infcode"] == -1
+    assert seal_of(world, mdtrt_id) is None
+    monkeypatch.setattr(nhsa, "_keep", keep)
+    resent = exact(his.post(body))
+    assert resent["infcode"] == 0, resent["err_msg"]
+    setl_id = resent["output"]["setlinfo"]["setl_id"]
+    queried = his.ok("5203", reference(claim, mdtrt_id, setl_id))
+    assert queried["setlinfo"]["medfee_sumamt"] == total(claim)
+    assert seal_of(world, mdtrt_id) is None
