@@ -542,14 +542,26 @@ def _ordered(diagnoses: list[platform.DiagnosisIn]) -> list[str]:
 
 
 def _encounter(
-    message: Message, connection: Connection, mdtrt_id: str, psn_no: str, *, lock: bool = False
+    message: Message,
+    connection: Connection,
+    mdtrt_id: str,
+    psn_no: str,
+    *,
+    lock: bool = False,
+    person: bool = False,
 ) -> Any:
-    """The hospital's encounter `mdtrt_id` of person `psn_no` (another hospital's is unknown)."""
-    query = select(ENCOUNTER).where(
+    """The hospital's encounter `mdtrt_id` of person `psn_no` (another hospital's is unknown);
+    with `person`, also the person's columns an answer's `setlinfo` names (in one statement)."""
+    query = select(ENCOUNTER)
+    if person:
+        query = query.add_columns(*_SETLINFO_PERSON).join(
+            PERSON, PERSON.c.person_id == ENCOUNTER.c.person_id
+        )
+    query = query.where(
         ENCOUNTER.c.mdtrt_id == mdtrt_id, ENCOUNTER.c.hospital_id == message.hospital_id
     )
     if lock and connection.dialect.name != "sqlite":
-        query = query.with_for_update()
+        query = query.with_for_update(of=ENCOUNTER)
     encounter = connection.execute(query).first()
     if encounter is None:
         raise Refused(f"mdtrt_id: no encounter {mdtrt_id} at hospital {message.hospital_id}")
@@ -1211,8 +1223,8 @@ def _seal_ready(
     message: Message, data: platform.In2303
 ) -> tuple[ClaimIn, list[_NetLine], str, Any]:
     """2304: the claim as `_settle_ready`, its lines sealed in the transaction that reads them
-    under a token of this 2304's own (returned), which alone lifts the seal, and the person's
-    row its answer names. While another 2304 holds the encounter sealed (a copy of this
+    under a token of this 2304's own (returned), which alone lifts the seal, and the encounter
+    read with the person's columns its answer names. While another 2304 holds the encounter sealed (a copy of this
     message, say), it waits up to the lock wait for that one to be answered, then reads the
     lines as that one left them."""
     info = data.data
@@ -1221,7 +1233,9 @@ def _seal_ready(
     token = secrets.token_hex(16)
     while True:
         with write_connection(state.engine) as connection:
-            encounter = _encounter(message, connection, info.mdtrt_id, info.psn_no, lock=True)
+            encounter = _encounter(
+                message, connection, info.mdtrt_id, info.psn_no, lock=True, person=True
+            )
             now = state.clock()
             if not _seal_holds(encounter, now):
                 lines = _lines(connection, info.mdtrt_id)
@@ -1231,9 +1245,8 @@ def _seal_ready(
                     .where(ENCOUNTER.c.mdtrt_id == info.mdtrt_id)
                     .values(sealed_at=now, sealed_by=token)
                 )
-                person = _person_row(connection, encounter.person_id)
                 connection.commit()
-                return claim, billed, token, person
+                return claim, billed, token, encounter
         if time.monotonic() >= deadline:
             raise Refused(
                 f"mdtrt_id: encounter {info.mdtrt_id} is being settled by another 2304: send "
@@ -1344,6 +1357,10 @@ def _answer_of(
         ),
         "setldetail": platform.setldetail(settlement, reversal=reversal),
     }
+
+
+_SETLINFO_PERSON = (PERSON.c.name, PERSON.c.birth_date, PERSON.c.id_number, PERSON.c.gender)
+"""What `setlinfo` reads of the person (`platform.setlinfo`)."""
 
 
 def _person_row(connection: Connection, person_id: str) -> Any:
