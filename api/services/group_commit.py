@@ -38,7 +38,7 @@ from sqlalchemy import Connection, Engine, exc
 
 from api.core.access import Principal
 from api.core.clock import Clock
-from api.core.contract import ClaimIn, settlement_json
+from api.core.contract import ClaimIn
 from api.core.metrics import (
     BATCH_QUEUE_SECONDS,
     BATCH_SETTLEMENTS,
@@ -55,7 +55,6 @@ from api.core.problems import (
 )
 from api.db import store
 from api.db.engine import write_connection
-from api.db.rows import timestamp
 from api.services.settlements import (
     Outcome,
     claim_hash,
@@ -90,8 +89,8 @@ class _Batch:
     """What a batch has reached: accumulators per (person, year), claims settled in it."""
 
     accumulators: dict[tuple[str, int], AccumulatorsFen] = field(default_factory=dict)
-    settled: dict[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
-    """(hospital, claim id) → (claim hash, document) of the claims this batch settles."""
+    settled: dict[tuple[str, str], tuple[str, Outcome]] = field(default_factory=dict)
+    """(hospital, claim id) → (claim hash, outcome) of the claims this batch settles."""
     written: list[store.NewSettlement] = field(default_factory=list)
     audits: list[tuple[str, str, str, datetime]] = field(default_factory=list)
     answers: list[tuple[Pending, Outcome]] = field(default_factory=list)
@@ -203,10 +202,13 @@ def _settle_one(
     key = (claim.hospital_id, claim.claim_id)
     earlier = batch.settled.get(key)
     if earlier is not None:
-        digest, document = earlier
+        digest, made = earlier
         if digest != item.digest:
-            raise claim_conflict(claim.claim_id, document["settlement_id"])
-        return Outcome(document, created=False)
+            raise claim_conflict(claim.claim_id, made.settlement_id)
+        # The same settlement, answered as a replay (its document built when asked for).
+        assert made.settlement is not None
+        assert made.settled_at is not None
+        return Outcome(created=False, made=(made.settlement, made.settlement_id, made.settled_at))
     site, person = parties.of(claim.hospital_id, claim.person_id)
     existing = settled.get(key)
     if existing is not None:
@@ -217,17 +219,14 @@ def _settle_one(
         raise rejection_problem(result)
     now = _stamp(batch, clock)
     settlement_id = new_settlement_id(now)
-    document = settlement_json(
-        result, settlement_id=settlement_id, status="settled",
-        settled_at=timestamp(now), reversed_at=None,
-    )  # fmt: skip
     # The batch's state changes only now, when nothing of this claim can fail any more.
     batch.accumulators[_person_year(item)] = result.accumulators_after_fen
     batch.written.append(store.NewSettlement(result, settlement_id, item.digest, now))
     subject = f"{settlement_id} claim {claim.hospital_id}/{claim.claim_id}"
     batch.audits.append((item.actor.actor, "settle", subject, now))
-    batch.settled[key] = (item.digest, document)
-    return Outcome(document, created=True, settlement=result, settled_at=now)
+    outcome = Outcome(created=True, made=(result, settlement_id, now))
+    batch.settled[key] = (item.digest, outcome)
+    return outcome
 
 
 def _stamp(batch: _Batch, clock: Clock) -> datetime:

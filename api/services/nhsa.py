@@ -1318,7 +1318,7 @@ def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
             )  # fmt: skip
     except ApiProblem as problem:
         raise Refused(*_problem_texts(problem, billed)) from None
-    settlement_id = outcome.document["settlement_id"]
+    settlement_id = outcome.settlement_id
     if outcome.settlement is None or outcome.settled_at is None:
         # A replay (a copy of this 2304 settled it first): answered as stored.
         return _settlement_answer(message, settlement_id, reversal=False)

@@ -30,16 +30,43 @@ from settlement.result import Settlement
 from settlement.tariff import TariffBook
 
 
-@dataclass(frozen=True, slots=True)
 class Outcome:
-    """A settlement document and whether this call created it or replayed it; a settlement
-    made by this call also carries the engine's result and its time, so an answer built from
-    them (the platform's 2304) needs no read back."""
+    """A settlement and whether this call created it or replayed it: the contract's document
+    of a stored one (a replay), or the engine's result, its id and its time (a settlement
+    made now), whose document is built when first asked for, by the thread that answers (the
+    group-commit writer only writes; the platform's 2304 answers from the result and never
+    builds it)."""
 
-    document: dict[str, Any]
-    created: bool
-    settlement: Settlement | None = None
-    settled_at: datetime | None = None
+    __slots__ = ("_document", "created", "settled_at", "settlement", "settlement_id")
+
+    def __init__(
+        self,
+        *,
+        created: bool,
+        document: dict[str, Any] | None = None,
+        made: tuple[Settlement, str, datetime] | None = None,
+    ) -> None:
+        assert (document is None) != (made is None), "a document or a settlement made now"
+        self.created = created
+        self._document = document
+        self.settlement: Settlement | None = None
+        self.settled_at: datetime | None = None
+        if made is not None:
+            self.settlement, self.settlement_id, self.settled_at = made
+        else:
+            assert document is not None
+            self.settlement_id = str(document["settlement_id"])
+
+    @property
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            assert self.settlement is not None
+            assert self.settled_at is not None
+            self._document = settlement_json(
+                self.settlement, settlement_id=self.settlement_id, status="settled",
+                settled_at=timestamp(self.settled_at), reversed_at=None,
+            )  # fmt: skip
+        return self._document
 
 
 def claim_hash(claim_in: ClaimIn) -> str:
@@ -56,7 +83,7 @@ def replay(connection: Connection, row: Any, digest: str, claim_id: str) -> Outc
     """The claim settled before: the same body is a replay (200), another one a conflict (409)."""
     if row.claim_hash != digest:
         raise claim_conflict(claim_id, row.settlement_id)
-    return Outcome(store.stored_document(connection, row), created=False)
+    return Outcome(created=False, document=store.stored_document(connection, row))
 
 
 def settle_claim(
@@ -107,11 +134,7 @@ def _settle_in_transaction(
         subject = f"{settlement_id} claim {claim.hospital_id}/{claim.claim_id}"
         store.audit(connection, actor.actor, "settle", subject, now)
         connection.commit()
-        document = settlement_json(
-            result, settlement_id=settlement_id, status="settled",
-            settled_at=timestamp(now), reversed_at=None,
-        )  # fmt: skip
-        return Outcome(document, created=True, settlement=result, settled_at=now)
+        return Outcome(created=True, made=(result, settlement_id, now))
 
 
 def preview_settlement(

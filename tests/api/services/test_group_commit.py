@@ -108,6 +108,25 @@ def _fen(text: str) -> int:
     return int(whole) * 100 + int(cents)
 
 
+def test_the_writer_leaves_each_answer_document_to_the_thread_that_answers(
+    world: World, engine: Engine, book: TariffBook
+) -> None:
+    """The writer only writes: a settlement's document is built when the answering thread
+    first reads it (the platform's 2304 answers from the engine's result and never does),
+    once, and it is what was stored."""
+    (outcome,) = run(engine, book, [pending(world)])
+    assert isinstance(outcome, Outcome)
+    assert outcome.created
+    assert outcome.settlement is not None
+    assert outcome._document is None
+    document = outcome.document
+    assert outcome.document is document
+    assert document["settlement_id"] == outcome.settlement_id
+    with read_connection(engine) as connection:
+        row = store.settlement_row(connection, outcome.settlement_id)
+        assert store.stored_document(connection, row) == document
+
+
 def test_a_claim_posted_twice_in_one_batch_is_settled_once_and_replayed_once(
     world: World, engine: Engine, book: TariffBook
 ) -> None:
