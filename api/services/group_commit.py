@@ -56,6 +56,7 @@ from api.core.problems import (
 from api.db import store
 from api.db.engine import write_connection
 from api.services.settlements import (
+    Made,
     Outcome,
     claim_hash,
     new_settlement_id,
@@ -202,13 +203,11 @@ def _settle_one(
     key = (claim.hospital_id, claim.claim_id)
     earlier = batch.settled.get(key)
     if earlier is not None:
-        digest, made = earlier
+        digest, first = earlier
         if digest != item.digest:
-            raise claim_conflict(claim.claim_id, made.settlement_id)
+            raise claim_conflict(claim.claim_id, first.settlement_id)
         # The same settlement, answered as a replay (its document built when asked for).
-        assert made.settlement is not None
-        assert made.settled_at is not None
-        return Outcome(created=False, made=(made.settlement, made.settlement_id, made.settled_at))
+        return Outcome(created=False, made=first.made)
     site, person = parties.of(claim.hospital_id, claim.person_id)
     existing = settled.get(key)
     if existing is not None:
@@ -224,7 +223,7 @@ def _settle_one(
     batch.written.append(store.NewSettlement(result, settlement_id, item.digest, now))
     subject = f"{settlement_id} claim {claim.hospital_id}/{claim.claim_id}"
     batch.audits.append((item.actor.actor, "settle", subject, now))
-    outcome = Outcome(created=True, made=(result, settlement_id, now))
+    outcome = Outcome(created=True, made=Made(result, settlement_id, now))
     batch.settled[key] = (item.digest, outcome)
     return outcome
 

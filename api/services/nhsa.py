@@ -1224,9 +1224,9 @@ def _seal_ready(
 ) -> tuple[ClaimIn, list[_NetLine], str, Any]:
     """2304: the claim as `_settle_ready`, its lines sealed in the transaction that reads them
     under a token of this 2304's own (returned), which alone lifts the seal, and the encounter
-    read with the person's columns its answer names. While another 2304 holds the encounter sealed (a copy of this
-    message, say), it waits up to the lock wait for that one to be answered, then reads the
-    lines as that one left them."""
+    read with the person's columns its answer names. While another 2304 holds the encounter
+    sealed (a copy of this message, say), it waits up to the lock wait for that one to be
+    answered, then reads the lines as that one left them."""
     info = data.data
     state = message.state
     deadline = time.monotonic() + state.settings.lock_wait_ms / 1000
@@ -1318,12 +1318,12 @@ def _settle(message: Message, data: platform.In2303, _: Any) -> dict[str, Any]:
             )  # fmt: skip
     except ApiProblem as problem:
         raise Refused(*_problem_texts(problem, billed)) from None
-    settlement_id = outcome.settlement_id
-    if outcome.settlement is None or outcome.settled_at is None:
+    made = outcome.made
+    if made is None:
         # A replay (a copy of this 2304 settled it first): answered as stored.
-        return _settlement_answer(message, settlement_id, reversal=False)
+        return _settlement_answer(message, outcome.settlement_id, reversal=False)
     # Answered from the settlement just made, as a 5203 reads it back from what was written.
-    return _answer_of(message, outcome.settlement, person, settlement_id, outcome.settled_at)
+    return _answer_of(message, made.settlement, person, made.settlement_id, made.settled_at)
 
 
 def _settlement_answer(message: Message, settlement_id: str, *, reversal: bool) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, Engine, exc
@@ -30,29 +30,31 @@ from settlement.result import Settlement
 from settlement.tariff import TariffBook
 
 
+class Made(NamedTuple):
+    """A settlement made by this call: the engine's result, its id and its time."""
+
+    settlement: Settlement
+    settlement_id: str
+    settled_at: datetime
+
+
 class Outcome:
     """A settlement and whether this call created it or replayed it: the contract's document
-    of a stored one (a replay), or the engine's result, its id and its time (a settlement
-    made now), whose document is built when first asked for, by the thread that answers (the
-    group-commit writer only writes; the platform's 2304 answers from the result and never
-    builds it)."""
+    of a stored one (a replay), or the settlement `made` now, whose document is built when
+    first asked for, by the thread that answers (the group-commit writer only writes; the
+    platform's 2304 answers from `made` and never builds it)."""
 
-    __slots__ = ("_document", "created", "settled_at", "settlement", "settlement_id")
+    __slots__ = ("_document", "created", "made", "settlement_id")
 
     def __init__(
-        self,
-        *,
-        created: bool,
-        document: dict[str, Any] | None = None,
-        made: tuple[Settlement, str, datetime] | None = None,
+        self, *, created: bool, document: dict[str, Any] | None = None, made: Made | None = None
     ) -> None:
         assert (document is None) != (made is None), "a document or a settlement made now"
         self.created = created
         self._document = document
-        self.settlement: Settlement | None = None
-        self.settled_at: datetime | None = None
+        self.made = made
         if made is not None:
-            self.settlement, self.settlement_id, self.settled_at = made
+            self.settlement_id = made.settlement_id
         else:
             assert document is not None
             self.settlement_id = str(document["settlement_id"])
@@ -60,11 +62,10 @@ class Outcome:
     @property
     def document(self) -> dict[str, Any]:
         if self._document is None:
-            assert self.settlement is not None
-            assert self.settled_at is not None
+            assert self.made is not None
             self._document = settlement_json(
-                self.settlement, settlement_id=self.settlement_id, status="settled",
-                settled_at=timestamp(self.settled_at), reversed_at=None,
+                self.made.settlement, settlement_id=self.made.settlement_id, status="settled",
+                settled_at=timestamp(self.made.settled_at), reversed_at=None,
             )  # fmt: skip
         return self._document
 
@@ -134,7 +135,7 @@ def _settle_in_transaction(
         subject = f"{settlement_id} claim {claim.hospital_id}/{claim.claim_id}"
         store.audit(connection, actor.actor, "settle", subject, now)
         connection.commit()
-        return Outcome(created=True, made=(result, settlement_id, now))
+        return Outcome(created=True, made=Made(result, settlement_id, now))
 
 
 def preview_settlement(

@@ -117,7 +117,7 @@ def test_the_writer_leaves_each_answer_document_to_the_thread_that_answers(
     (outcome,) = run(engine, book, [pending(world)])
     assert isinstance(outcome, Outcome)
     assert outcome.created
-    assert outcome.settlement is not None
+    assert outcome.made is not None
     assert outcome._document is None
     document = outcome.document
     assert outcome.document is document
