@@ -28,6 +28,7 @@ PREFILL_MAY_IMPORT = ("api.db", "api.core.config")
 # Benchmarks that measure the service's own internals in one process: the FHIR builder, the
 # CPU and round trips a request costs, and the SQLite write queue under contention.
 IN_PROCESS_BENCHMARKS = (
+    "bench_answer.py",
     "bench_fhir.py",
     "bench_messages.py",
     "bench_round_trips.py",

@@ -12,8 +12,11 @@ import dataclasses
 import re
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
+from operator import attrgetter
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -39,6 +42,12 @@ from settlement.model import (
 )
 from settlement.money import format_fen, money
 from settlement.result import Finding, LineSettlement, Settlement, Totals
+
+_fen_text = lru_cache(maxsize=16384)(format_fen)
+"""An amount in fen as the contract's money text. Amounts repeat (zeros above all, and a
+catalog's prices times small quantities); a hit costs a third of formatting one anew. Keyed by
+`int` only, where equal is identical (a `Decimal` key would take 25 for 25.00: not used so)."""
+
 
 DECIMAL_PATTERN = r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$"
 """A plain decimal string: no exponent, no NaN; length bounded so parsing stays cheap."""
@@ -322,12 +331,14 @@ def accumulators_json(accumulators: AccumulatorsFen) -> dict[str, Any]:
     return {
         "year": accumulators.year,
         "admissions": accumulators.admissions,
-        **{name: format_fen(getattr(accumulators, name)) for name in ACCUMULATOR_AMOUNTS},
+        **dict(zip(ACCUMULATOR_AMOUNTS, map(_fen_text, accumulators[2:]), strict=True)),
     }
 
 
 TOTAL_KEYS = tuple(field.name.removesuffix("_fen") for field in dataclasses.fields(Totals))
 """The bill's totals as the contract names them: the engine's `Totals` without `_fen`."""
+_total_figures = attrgetter(*(field.name for field in dataclasses.fields(Totals)))
+"""The totals' amounts in fen, in `TOTAL_KEYS`' order."""
 
 
 _ITEM_KEYS = tuple(name.removesuffix("_fen") for name in LineSettlement._fields)
@@ -377,6 +388,18 @@ def settlement_json(
     reversed_at: str | None,
 ) -> dict[str, Any]:
     """The contract's settlement object, built directly (one pass, no intermediate models)."""
+    items = [_item_json(line) for line in settlement.lines]
+    return _settlement_document(settlement, items, settlement_id, status, settled_at, reversed_at)
+
+
+def _settlement_document(
+    settlement: Settlement,
+    items: list[dict[str, Any]] | orjson.Fragment,
+    settlement_id: str | None,
+    status: str,
+    settled_at: str | None,
+    reversed_at: str | None,
+) -> dict[str, Any]:
     totals = settlement.totals
     return {
         "settlement_id": settlement_id,
@@ -396,18 +419,18 @@ def settlement_json(
         "catalog_version": settlement.catalog_version,
         "settled_at": settled_at,
         "reversed_at": reversed_at,
-        "totals": {name: format_fen(getattr(totals, f"{name}_fen")) for name in TOTAL_KEYS},
-        "items": [_item_json(line) for line in settlement.lines],
+        "totals": dict(zip(TOTAL_KEYS, map(_fen_text, _total_figures(totals)), strict=True)),
+        "items": items,
         "funds": [
             {
                 "fund": step.fund.value,
                 "fund_code": step.fund_code,
-                "base": format_fen(step.base_fen),
-                "payable": format_fen(step.payable_fen),
+                "base": _fen_text(step.base_fen),
+                "payable": _fen_text(step.payable_fen),
                 "cap_remaining": None
                 if step.cap_remaining_fen is None
-                else format_fen(step.cap_remaining_fen),
-                "paid": format_fen(step.paid_fen),
+                else _fen_text(step.cap_remaining_fen),
+                "paid": _fen_text(step.paid_fen),
                 "explanation": list(step.explanation),
             }
             for step in settlement.funds
@@ -415,6 +438,56 @@ def settlement_json(
         "findings": findings_json(settlement.findings),
         "accumulators_after": accumulators_json(settlement.accumulators_after_fen),
     }
+
+
+_ITEM_TEMPLATE = (
+    '{{"{}":%d,"{}":%s,"{}":%s,"{}":"%s","{}":"%s","{}":"%s"'.format(*_ITEM_KEYS[:6])
+    + "".join(f',"{key}":"%s"' for key in _ITEM_KEYS[6:])
+    + "}"
+)
+"""One line of the bill as JSON text: the line number, the code and the name written as JSON
+strings, the class, quantity and unit price (plain text: a letter, decimal digits), then the
+amounts, in `_item_json`'s order."""
+
+_json_text = lru_cache(maxsize=4096)(lambda text: orjson.dumps(text).decode())
+"""A text as a JSON string, as orjson writes it: a hospital bills the same codes and names
+over and over. (Keyed by `str` only: equal texts are the same text.)"""
+
+_CHUNK = 32
+"""Lines written by one format: a bill's arguments for up to 32 lines in one tuple."""
+
+
+@lru_cache(maxsize=_CHUNK)
+def _lines_template(count: int) -> str:
+    return ",".join([_ITEM_TEMPLATE] * count)
+
+
+def _items_text(lines: tuple[LineSettlement, ...]) -> str:
+    """The bill's lines as the JSON array `orjson.dumps([_item_json(line) ...])` writes,
+    written directly: the arguments of up to `_CHUNK` lines formatted by one template, the
+    texts and amounts from caches."""
+    text, fen, chunks = _json_text, _fen_text, []
+    for start in range(0, len(lines), _CHUNK):
+        arguments: list[Any] = []
+        chunk = lines[start : start + _CHUNK]
+        for line in chunk:
+            arguments += (
+                line[0], text(line[1]), text(line[2]), line[3].value, line[4], line[5].amount
+            )  # fmt: skip
+            arguments += map(fen, line[6:])
+        chunks.append(_lines_template(len(chunk)) % tuple(arguments))
+    return "[" + ",".join(chunks) + "]"
+
+
+def settlement_body(settlement: Settlement, *, settlement_id: str, settled_at: str) -> bytes:
+    """A settlement made now, as the bytes `orjson.dumps(settlement_json(...))` writes for it
+    (status "settled", not reversed), built without the items' dicts: the lines, thirty a
+    typical bill and sixteen fields a line, are the document's cost
+    (`test_a_settlements_body_is_the_bytes_of_its_document`)."""
+    items = orjson.Fragment(_items_text(settlement.lines))
+    return orjson.dumps(
+        _settlement_document(settlement, items, settlement_id, "settled", settled_at, None)
+    )
 
 
 # ---------------------------------------------------------------- response shapes (OpenAPI)

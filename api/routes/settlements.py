@@ -79,12 +79,9 @@ async def settle(
             state.engine, state.tariffs, claim, principal, state.clock,
         )  # fmt: skip
     if outcome.created:
-        return _json(
-            outcome.document,
-            201,
-            {"Location": f"/v1/settlements/{outcome.document['settlement_id']}"},
-        )
-    return _json(outcome.document, 200, {"Idempotent-Replayed": "true"})
+        headers = {"Location": f"/v1/settlements/{outcome.settlement_id}"}
+        return Response(outcome.body, 201, headers, media_type="application/json")
+    return Response(outcome.body, 200, {"Idempotent-Replayed": "true"}, "application/json")
 
 
 @router.post(

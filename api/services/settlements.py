@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, exc
 
 from api.core.access import Principal, authorize_hospital
 from api.core.clock import Clock, system_clock
-from api.core.contract import ClaimIn, accumulators_json, settlement_json
+from api.core.contract import ClaimIn, accumulators_json, settlement_body, settlement_json
 from api.core.problems import claim_conflict, not_found, rejection_problem
 from api.db import store
 from api.db.engine import read_connection, write_connection
@@ -68,6 +68,18 @@ class Outcome:
                 settled_at=timestamp(self.made.settled_at), reversed_at=None,
             )  # fmt: skip
         return self._document
+
+    @property
+    def body(self) -> bytes:
+        """The document as the answer's bytes. A settlement made now is written straight from
+        the engine's result (`settlement_body`: the same bytes, no dict of every line)."""
+        if self._document is None:
+            assert self.made is not None
+            return settlement_body(
+                self.made.settlement, settlement_id=self.made.settlement_id,
+                settled_at=timestamp(self.made.settled_at),
+            )  # fmt: skip
+        return orjson.dumps(self._document)
 
 
 def claim_hash(claim_in: ClaimIn) -> str:
