@@ -11,13 +11,14 @@ from starlette.responses import Response
 
 from api.core.access import require_roles
 from api.core.deps import AppState, CurrentPrincipal, State
+from api.core.lean import LeanRoute
 from api.core.nhsa import INFNOS, AnswerOut, Envelope
 from api.core.problems import logger, unexpected, unsupported_media_type
 from api.routes.responses import PROBLEMS
 from api.routes.settlements import Writer
 from api.services import nhsa
 
-router = APIRouter(prefix="/v1", tags=["national platform"])
+router = APIRouter(prefix="/v1", tags=["national platform"], route_class=LeanRoute)
 
 _ENVELOPE_SCHEMA = Envelope.model_json_schema()
 

@@ -11,9 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.core.access import Principal, authorize_hospital, require_roles
-from api.core.body import ParsedBody, StrictJsonRoute, json_body, openapi_body
+from api.core.body import ParsedBody, json_body, openapi_body
 from api.core.contract import ID_PATTERN, AccumulatorsOut, ClaimIn, ReversalIn, SettlementOut
 from api.core.deps import AppState, CurrentPrincipal, State
+from api.core.lean import LeanRoute
 from api.routes.responses import PROBLEMS
 from api.routes.responses import json_response as _json
 from api.services.fhir import MEDIA_TYPE as FHIR_JSON
@@ -29,7 +30,7 @@ from api.services.settlements import (
 )
 from api.services.statement import render_statement
 
-router = APIRouter(prefix="/v1", tags=["settlement"], route_class=StrictJsonRoute)
+router = APIRouter(prefix="/v1", tags=["settlement"], route_class=LeanRoute)
 
 
 async def get_writer(request: Request) -> SettlementWriter | None:
