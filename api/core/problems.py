@@ -179,6 +179,20 @@ def database_unavailable() -> ApiProblem:
     )
 
 
+def commit_in_doubt() -> ApiProblem:
+    """The connection was lost while the database committed: the commit may have landed.
+    Never "nothing was committed" (503): a client told so might not send it again, or might
+    count it undone. The same request sent again is answered as a replay if it landed."""
+    return ApiProblem(
+        500,
+        "Commit in doubt",
+        "The connection to the database was lost while the transaction committed: it may or "
+        "may not have been carried out. Send the same request again: what was carried out is "
+        "answered as a replay.",
+        kind="commit-in-doubt",
+    )
+
+
 def internal() -> ApiProblem:
     return ApiProblem(
         500,
@@ -195,7 +209,9 @@ def unexpected(error: Exception) -> bool:
     """Whether `install` answers the error as a bug (500, its traceback logged) rather than by
     its kind (a 4xx, or a 503 to retry): for a route that answers bugs its own way."""
     if isinstance(error, DBAPIError):
-        return not _unavailable(error)
+        return not unavailable(error)
+    if isinstance(error, ApiProblem) and error.kind == "commit-in-doubt":
+        return True  # a platform message answers it as any fault: send it again, same msgid
     answered = ApiProblem | RequestValidationError | StarletteHTTPException | LockUnavailable
     return not isinstance(error, answered)
 
@@ -259,7 +275,7 @@ def _http_problem(exc: StarletteHTTPException) -> ApiProblem:
     )
 
 
-def _unavailable(exc: DBAPIError) -> bool:
+def unavailable(exc: DBAPIError) -> bool:
     """A lost or refused database connection (a restart, a failover): not a bug, answered 503
     so that clients retry; the pool checks connections before use and recovers."""
     return exc.connection_invalidated or (
@@ -269,7 +285,7 @@ def _unavailable(exc: DBAPIError) -> bool:
 
 
 def _database_problem(request: Request, exc: DBAPIError) -> ApiProblem:
-    if _unavailable(exc):
+    if unavailable(exc):
         DATABASE_ERRORS.labels("unavailable").inc()
         logger.warning(
             "database unavailable on %s %s: %s",

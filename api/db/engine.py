@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from api.core.config import Settings
+from api.core.problems import commit_in_doubt, unavailable
 from api.db.write_queue import QueuedConnection, queue_for
 
 
@@ -129,6 +130,19 @@ def write_connection(engine: Engine) -> Iterator[Connection]:
     with writer(engine).connect() as connection:
         connection.begin()
         yield connection
+
+
+def commit(connection: Connection) -> None:
+    """Commit the connection's transaction. A connection lost during the commit leaves its
+    outcome unknown (the server may have committed before the answer was lost): that is
+    raised as `commit_in_doubt` (500), never as "nothing was committed" (503), so that the
+    client sends the same request again and a replay answers what landed."""
+    try:
+        connection.commit()
+    except exc.DBAPIError as error:
+        if unavailable(error):
+            raise commit_in_doubt() from error
+        raise
 
 
 @contextmanager

@@ -17,9 +17,12 @@ more once the first arrived) and settles them in one transaction:
    per person, the audit records, and the transaction commits: one flush for the batch.
 
 Only then is each request answered. A batch whose write or commit fails answers 503 to each of
-its requests and leaves nothing behind; should the unique index catch a duplicate (which the
-locks make impossible unless another writer bypassed them), every claim of the batch is
-settled again on its own, in its own transaction, as without group commit.
+its requests and leaves nothing behind, but for a commit whose connection is lost while it
+commits: it may have landed, so each request is answered 500 `commit-in-doubt` (never "nothing
+was committed") and the same claim sent again is a replay if it did. Should the unique index
+catch a duplicate (which the locks make impossible unless another writer bypassed them), every
+claim of the batch is settled again on its own, in its own transaction, as without group
+commit.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from api.core.problems import (
     rejection_problem,
 )
 from api.db import store
-from api.db.engine import write_connection
+from api.db.engine import commit, write_connection
 from api.services.settlements import (
     Made,
     Outcome,
@@ -179,7 +182,7 @@ def _settle_in_transaction(
                 continue
             batch.answers.append((item, outcome))
         _write(connection, batch, created)
-        connection.commit()
+        commit(connection)
     return batch
 
 

@@ -51,7 +51,7 @@ from api.core.deps import AppState
 from api.core.metrics import NHSA_MESSAGES, NHSA_SECONDS
 from api.core.problems import ApiProblem, LockUnavailable
 from api.db import store
-from api.db.engine import read_connection, write_connection
+from api.db.engine import commit, read_connection, write_connection
 from api.db.tables import ENCOUNTER, ENCOUNTER_LINE, HOSPITAL, NHSA_MESSAGE, PERSON, SETTLEMENT
 from api.services import finance
 from api.services.group_commit import SettlementWriter
@@ -262,14 +262,14 @@ def _keep(message: Message, digest: str, answered: bytes, connection: Connection
     }
     if connection is not None:
         connection.execute(insert(NHSA_MESSAGE), row)
-        connection.commit()
+        commit(connection)
         return answered
     try:
         with write_connection(message.state.engine) as own:
             own.execute(insert(NHSA_MESSAGE), row)
             for mdtrt_id, token in message.seals:
                 _lift(own, mdtrt_id, token)
-            own.commit()
+            commit(own)
         message.seals.clear()
     except exc.IntegrityError:
         kept = _kept_answer(message, digest)
@@ -625,7 +625,7 @@ def _unseal(message: Message, mdtrt_id: str, token: str) -> None:
     alone: lifting it would let lines change under that 2304 (issue 19, section 2)."""
     with write_connection(message.state.engine) as connection:
         _lift(connection, mdtrt_id, token)
-        connection.commit()
+        commit(connection)
 
 
 def _lift(connection: Connection, mdtrt_id: str, token: str) -> None:
@@ -1245,7 +1245,7 @@ def _seal_ready(
                     .where(ENCOUNTER.c.mdtrt_id == info.mdtrt_id)
                     .values(sealed_at=now, sealed_by=token)
                 )
-                connection.commit()
+                commit(connection)
                 return claim, billed, token, encounter
         if time.monotonic() >= deadline:
             raise Refused(

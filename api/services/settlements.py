@@ -21,7 +21,7 @@ from api.core.clock import Clock, system_clock
 from api.core.contract import ClaimIn, accumulators_json, settlement_body, settlement_json
 from api.core.problems import claim_conflict, not_found, rejection_problem
 from api.db import store
-from api.db.engine import read_connection, write_connection
+from api.db.engine import commit, read_connection, write_connection
 from api.db.rows import settlement_document, timestamp
 from settlement.engine import settle
 from settlement.model import Claim
@@ -146,7 +146,7 @@ def _settle_in_transaction(
         store.write_accumulators(connection, person.person_id, result.accumulators_after_fen)
         subject = f"{settlement_id} claim {claim.hospital_id}/{claim.claim_id}"
         store.audit(connection, actor.actor, "settle", subject, now)
-        connection.commit()
+        commit(connection)
         return Outcome(created=True, made=Made(result, settlement_id, now))
 
 
@@ -225,7 +225,7 @@ def _reverse_in_transaction(
         store.mark_reversed(connection, row, reason, now)
         store.undo_accumulators(connection, row)
         store.audit(connection, actor.actor, "reverse", f"{settlement_id}: {reason}", now)
-        connection.commit()
+        commit(connection)
         row = store.settlement_row(connection, settlement_id)
         return store.stored_document(connection, row)
 

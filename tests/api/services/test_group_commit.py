@@ -199,6 +199,63 @@ def test_a_batch_that_fails_to_write_answers_503_to_each_request_and_writes_noth
     assert row_counts(settings) == before
 
 
+def test_a_batch_whose_commit_answer_is_lost_is_in_doubt_never_nothing_committed(
+    world: World, engine: Engine, book: TariffBook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 503 says nothing was committed; here the commit landed. Each request is answered 500
+    `commit-in-doubt`, and the same claim sent again is a replay of the settlement that
+    landed (tests/support/crash.py found it on a PostgreSQL restart: 503, then a replay)."""
+    import api.db.engine
+
+    items = [pending(world), pending(world, person="none")]
+    monkeypatch.setattr(api.db.engine.Connection, "commit", _committed_then_lost(api.db.engine))
+    outcomes = run(engine, book, items)
+    monkeypatch.undo()
+    for outcome in outcomes:
+        assert isinstance(outcome, ApiProblem)
+        assert (outcome.status, outcome.kind) == (500, "commit-in-doubt")
+        assert "may or may not have been carried out" in outcome.detail
+    again = run(engine, book, [Pending(item.claim_in, ACTOR) for item in items])
+    for outcome in again:
+        assert isinstance(outcome, Outcome)
+        assert not outcome.created, "the first commit landed: the claim is replayed"
+
+
+def _committed_then_lost(module: Any) -> Any:
+    original = module.Connection.commit
+
+    def commit(self: Any) -> None:
+        original(self)
+        raise exc.OperationalError(
+            "COMMIT", {}, Exception("server closed the connection"), connection_invalidated=True
+        )
+
+    return commit
+
+
+def test_a_commit_failing_otherwise_is_raised_as_it_is() -> None:
+    """Only a lost connection makes a commit's outcome unknown; any other error of the commit
+    (a deferred constraint, a full disk) is the database refusing it: raised unchanged."""
+    from api.db.engine import commit
+
+    class Refusing:
+        def commit(self) -> None:
+            raise exc.IntegrityError("COMMIT", {}, Exception("deferred constraint"))
+
+    class Lost:
+        def commit(self) -> None:
+            raise exc.OperationalError(
+                "COMMIT", {}, Exception("connection lost"), connection_invalidated=True
+            )
+
+    with pytest.raises(exc.IntegrityError):
+        commit(Refusing())  # type: ignore[arg-type]
+    with pytest.raises(ApiProblem) as raised:
+        commit(Lost())  # type: ignore[arg-type]
+    assert (raised.value.status, raised.value.kind) == (500, "commit-in-doubt")
+    assert isinstance(raised.value.__cause__, exc.OperationalError)
+
+
 def test_a_duplicate_caught_by_the_unique_index_sends_the_batch_one_claim_at_a_time(
     world: World, engine: Engine, book: TariffBook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
