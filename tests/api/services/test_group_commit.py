@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, exc, text
+from sqlalchemy import Connection, Engine, event, exc, text
 
 from api.core.access import Principal
 from api.core.config import Settings
@@ -205,10 +205,8 @@ def test_a_batch_whose_commit_answer_is_lost_is_in_doubt_never_nothing_committed
     """A 503 says nothing was committed; here the commit landed. Each request is answered 500
     `commit-in-doubt`, and the same claim sent again is a replay of the settlement that
     landed (tests/support/crash.py found it on a PostgreSQL restart: 503, then a replay)."""
-    import api.db.engine
-
     items = [pending(world), pending(world, person="none")]
-    monkeypatch.setattr(api.db.engine.Connection, "commit", _committed_then_lost(api.db.engine))
+    monkeypatch.setattr(Connection, "commit", _committed_then_lost())
     outcomes = run(engine, book, items)
     monkeypatch.undo()
     for outcome in outcomes:
@@ -221,8 +219,8 @@ def test_a_batch_whose_commit_answer_is_lost_is_in_doubt_never_nothing_committed
         assert not outcome.created, "the first commit landed: the claim is replayed"
 
 
-def _committed_then_lost(module: Any) -> Any:
-    original = module.Connection.commit
+def _committed_then_lost() -> Any:
+    original = Connection.commit
 
     def commit(self: Any) -> None:
         original(self)
