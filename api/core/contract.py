@@ -43,10 +43,16 @@ from settlement.model import (
 from settlement.money import format_fen, money
 from settlement.result import Finding, LineSettlement, Settlement, Totals
 
-_fen_text = lru_cache(maxsize=16384)(format_fen)
-"""An amount in fen as the contract's money text. Amounts repeat (zeros above all, and a
-catalog's prices times small quantities); a hit costs a third of formatting one anew. Keyed by
-`int` only, where equal is identical (a `Decimal` key would take 25 for 25.00: not used so)."""
+
+def _fen_text(fen: int) -> str:
+    """An amount in fen as the contract's money text (`format_fen`), zero and positive amounts,
+    the common cases, formatted inline. (A cache of the texts was tried: on bills of fresh
+    amounts, as under load, it saved nothing: `loadtests.bench_answer`.)"""
+    if fen == 0:
+        return "0.00"
+    if fen > 0:
+        return f"{fen // 100}.{fen % 100:02d}"
+    return format_fen(fen)
 
 
 DECIMAL_PATTERN = r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$"
@@ -348,16 +354,12 @@ _ITEM_KEYS = tuple(name.removesuffix("_fen") for name in LineSettlement._fields)
 def _item_json(line: LineSettlement, keys: tuple[str, ...] = _ITEM_KEYS) -> dict[str, Any]:
     """One line of the bill; the ten amounts follow the six descriptive fields in field order.
 
-    The amounts are formatted inline (zero and positive the common cases, `format_fen` the
-    rest): thirty lines a bill, ten amounts a line, this is the answer's hot loop."""
+    The amounts are formatted by `_fen_text`: thirty lines a bill, twelve amounts a line."""
     values: list[Any] = [
         line.line_no, line.item_code, line.item_name, line.item_class.value,
         str(line.quantity), str(line.unit_price.amount),
     ]  # fmt: skip
-    for fen in line[6:]:
-        values.append(
-            "0.00" if fen == 0 else f"{fen // 100}.{fen % 100:02d}" if fen > 0 else format_fen(fen)
-        )
+    values += map(_fen_text, line[6:])
     return dict(zip(keys, values, strict=True))
 
 
@@ -442,12 +444,12 @@ def _settlement_document(
 
 _ITEM_TEMPLATE = (
     '{{"{}":%d,"{}":%s,"{}":%s,"{}":"%s","{}":"%s","{}":"%s"'.format(*_ITEM_KEYS[:6])
-    + "".join(f',"{key}":"%s"' for key in _ITEM_KEYS[6:])
+    + "".join(f',"{key}":"%d.%02d"' for key in _ITEM_KEYS[6:])
     + "}"
 )
 """One line of the bill as JSON text: the line number, the code and the name written as JSON
-strings, the class, quantity and unit price (plain text: a letter, decimal digits), then the
-amounts, in `_item_json`'s order."""
+strings, the class, quantity and unit price (plain text: a letter, decimal digits), then each
+amount as its yuan and its two-digit fen, in `_item_json`'s order."""
 
 _json_text = lru_cache(maxsize=4096)(lambda text: orjson.dumps(text).decode())
 """A text as a JSON string, as orjson writes it: a hospital bills the same codes and names
@@ -464,17 +466,23 @@ def _lines_template(count: int) -> str:
 
 def _items_text(lines: tuple[LineSettlement, ...]) -> str:
     """The bill's lines as the JSON array `orjson.dumps([_item_json(line) ...])` writes,
-    written directly: the arguments of up to `_CHUNK` lines formatted by one template, the
-    texts and amounts from caches."""
-    text, fen, chunks = _json_text, _fen_text, []
+    written directly: the arguments of up to `_CHUNK` lines formatted by one template, each
+    amount as `divmod(fen, 100)`, the codes and names from a cache.
+
+    `divmod` writes a negative amount wrong (-5 fen would be "-1.95"); no line of a settlement
+    has one (the conservation check refuses it, rules §10), and a line that had would be
+    refused here, never written."""
+    text, chunks = _json_text, []
     for start in range(0, len(lines), _CHUNK):
         arguments: list[Any] = []
         chunk = lines[start : start + _CHUNK]
         for line in chunk:
-            arguments += (
-                line[0], text(line[1]), text(line[2]), line[3].value, line[4], line[5].amount
-            )  # fmt: skip
-            arguments += map(fen, line[6:])
+            arguments += (line[0], text(line[1]), text(line[2]), line[3], line[4], line[5].amount)
+            figures = line[6:]
+            if min(figures) < 0:
+                raise ValueError(f"line {line[0]} has a negative amount: not a settlement's line")
+            for fen in figures:
+                arguments += divmod(fen, 100)
         chunks.append(_lines_template(len(chunk)) % tuple(arguments))
     return "[" + ",".join(chunks) + "]"
 
