@@ -29,6 +29,7 @@ PREFILL_MAY_IMPORT = ("api.db", "api.core.config")
 # CPU and round trips a request costs, and the SQLite write queue under contention.
 IN_PROCESS_BENCHMARKS = (
     "bench_answer.py",
+    "bench_route.py",
     "bench_fhir.py",
     "bench_messages.py",
     "bench_round_trips.py",
