@@ -105,11 +105,13 @@ ANSWER_FIELDS: Final[dict[str, str]] = {
     "infcode": "integer",
     **dict.fromkeys(("setl_time", "begntime", "endtime"), "time"),
     **dict.fromkeys(("brdy", "begndate", "enddate"), "date"),
+    "deposit_waived": "flag",
 }  # fmt: skip
 """Each answer field's type as public HIS code reads it (docs/reliability.md, "What real HIS
 clients read"): an amount into a non-nullable C# `decimal` or a Java `new BigDecimal(text)`
 (16,2: exactly two decimals), the platform's rates 5,4, `cnt` 16,4, prices 16,6; times and
-dates into a date type. Every other field is an id, a code or text: a string."""
+dates into a date type; a flag is the platform's "1" or "0" (onestop's `deposit_waived`). Every
+other field is an id, a code or text: a string."""
 DECIMALS: Final = {"amount": 2, "rate": 4, "count": 4, "price": 6}
 ARRAYS: Final[dict[str, tuple[str, ...]]] = {
     "1101": ("insuinfo", "idetinfo"),
@@ -126,6 +128,7 @@ _TEXTS: Final = {
     "respond_time": re.compile(r"[0-9]{17}"),
     "time": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"),
     "date": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
+    "flag": re.compile(r"[01]"),
 }
 _ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u")
 """A `\\u` escape in the bytes (not an escaped backslash before a `u`)."""

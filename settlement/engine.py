@@ -35,7 +35,7 @@ from settlement.model import (
     Person,
 )
 from settlement.rejection import Problem, ProblemCode, Rejection
-from settlement.result import FundStep, LineSettlement, Settlement, Totals
+from settlement.result import Burden, FundStep, LineSettlement, Settlement, Totals
 from settlement.rules import RuleContext
 from settlement.tariff import Tariff, TariffBook
 
@@ -292,6 +292,7 @@ def _settle_checked(
         in_region=in_region,
     )
     steps = _run_cascade(case)
+    totals = _totals(split, in_scope_fen, steps)
     settlement = Settlement(
         claim_id=claim.claim_id,
         hospital_id=claim.hospital_id,
@@ -302,18 +303,48 @@ def _settle_checked(
         tariff_version=tariff.version,
         group=group,
         charity_disease=None if disease is None else disease.name,
-        totals=_totals(split, in_scope_fen, steps),
+        totals=totals,
         lines=_line_settlements(claim, split, steps),
         funds=tuple(steps),
-        accumulators_after_fen=_accumulators_after(before, in_scope_fen, steps),
+        accumulators_after_fen=_accumulators_after(
+            before, in_scope_fen, steps, totals.patient_pay_fen
+        ),
         insured_region=person.insured_region,
         treatment_region=tariffs.treatment_region,
         filing=claim.filing,
         catalog_version=tariffs.catalog.version,
         findings=split.findings,
+        pay_later_eligible=pay_later_eligible(tariff, group, hospital_level, in_region=in_region),
+        burden=_burden(tariff, before, totals.patient_pay_fen),
     )
     check_conservation(settlement)
     return settlement
+
+
+def pay_later_eligible(
+    tariff: Tariff, group: Group | None, hospital_level: int, *, in_region: bool
+) -> bool:
+    """Whether the person may defer their share to after discharge (rules §15): the policy
+    tariff has a `pay_later` section, the person's group is one of its groups, the hospital's
+    level is at most its `hospital_level_max`, and the claim is in-region. The group is the one
+    on the day asked about: the discharge date for a settlement, the admission date for a
+    deposit. It changes no amount."""
+    policy = tariff.pay_later
+    return (
+        policy is not None
+        and group is not None
+        and group in policy.groups
+        and hospital_level <= policy.hospital_level_max
+        and in_region
+    )
+
+
+def _burden(tariff: Tariff, before: AccumulatorsFen, patient_pay_fen: int) -> Burden:
+    """The year's burden after this claim and whether it crossed the threshold (rules §16)."""
+    after = before.patient_paid + patient_pay_fen
+    threshold = None if tariff.burden_alert is None else tariff.burden_alert.threshold_fen
+    crossed = threshold is not None and before.patient_paid < threshold <= after
+    return Burden(year_to_date_fen=after, threshold_fen=threshold, crossed=crossed)
 
 
 def _run_cascade(case: Case) -> list[FundStep]:
@@ -407,7 +438,7 @@ def _itemize(
 
 
 def _accumulators_after(
-    before: AccumulatorsFen, in_scope_fen: int, steps: list[FundStep]
+    before: AccumulatorsFen, in_scope_fen: int, steps: list[FundStep], patient_pay_fen: int
 ) -> AccumulatorsFen:
     """The year-to-date figures after this claim (§9); a reversal subtracts the same."""
     basic, critical, assistance, charity_paid, health_paid = (step.paid_fen for step in steps)
@@ -420,4 +451,5 @@ def _accumulators_after(
         assistance_paid=before.assistance_paid + assistance,
         charity_paid=before.charity_paid + charity_paid,
         health_paid=before.health_paid + health_paid,
+        patient_paid=before.patient_paid + patient_pay_fen,
     )

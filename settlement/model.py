@@ -142,6 +142,8 @@ class Accumulators:
     assistance_paid: Money = ZERO
     charity_paid: Money = ZERO
     health_paid: Money = ZERO
+    patient_paid: Money = ZERO
+    """What the person paid of the year's bills (their `patient_pay`, rules §16)."""
 
     def to_fen(self) -> AccumulatorsFen:
         return AccumulatorsFen(
@@ -153,6 +155,7 @@ class Accumulators:
             assistance_paid=money_to_fen(self.assistance_paid),
             charity_paid=money_to_fen(self.charity_paid),
             health_paid=money_to_fen(self.health_paid),
+            patient_paid=money_to_fen(self.patient_paid),
         )
 
 
@@ -167,10 +170,11 @@ class AccumulatorsFen(NamedTuple):
     assistance_paid: int
     charity_paid: int
     health_paid: int
+    patient_paid: int
 
     @classmethod
     def empty(cls, year: int) -> AccumulatorsFen:
-        return cls(year, 0, 0, 0, 0, 0, 0, 0)
+        return cls(year, 0, 0, 0, 0, 0, 0, 0, 0)
 
     def to_money(self) -> Accumulators:
         """The same accumulators with `Money` amounts, as the engine's edges take them."""
@@ -183,4 +187,5 @@ class AccumulatorsFen(NamedTuple):
             assistance_paid=fen_to_money(self.assistance_paid),
             charity_paid=fen_to_money(self.charity_paid),
             health_paid=fen_to_money(self.health_paid),
+            patient_paid=fen_to_money(self.patient_paid),
         )

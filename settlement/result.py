@@ -285,6 +285,24 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Burden:
+    """The year's personal burden after this claim (rules §16): what the person has paid of
+    the year's bills (`patient_paid`), the alert threshold of the claim's policy tariff (None:
+    it has no alert), and whether this claim took the year from below it to at or above it."""
+
+    year_to_date_fen: int
+    threshold_fen: int | None
+    crossed: bool
+
+    def __post_init__(self) -> None:
+        assert not self.crossed or self.threshold_fen is not None, self
+
+    @property
+    def year_to_date(self) -> Money:
+        return fen_to_money(self.year_to_date_fen)
+
+
+@dataclass(frozen=True, slots=True)
 class Settlement:
     """The itemized bill of one claim, checked for conservation before it was returned."""
 
@@ -308,6 +326,9 @@ class Settlement:
     catalog_version: str
     """The catalog tariff: the treatment region's (就医地目录); the policy tariff in-region."""
     findings: tuple[Finding, ...]
+    pay_later_eligible: bool
+    """The person may defer their share to after discharge (先诊疗后付费, rules §15)."""
+    burden: Burden
 
     @property
     def accumulators_after(self) -> Accumulators:

@@ -187,6 +187,35 @@ class HealthFundPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class PayLaterPolicy:
+    """Who may defer their share to after discharge (先诊疗后付费, rules §15), and the limits of
+    the plan a hospital agrees with them."""
+
+    groups: frozenset[Group]
+    hospital_level_max: int
+    """The highest hospital level where the share may be deferred (2: county level and below)."""
+    installments_max: int
+    months_max: int
+    """The last installment falls at most this many calendar months after the discharge date."""
+
+    def __post_init__(self) -> None:
+        assert self.groups, self
+        assert 1 <= self.hospital_level_max <= 3, self.hospital_level_max
+        assert self.installments_max >= 1, self.installments_max
+        assert self.months_max >= 1, self.months_max
+
+
+@dataclass(frozen=True, slots=True)
+class BurdenAlertPolicy:
+    """The year's personal burden at which a person is flagged (高额医疗费用预警, rules §16)."""
+
+    threshold_fen: int
+
+    def __post_init__(self) -> None:
+        assert self.threshold_fen >= 0, self.threshold_fen
+
+
+@dataclass(frozen=True, slots=True)
 class Tariff:
     """One tariff version for one region and effective period (both ends included)."""
 
@@ -205,6 +234,10 @@ class Tariff:
     """None: this region's insured cannot settle away from home here (such claims are refused)."""
     health_fund: HealthFundPolicy | None = None
     """None: the health fund pays 0.00 on every claim under this tariff."""
+    pay_later: PayLaterPolicy | None = None
+    """None: nobody settled under this tariff may defer their share (rules §15)."""
+    burden_alert: BurdenAlertPolicy | None = None
+    """None: no high-burden alert for this tariff's insured (rules §16)."""
 
     def __post_init__(self) -> None:
         assert set(self.fund_codes) == set(Fund), self.fund_codes

@@ -24,6 +24,7 @@ from settlement.tariff import (
     BasicLevel,
     BasicPolicy,
     BasicTilt,
+    BurdenAlertPolicy,
     CatalogItem,
     CharityDisease,
     CharityPolicy,
@@ -32,6 +33,7 @@ from settlement.tariff import (
     CrossRegionPolicy,
     HealthFundPolicy,
     ItemRules,
+    PayLaterPolicy,
     Tariff,
     TariffBook,
 )
@@ -225,6 +227,8 @@ def _build(
             }
         ),
         health_fund=_health_fund_policy(spec),
+        pay_later=_pay_later_policy(spec),
+        burden_alert=_burden_alert_policy(spec),
     )
 
 
@@ -278,6 +282,25 @@ def _health_fund_policy(spec: TariffFile) -> HealthFundPolicy | None:
         selfpay_ratio_max_ppm=_ppm(health.selfpay_ratio_max.value),
         annual_cap_fen=None if health.annual_cap is None else _fen(health.annual_cap.value),
     )
+
+
+def _pay_later_policy(spec: TariffFile) -> PayLaterPolicy | None:
+    section = spec.pay_later
+    if section is None:
+        return None
+    return PayLaterPolicy(
+        groups=frozenset(section.groups.value),
+        hospital_level_max=section.hospital_level_max.value,
+        installments_max=section.installments_max.value,
+        months_max=section.months_max.value,
+    )
+
+
+def _burden_alert_policy(spec: TariffFile) -> BurdenAlertPolicy | None:
+    section = spec.burden_alert
+    if section is None:
+        return None
+    return BurdenAlertPolicy(threshold_fen=_fen(section.threshold.value))
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ HOSPITAL_LEVELS = (1, 2, 3)
 ITEM_GENDERS = tuple(gender for gender in Gender if gender is not Gender.UNKNOWN)
 """The genders an item may be restricted to: `unknown` describes a person, never an item."""
 AGE_YEARS_MAX = 150
+INSTALLMENTS_LIMIT = 120
+"""The most installments a `pay_later` section may allow: ten years of monthly ones."""
+MONTHS_LIMIT = 120
+"""The longest a `pay_later` plan may run, in months after discharge: ten years."""
 """The largest age an item's age limit may name; anything above is a typo, not a policy."""
 
 
@@ -261,6 +265,25 @@ class HealthFundFile(BaseModel):
     annual_cap: Parameter[MoneyText] | None = None
 
 
+class PayLaterFile(BaseModel):
+    """`[pay_later]`: treat first, pay later (先诊疗后付费, rules §15); absent, nobody may defer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    groups: Parameter[Annotated[list[Group], Field(min_length=1), AfterValidator(_distinct)]]
+    hospital_level_max: Parameter[
+        Annotated[StrictInt, Field(ge=HOSPITAL_LEVELS[0], le=HOSPITAL_LEVELS[-1])]
+    ]
+    installments_max: Parameter[Annotated[StrictInt, Field(ge=1, le=INSTALLMENTS_LIMIT)]]
+    months_max: Parameter[Annotated[StrictInt, Field(ge=1, le=MONTHS_LIMIT)]]
+
+
+class BurdenAlertFile(BaseModel):
+    """`[burden_alert]`: the high-burden alert (高额医疗费用预警, rules §16); absent, none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    threshold: Parameter[MoneyText]
+
+
 class TariffFile(BaseModel):
     """One tariff version's TOML file."""
 
@@ -273,6 +296,8 @@ class TariffFile(BaseModel):
     charity: CharityFile
     cross_region: CrossRegionFile
     health_fund: HealthFundFile | None = None
+    pay_later: PayLaterFile | None = None
+    burden_alert: BurdenAlertFile | None = None
 
 
 def _empty_to_none(value: object) -> object:

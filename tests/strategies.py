@@ -35,7 +35,7 @@ from settlement.model import (
     Status,
 )
 from settlement.money import fen_to_money, money
-from settlement.tariff import TariffBook
+from settlement.tariff import Tariff, TariffBook
 from tariffs import load_default
 
 LOADED: Final = load_default()
@@ -754,6 +754,16 @@ class YearOfAdditions(NamedTuple):
     steps: tuple[YearStep, ...]
 
 
+def _patient_paid_values(policy: Tariff) -> st.SearchStrategy[int]:
+    """The year's `patient_paid` before the first claim: often near the alert threshold (rules
+    §16), so that the year's claims cross it, and reversals take it back below."""
+    anywhere = st.integers(0, 8_000_00)
+    if policy.burden_alert is None:
+        return anywhere
+    threshold = policy.burden_alert.threshold_fen
+    return st.one_of(anywhere, near(threshold, 3_000_00).map(lambda fen: max(0, fen)))
+
+
 @st.composite
 def years_of_additions(draw: st.DrawFn, max_steps: int = 8) -> YearOfAdditions:
     """A year leaning toward the health fund (registered poor, 220000, 2019, levels 1–2),
@@ -787,6 +797,7 @@ def years_of_additions(draw: st.DrawFn, max_steps: int = 8) -> YearOfAdditions:
         health_paid=fen_to_money(
             draw(st.one_of(st.just(0), up_to(health_cap_fen, 100_00).map(lambda fen: max(0, fen))))
         ),
+        patient_paid=fen_to_money(draw(_patient_paid_values(policy))),
     )
     other_region = next(other for other in REGIONS if other != region)
     steps: list[YearStep] = []

@@ -18,7 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli.common import fail, read_model
-from api.core.contract import AccumulatorsBody, ClaimIn, PersonIn, settlement_json
+from api.core.contract import (
+    AccumulatorsBody,
+    ClaimIn,
+    PersonIn,
+    accumulators_json,
+    settlement_json,
+)
 from settlement.engine import settle
 from settlement.model import Accumulators, Fund
 from settlement.money import format_fen
@@ -77,6 +83,15 @@ def settle_file(
             help="Year-to-date accumulators before this claim (default: none yet).",
         ),
     ] = None,
+    save_accumulators: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-accumulators",
+            metavar="ACC.json",
+            help="Write the accumulators after this claim here (the shape --accumulators "
+            "reads, `patient_paid` included), to settle the person's next claim on them.",
+        ),
+    ] = None,
     output: Annotated[
         Literal["table", "json"],
         typer.Option("--format", help="table for people, json in the contract's shape."),
@@ -102,6 +117,10 @@ def settle_file(
             for problem in result.problems
         ]
         raise fail(problems, f"claim {claim.claim_id} is refused ({len(problems)} problems)")
+    if save_accumulators is not None:
+        after = accumulators_json(result.accumulators_after_fen)
+        text = json.dumps(after, ensure_ascii=False, indent=2) + "\n"
+        save_accumulators.write_text(text, encoding="utf-8")
     if output == "json":
         document = settlement_json(
             result, settlement_id=None, status="preview", settled_at=None, reversed_at=None
@@ -135,6 +154,7 @@ def print_bill(settlement: Settlement, console: Console) -> None:
     for label, fen in _total_rows(settlement):
         totals.add_row(label, format_fen(fen))
     console.print(totals)
+    console.print(_after_the_bill(settlement), highlight=False)
     if settlement.findings:
         console.print(_findings_table(settlement))
     for step in settlement.funds:
@@ -151,6 +171,25 @@ def print_bill(settlement: Settlement, console: Console) -> None:
         )
         for sentence in step.explanation:
             console.print(f"    {sentence}", highlight=False, markup=False)
+
+
+def _after_the_bill(settlement: Settlement) -> str:
+    """Who may pay later (先诊疗后付费, rules §15) and the year's burden (rules §16)."""
+    burden = settlement.burden
+    deferring = (
+        "yes: the patient may pay their share after discharge"
+        if settlement.pay_later_eligible
+        else "no"
+    )
+    if burden.threshold_fen is None:
+        alert = "no alert threshold in this tariff"
+    else:
+        state = "crossed by this claim" if burden.crossed else "not crossed by this claim"
+        alert = f"threshold {format_fen(burden.threshold_fen)}, {state}"
+    return (
+        f"pay later (先诊疗后付费): {deferring}\n"
+        f"year's burden (个人负担): {format_fen(burden.year_to_date_fen)} paid this year; {alert}"
+    )
 
 
 def _heading(settlement: Settlement) -> str:

@@ -41,7 +41,7 @@ from settlement.model import (
     Status,
 )
 from settlement.money import format_fen, money
-from settlement.result import Finding, LineSettlement, Settlement, Totals
+from settlement.result import Burden, Finding, LineSettlement, Settlement, Totals
 
 
 def _fen_text(fen: int) -> str:
@@ -315,6 +315,7 @@ class AccumulatorsBody(_Strict):
     assistance_paid: MoneyText = "0.00"
     charity_paid: MoneyText = "0.00"
     health_paid: MoneyText = "0.00"
+    patient_paid: MoneyText = "0.00"
 
     def to_engine(self) -> Accumulators:
         return Accumulators(
@@ -326,6 +327,7 @@ class AccumulatorsBody(_Strict):
             assistance_paid=money(self.assistance_paid),
             charity_paid=money(self.charity_paid),
             health_paid=money(self.health_paid),
+            patient_paid=money(self.patient_paid),
         )
 
 
@@ -361,6 +363,15 @@ def _item_json(line: LineSettlement, keys: tuple[str, ...] = _ITEM_KEYS) -> dict
     ]  # fmt: skip
     values += map(_fen_text, line[6:])
     return dict(zip(keys, values, strict=True))
+
+
+def burden_json(burden: Burden) -> dict[str, Any]:
+    """The year's burden (rules §16): what the person has paid this year, after this claim."""
+    return {
+        "year_to_date": _fen_text(burden.year_to_date_fen),
+        "threshold": None if burden.threshold_fen is None else _fen_text(burden.threshold_fen),
+        "crossed": burden.crossed,
+    }
 
 
 def findings_json(findings: tuple[Finding, ...], *, chinese: bool = False) -> list[dict[str, Any]]:
@@ -439,6 +450,8 @@ def _settlement_document(
         ],
         "findings": findings_json(settlement.findings),
         "accumulators_after": accumulators_json(settlement.accumulators_after_fen),
+        "pay_later_eligible": settlement.pay_later_eligible,
+        "burden": burden_json(settlement.burden),
     }
 
 
@@ -562,7 +575,7 @@ class AccumulatorsOut(BaseModel):
                     "year": 2018, "admissions": 2, "basic_paid": "35256.08",
                     "ci_base": "33939.02", "ci_paid": "14166.46",
                     "assistance_paid": "6240.79", "charity_paid": "0.00",
-                    "health_paid": "0.00",
+                    "health_paid": "0.00", "patient_paid": "5436.67",
                 }
             ]
         }
@@ -575,6 +588,24 @@ class AccumulatorsOut(BaseModel):
     assistance_paid: MoneyText
     charity_paid: MoneyText
     health_paid: MoneyText
+    patient_paid: MoneyText
+    """What the person paid of the year's bills (their `patient_pay`, rules §16)."""
+
+
+class BurdenOut(BaseModel):
+    """The year's personal burden after this claim (rules §16, 高额医疗费用预警)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"year_to_date": "5436.67", "threshold": "5000.00", "crossed": True}]
+        }
+    )
+    year_to_date: MoneyText
+    """What the person has paid of the policy year's bills, this one included (`patient_paid`)."""
+    threshold: MoneyText | None
+    """The alert threshold of the claim's policy tariff; null when it has no alert."""
+    crossed: bool
+    """This claim took the year from below the threshold to at or above it."""
 
 
 class FindingOut(BaseModel):
@@ -627,6 +658,10 @@ class SettlementOut(BaseModel):
     funds: list[FundOut]
     findings: list[FindingOut]
     accumulators_after: AccumulatorsOut
+    pay_later_eligible: bool
+    """先诊疗后付费 (rules §15): the person may pay their share after discharge; no amount
+    changes."""
+    burden: BurdenOut
 
 
 class ProblemOut(BaseModel):

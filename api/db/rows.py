@@ -38,6 +38,7 @@ from settlement.model import (
 )
 from settlement.money import money
 from settlement.result import (
+    Burden,
     Finding,
     FindingAction,
     FundStep,
@@ -112,6 +113,9 @@ def settlement_row_values(
             accumulators_json(settlement.accumulators_after_fen)
         ).decode(),
         lines=pack_lines(settlement.lines),
+        pay_later_eligible=settlement.pay_later_eligible,
+        burden_threshold_fen=settlement.burden.threshold_fen,
+        burden_crossed=settlement.burden.crossed,
     )
     return values
 
@@ -203,6 +207,13 @@ def settlement_from_rows(row: Any, funds: Sequence[Any]) -> Settlement:
     """The engine's settlement rebuilt from its row (lines packed in it) and its fund rows,
     checked for conservation again."""
     after = orjson.loads(row.accumulators_after)
+    accumulators_after = AccumulatorsFen(
+        after["year"],
+        after["admissions"],
+        # An amount added after the settlement was stored (health_paid) was zero then;
+        # patient_paid was written into every stored settlement by migration 0009.
+        *(_fen(after.get(name, "0.00")) for name in ACCUMULATOR_AMOUNTS),
+    )
     settlement = Settlement(
         claim_id=row.claim_id,
         hospital_id=row.hospital_id,
@@ -231,12 +242,7 @@ def settlement_from_rows(row: Any, funds: Sequence[Any]) -> Settlement:
             )
             for fund in sorted(funds, key=lambda fund: fund.position)
         ),
-        accumulators_after_fen=AccumulatorsFen(
-            after["year"],
-            after["admissions"],
-            # An amount added after the settlement was stored (health_paid) was zero then.
-            *(_fen(after.get(name, "0.00")) for name in ACCUMULATOR_AMOUNTS),
-        ),
+        accumulators_after_fen=accumulators_after,
         insured_region=row.insured_region,
         treatment_region=row.treatment_region,
         filing=None if row.filing is None else Filing(row.filing),
@@ -251,6 +257,12 @@ def settlement_from_rows(row: Any, funds: Sequence[Any]) -> Settlement:
                 message_zh=finding["message_zh"],
             )
             for finding in orjson.loads(row.findings)
+        ),
+        pay_later_eligible=row.pay_later_eligible,
+        burden=Burden(
+            year_to_date_fen=accumulators_after.patient_paid,
+            threshold_fen=row.burden_threshold_fen,
+            crossed=row.burden_crossed,
         ),
     )
     check_conservation(settlement)

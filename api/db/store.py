@@ -349,6 +349,7 @@ def undo_accumulators(connection: Connection, row: Any) -> None:
         "assistance_paid_fen": acc.assistance_paid_fen - row.medical_assistance_fen,
         "charity_paid_fen": acc.charity_paid_fen - row.charity_fen,
         "health_paid_fen": acc.health_paid_fen - row.health_fund_fen,
+        "patient_paid_fen": acc.patient_paid_fen - row.patient_pay_fen,
     }
     # An accumulator added to the engine and not undone here would drift on every reversal.
     assert set(values) == set(ACCUMULATOR_COLUMNS.values()), values

@@ -185,6 +185,15 @@ class SettlementRow(SQLModel, table=True):
     """The rule checks' findings (rules §14) as the contract's JSON list, with their Chinese."""
     accumulators_after: str = Field(sa_column=Column(Text, nullable=False))
     """The accumulators after this settlement, as the contract's JSON object."""
+    pay_later_eligible: bool = Field(default=False, nullable=False)
+    """The person may defer their share to after discharge (先诊疗后付费, rules §15)."""
+    burden_threshold_fen: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
+    """The alert threshold of the settlement's policy tariff (rules §16); NULL: it has none.
+    The burden itself is `patient_paid` of `accumulators_after`."""
+    burden_crossed: bool = Field(default=False, nullable=False)
+    """This settlement took the year's burden from below the threshold to at or above it."""
     lines: str = Field(sa_column=Column(Text, nullable=False))
     """The bill's lines, packed: a JSON array with one array per line, in the claim's order,
     holding `PACKED_LINE_FIELDS` (amounts as integer fen). One column, not a row a line: a
@@ -279,6 +288,8 @@ class AccumulatorRow(SQLModel, table=True):
     assistance_paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     charity_paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     health_paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    patient_paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    """What the person paid of the year's bills (their `patient_pay`, rules §16)."""
 
 
 class AuditRecord(SQLModel, table=True):
@@ -372,6 +383,68 @@ class NhsaMessage(SQLModel, table=True):
     created_at: datetime
 
 
+# ---------------------------------------------------------------- after the bill (rules §15–16)
+
+
+class ReceivableRow(SQLModel, table=True):
+    """What a patient allowed to pay later (先诊疗后付费) owes the hospital for one settlement:
+    the settlement's `patient_pay` less what was paid at discharge, in installments."""
+
+    __tablename__ = "receivable"
+    __table_args__ = (Index("ix_receivable_hospital", "hospital_id", "discharge_date"),)
+    receivable_id: str = Field(primary_key=True, max_length=40)
+    settlement_id: str = Field(foreign_key="settlement.settlement_id", unique=True, max_length=40)
+    hospital_id: str = Field(foreign_key="hospital.hospital_id", max_length=64)
+    person_id: str = Field(foreign_key="person.person_id", max_length=64)
+    policy_year: int
+    discharge_date: date
+    paid_at_discharge_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    principal_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    """`patient_pay − paid_at_discharge`: what the installments add up to."""
+    body_hash: str = Field(max_length=64)
+    """SHA-256 of the agreement as posted: the same body again is a replay, another a conflict."""
+    status: str = Field(max_length=16)
+    """open, paid (outstanding 0.00) or cancelled (its settlement reversed)."""
+    refund_due_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    """On cancellation: what the patient paid (at discharge and since), to be given back."""
+    refund_to_fund_fen: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
+    """On cancellation: what temporary assistance paid, returned to fund 999998."""
+    created_at: datetime
+    cancelled_at: datetime | None = None
+
+
+class ReceivableInstallmentRow(SQLModel, table=True):
+    """One installment of a receivable, in due order (position 0 first)."""
+
+    __tablename__ = "receivable_installment"
+    receivable_id: str = Field(
+        foreign_key="receivable.receivable_id", primary_key=True, max_length=40
+    )
+    position: int = Field(primary_key=True)
+    due_date: date
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ReceivablePaymentRow(SQLModel, table=True):
+    """A payment on a receivable, by the hospital (cash, card, transfer) or by a temporary
+    assistance grant (`temporary_assistance`, with its `decision_id`). It fills installments
+    earliest due first; which installment it filled is computed, not stored."""
+
+    __tablename__ = "receivable_payment"
+    receivable_id: str = Field(
+        foreign_key="receivable.receivable_id", primary_key=True, max_length=40
+    )
+    payment_id: str = Field(primary_key=True, max_length=64)
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    paid_on: date
+    method: str = Field(max_length=32)
+    body_hash: str = Field(max_length=64)
+    decision_id: str | None = Field(default=None, max_length=64)
+    recorded_at: datetime
+
+
 # ---------------------------------------------------------------- finance view sessions
 
 
@@ -408,6 +481,9 @@ SETTLEMENT_HOUR: Table = SQLModel.metadata.tables["settlement_hour"]
 ENCOUNTER: Table = SQLModel.metadata.tables["encounter"]
 ENCOUNTER_LINE: Table = SQLModel.metadata.tables["encounter_line"]
 NHSA_MESSAGE: Table = SQLModel.metadata.tables["nhsa_message"]
+RECEIVABLE: Table = SQLModel.metadata.tables["receivable"]
+RECEIVABLE_INSTALLMENT: Table = SQLModel.metadata.tables["receivable_installment"]
+RECEIVABLE_PAYMENT: Table = SQLModel.metadata.tables["receivable_payment"]
 
 TOTAL_COLUMNS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(Totals))
 """The settlement row's amounts: the fields of the engine's `Totals`, by name."""

@@ -224,6 +224,7 @@ def _recomputed(year: int | None) -> Any:
             func.sum(s.medical_assistance_fen).label("assistance_paid_fen"),
             func.sum(s.charity_fen).label("charity_paid_fen"),
             func.sum(s.health_fund_fen).label("health_paid_fen"),
+            func.sum(s.patient_pay_fen).label("patient_paid_fen"),
         )
         .where(s.status == "settled")
         .group_by(s.person_id, s.policy_year)

@@ -56,8 +56,9 @@ from api.db.tables import ENCOUNTER, ENCOUNTER_LINE, HOSPITAL, NHSA_MESSAGE, PER
 from api.services import finance
 from api.services.group_commit import SettlementWriter
 from api.services.settlements import Outcome, preview_settlement, reverse_settlement, settle_claim
-from settlement.engine import diagnosis_problem
+from settlement.engine import diagnosis_problem, pay_later_eligible, select_group
 from settlement.model import Gender, Group
+from settlement.model import Person as EnginePerson
 from settlement.money import (
     MONEY_DECIMALS,
     QUANTITY_DECIMALS,
@@ -510,7 +511,23 @@ def _admit(message: Message, data: platform.In2401, connection: Any) -> dict[str
         },
     )
     store.audit(connection, message.principal.actor, "nhsa 2401", f"{mdtrt_id} {info.psn_no}", now)
-    return {"result": {"mdtrt_id": mdtrt_id, "psn_no": info.psn_no, "ipt_otp_no": info.ipt_no}}
+    waived = _deposit_waived(message, person, site, info.begntime.date())
+    result = {"mdtrt_id": mdtrt_id, "psn_no": info.psn_no, "ipt_otp_no": info.ipt_no}
+    return {"result": {**result, "deposit_waived": "1" if waived else "0"}}
+
+
+def _deposit_waived(
+    message: Message, person: EnginePerson, site: store.Site, admitted_on: date
+) -> bool:
+    """先诊疗后付费 (rules §15) on the admission date: the person may be admitted without a
+    deposit. onestop's own field of the 2401 answer (the platform has none), written as the
+    platform writes its flags: "1" or "0", a string."""
+    tariff = message.state.tariffs.select(person.insured_region, admitted_on)
+    if tariff is None:
+        return False
+    group = select_group(person, tariff, admitted_on)
+    in_region = site.region == person.insured_region
+    return pay_later_eligible(tariff, group, site.level, in_region=in_region)
 
 
 def _check_credential(message: Message, connection: Connection, info: platform.Admission) -> None:

@@ -453,8 +453,11 @@ def test_refused_amounts_are_the_patients_the_funds_pay_as_for_the_claim_cut_to_
     assert all(f.action is FindingAction.WARNING for f in cut.findings), cut.findings
     assert cut.totals.refused_selfpay_fen == 0
     assert cut.funds == settlement.funds
-    assert cut.accumulators_after_fen == settlement.accumulators_after_fen
     refused_fen = settlement.totals.refused_selfpay_fen
+    # The funds' accumulators are the same; the patient's year paid the refused amount more.
+    assert cut.accumulators_after_fen == settlement.accumulators_after_fen._replace(
+        patient_paid=settlement.accumulators_after_fen.patient_paid - refused_fen
+    )
     assert cut.totals.total_fen == settlement.totals.total_fen - refused_fen
     assert cut.totals.patient_pay_fen == settlement.totals.patient_pay_fen - refused_fen
 
@@ -607,7 +610,8 @@ def contributions(settlement: Settlement) -> AccumulatorsFen:
     """What a settlement added to the accumulators, as the service subtracts it on reversal."""
     p1, p2, p3, p4, p5 = (step.paid_fen for step in settlement.funds)
     s = settlement.totals.in_scope_fen
-    return AccumulatorsFen(settlement.policy_year, 1, p1, s - p1, p2, p3, p4, p5)
+    patient = settlement.totals.patient_pay_fen
+    return AccumulatorsFen(settlement.policy_year, 1, p1, s - p1, p2, p3, p4, p5, patient)
 
 
 def minus(before: AccumulatorsFen, taken: AccumulatorsFen) -> AccumulatorsFen:
@@ -645,7 +649,7 @@ def assert_within_caps(
 def _year_reaching_the_health_cap() -> YearOfAdditions:
     """H1 three times at a 150.00 cap with 60.00 already paid: 90.00, then 0.00; H1 reversed
     frees 90.00 again for the third."""
-    start = AccumulatorsFen(2019, 0, 0, 0, 0, 0, 0, 60_00).to_money()
+    start = AccumulatorsFen(2019, 0, 0, 0, 0, 0, 0, 60_00, 0).to_money()
     h1 = h1_claim()
     steps = (
         YearStep(h1, 2, None, 0),

@@ -233,6 +233,7 @@ def test_accumulators_after_are_those_before_plus_this_claims_admission_and_paym
         ci_paid=before.ci_paid + critical,
         assistance_paid=before.assistance_paid + assistance,
         charity_paid=before.charity_paid + charity,
+        patient_paid=before.patient_paid + settlement.totals.patient_pay_fen,
     )
     assert settlement.accumulators_after_fen == expected
     assert settlement.accumulators_after.to_fen() == expected

@@ -53,8 +53,8 @@ def test_critical_illness_takes_one_band_or_bands_of_one_fen() -> None:
 
 def test_empty_accumulators_are_zero_for_their_year_and_read_as_money() -> None:
     empty = AccumulatorsFen.empty(2019)
-    assert empty == AccumulatorsFen(2019, 0, 0, 0, 0, 0, 0, 0)
-    spent = AccumulatorsFen(2019, 1, 2, 3, 4, 5, 6, 7).to_money()
+    assert empty == AccumulatorsFen(2019, 0, 0, 0, 0, 0, 0, 0, 0)
+    spent = AccumulatorsFen(2019, 1, 2, 3, 4, 5, 6, 7, 8).to_money()
     assert (spent.year, spent.admissions) == (2019, 1)
     assert (spent.basic_paid, spent.ci_base, spent.ci_paid) == (
         money("0.02"), money("0.03"), money("0.04"),
@@ -62,3 +62,5 @@ def test_empty_accumulators_are_zero_for_their_year_and_read_as_money() -> None:
     assert (spent.assistance_paid, spent.charity_paid, spent.health_paid) == (
         money("0.05"), money("0.06"), money("0.07"),
     )  # fmt: skip
+    assert spent.patient_paid == money("0.08")
+    assert spent.to_fen() == AccumulatorsFen(2019, 1, 2, 3, 4, 5, 6, 7, 8)

@@ -23,6 +23,7 @@ from settlement.tariff import (
     Band,
     BasicLevel,
     BasicTilt,
+    BurdenAlertPolicy,
     CatalogItem,
     CriticalIllnessTilt,
     ItemRules,
@@ -262,7 +263,7 @@ def test_the_2019_critical_illness_bands_pay_ten_points_more_than_2018(book: Tar
     )
 
 
-def test_the_2019_tariff_differs_from_2018_only_in_period_band_rates_and_health_fund(
+def test_the_2019_tariff_differs_from_2018_only_in_period_band_rates_health_fund_and_alert(
     book: TariffBook,
 ) -> None:
     first = tariff_of(book, "220000-2018")
@@ -278,8 +279,13 @@ def test_the_2019_tariff_differs_from_2018_only_in_period_band_rates_and_health_
             second.critical_illness, bands=first.critical_illness.bands
         ),
         health_fund=None,
+        burden_alert=first.burden_alert,
     )
     assert second_as_2018 == first
+    assert (first.burden_alert, second.burden_alert) == (
+        BurdenAlertPolicy(500_000),
+        BurdenAlertPolicy(550_000),
+    )
 
 
 @pytest.mark.parametrize("version", ["220000-2018", "220000-2019"])

@@ -303,3 +303,50 @@ def test_a_referral_claim_at_a_hospital_of_the_persons_own_region_is_refused() -
     result = runner.invoke(app, arguments)
     assert result.exit_code == EXIT_REFUSED
     assert "filing_not_allowed" in result.output
+
+
+# ---------------------------------------------------------------- rules §15–16 in the workbench
+
+
+def test_the_workbench_shows_who_may_pay_later_and_the_years_burden(tmp_path: Path) -> None:
+    """E4 (registered_poor, level 2): may pay later; 5436.67 paid from 0.00 crosses 5000.00."""
+    result = runner.invoke(
+        app,
+        _settle("--accumulators", str(EXAMPLES / "e4" / "accumulators.json"), example="e4",
+                level="2"),
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "pay later (先诊疗后付费): yes" in result.output
+    assert "5436.67 paid this year; threshold 5000.00, crossed by this claim" in result.output
+    at_level_3 = runner.invoke(app, _settle(), env={"COLUMNS": "200"})
+    assert "pay later (先诊疗后付费): no" in at_level_3.output
+    assert "4904.90 paid this year; threshold 5000.00, not crossed by this claim" in (
+        at_level_3.output
+    )
+
+
+def test_the_workbench_reads_and_saves_patient_paid_to_chain_a_persons_claims(
+    tmp_path: Path,
+) -> None:
+    """E2 on 95.10 already paid reaches 5000.00 exactly and crosses; saved, the accumulators
+    settle the next claim on 5000.00, which no longer crosses."""
+    before = tmp_path / "before.json"
+    before.write_text(json.dumps({"year": 2018, "patient_paid": "95.10"}), encoding="utf-8")
+    saved = tmp_path / "after.json"
+    first = runner.invoke(
+        app, _settle("--accumulators", str(before), "--save-accumulators", str(saved),
+                     "--format", "json"),
+    )  # fmt: skip
+    assert first.exit_code == 0, first.output
+    bill = json.loads(first.output)
+    assert bill["burden"] == {"year_to_date": "5000.00", "threshold": "5000.00", "crossed": True}
+    assert bill["pay_later_eligible"] is False
+    after = json.loads(saved.read_text(encoding="utf-8"))
+    assert after["patient_paid"] == "5000.00"
+    assert after == bill["accumulators_after"]
+    second = runner.invoke(app, _settle("--accumulators", str(saved), "--format", "json"))
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.output)["burden"] == {
+        "year_to_date": "9904.90", "threshold": "5000.00", "crossed": False,
+    }  # fmt: skip

@@ -37,6 +37,7 @@ DIBAO_ASSISTANCE_CAP_FEN = 3_000_000
 CENT = Decimal("0.01")
 _MONEY_FIELDS = (
     "basic_paid", "ci_base", "ci_paid", "assistance_paid", "charity_paid", "health_paid",
+    "patient_paid",
 )  # fmt: skip
 QUANTITY_STEPS = ("0", "1", "0.5", "2", "1.5")
 """Added to the E2 lines' quantities so that every bill differs; halves exercise rounding."""
@@ -109,7 +110,7 @@ def _settlement_rows(settings: Settings, person_id: str) -> list[dict[str, Any]]
                 text(
                     "SELECT settlement_id, claim_id, status, settled_at, in_scope_fen,"
                     " basic_insurance_fen, critical_illness_fen, medical_assistance_fen,"
-                    " charity_fen, health_fund_fen, accumulators_after FROM settlement"
+                    " charity_fen, health_fund_fen, patient_pay_fen, accumulators_after FROM settlement"
                     " WHERE person_id = :person_id"
                 ),
                 {"person_id": person_id},
@@ -294,6 +295,7 @@ def test_reversals_racing_new_settlements_leave_accumulators_equal_to_the_settle
         "assistance_paid": sum(row["medical_assistance_fen"] for row in still),
         "charity_paid": sum(row["charity_fen"] for row in still),
         "health_paid": sum(row["health_fund_fen"] for row in still),
+        "patient_paid": sum(row["patient_pay_fen"] for row in still),
     }
     with httpx.Client(base_url=server.base_url, timeout=REQUEST_TIMEOUT_SECONDS) as http:
         actual = _accumulators(world, http, person_id)

@@ -93,7 +93,7 @@ TOTAL_NAMES = (
 
 ACCUMULATOR_COLUMNS = (
     "admissions", "basic_paid_fen", "ci_base_fen", "ci_paid_fen", "assistance_paid_fen",
-    "charity_paid_fen", "health_paid_fen",
+    "charity_paid_fen", "health_paid_fen", "patient_paid_fen",
 )  # fmt: skip
 """The accumulator's figures, in the order of AccumulatorsFen after its year."""
 
@@ -221,6 +221,7 @@ def _contributions(row: dict[str, Any]) -> AccumulatorsFen:
         row["medical_assistance_fen"],
         row["charity_fen"],
         row["health_fund_fen"],
+        row["patient_pay_fen"],
     )
 
 

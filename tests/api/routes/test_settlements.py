@@ -26,6 +26,7 @@ ZERO_ACCUMULATORS_2018 = {
     "assistance_paid": "0.00",
     "charity_paid": "0.00",
     "health_paid": "0.00",
+    "patient_paid": "0.00",
 }
 E2_DIBAO_LEVEL3_TOTALS = {
     "total": "24100.00",
@@ -261,6 +262,7 @@ def test_reversing_the_first_of_two_settlements_leaves_exactly_the_seconds_contr
         "assistance_paid": totals["medical_assistance"],
         "charity_paid": totals["charity"],
         "health_paid": totals["health_fund"],
+        "patient_paid": totals["patient_pay"],
     }
 
 

@@ -100,7 +100,10 @@ def test_claims_of_one_person_in_one_batch_are_settled_in_arrival_order_on_runni
     )
 
 
-AMOUNTS = ("basic_paid", "ci_base", "ci_paid", "assistance_paid", "charity_paid", "health_paid")
+AMOUNTS = (
+    "basic_paid", "ci_base", "ci_paid", "assistance_paid", "charity_paid", "health_paid",
+    "patient_paid",
+)  # fmt: skip
 
 
 def _fen(text: str) -> int:
