@@ -25,7 +25,7 @@ from api.core.templates import make_templates
 from api.db.engine import make_engine
 from api.db.keys import KeyStore
 from api.db.migrate import upgrade
-from api.routes import finance, health, nhsa, reconciliation, registries, settlements
+from api.routes import finance, health, nhsa, receivables, reconciliation, registries, settlements
 from api.services.group_commit import SettlementWriter
 from api.web import pages
 from api.web.docs import install_docs
@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         finance.router,
         reconciliation.router,
         nhsa.router,
+        receivables.router,
         pages.router,
     ):
         app.include_router(router)

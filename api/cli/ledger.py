@@ -11,7 +11,7 @@ from rich.table import Table
 from api.cli.common import database
 
 ledger_app = typer.Typer(
-    help="Ledger checks: accumulators, conservation, postings, encounters.",
+    help="Ledger checks: accumulators, conservation, postings, encounters, receivables.",
     no_args_is_help=True,
 )
 
@@ -52,7 +52,8 @@ def ledger_verify(
     scope = "all policy years" if year is None else f"policy year {year}"
     console.print(
         f"checked {scope}: {report.accumulators} accumulators, {report.settlements} "
-        f"settlements, {report.postings} postings, {report.encounters} settled encounters",
+        f"settlements, {report.postings} postings, {report.encounters} settled encounters, "
+        f"{report.receivables} receivables",
         highlight=False,
     )
     if report.balanced:

@@ -169,7 +169,7 @@ def clearing_csv(document: dict[str, Any]) -> str:
 def clearing_xlsx(document: dict[str, Any]) -> bytes:
     """An XLSX workbook: money as exact decimal numbers with two decimals, a frozen header,
     every text cell a string, never a formula (api/core/spreadsheet.py)."""
-    return _workbook(f"clearing {document['month']}", clearing_table(document), CLEARING_MONEY)
+    return workbook_bytes(f"clearing {document['month']}", clearing_table(document), CLEARING_MONEY)
 
 
 def clearing_download(document: dict[str, Any], extension: str) -> tuple[str | bytes, str]:
@@ -308,7 +308,7 @@ def regions_csv(document: dict[str, Any]) -> str:
 
 def regions_xlsx(document: dict[str, Any]) -> bytes:
     """The inter-region document as an XLSX workbook (see `clearing_xlsx`)."""
-    return _workbook(f"regions {document['month']}", regions_table(document), REGIONS_MONEY)
+    return workbook_bytes(f"regions {document['month']}", regions_table(document), REGIONS_MONEY)
 
 
 def regions_download(document: dict[str, Any], extension: str) -> tuple[str | bytes, str]:
@@ -326,7 +326,7 @@ CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _workbook(title: str, table: list[list[Any]], money: tuple[str, ...]) -> bytes:
+def workbook_bytes(title: str, table: list[list[Any]], money: tuple[str, ...]) -> bytes:
     """The table (its first row the header) as one sheet: the `money` columns as exact
     decimal numbers shown with two decimals, a bold frozen header, every cell written by
     `xlsx_append` (text always a string, never a formula)."""

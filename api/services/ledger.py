@@ -50,6 +50,7 @@ from api.db.tables import (
     ENCOUNTER_LINE,
     FUND_POSTING,
     FUND_TOTAL_COLUMNS,
+    RECEIVABLE,
     SETTLEMENT,
     SETTLEMENT_FUND,
     SettlementFundRow,
@@ -57,6 +58,7 @@ from api.db.tables import (
 )
 from api.services.hourly_totals import hourly_differences
 from api.services.nhsa import billed_lines
+from api.services.receivables import differences as receivable_differences
 from settlement.conservation import ConservationError
 from settlement.money import MONEY_DECIMALS, scaled_int
 from settlement.result import LineSettlement
@@ -94,6 +96,8 @@ class Report:
     postings: int
     encounters: int
     """Settled encounters proved against their settlements."""
+    receivables: int
+    """Receivables of patients who pay later (rules §15) checked against their settlements."""
     differences: tuple[Difference, ...]
     differences_omitted: int
 
@@ -144,14 +148,22 @@ def check(engine: Engine, year: int | None) -> Report:
         found.add(_posting_differences(connection, year))
         found.add(_posting_total_differences(connection, year))
         encounters = _check_encounters(connection, year, found)
+        receivables_checked = _count(
+            connection, select(func.count()).select_from(RECEIVABLE), RECEIVABLE, year
+        )
+        found.add(
+            Difference("receivable", where, expected, found_, message)
+            for where, expected, found_, message in receivable_differences(connection, year)
+        )
         if year is None:  # the hourly totals span policy years: checked whole
             found.add(
                 Difference("hourly_totals", where, expected, found_, message)
                 for where, expected, found_, message in hourly_differences(connection)
             )
     return Report(
-        year, accumulators, settlements, postings, encounters, tuple(found.kept), found.omitted
-    )
+        year, accumulators, settlements, postings, encounters, receivables_checked,
+        tuple(found.kept), found.omitted,
+    )  # fmt: skip
 
 
 def _omitted(count: int) -> Difference:

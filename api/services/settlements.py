@@ -23,6 +23,7 @@ from api.core.problems import claim_conflict, not_found, rejection_problem
 from api.db import store
 from api.db.engine import commit, read_connection, write_connection
 from api.db.rows import settlement_document, timestamp
+from api.services import receivables
 from settlement.engine import settle
 from settlement.model import Claim
 from settlement.rejection import Rejection
@@ -224,6 +225,7 @@ def _reverse_in_transaction(
         now = clock()
         store.mark_reversed(connection, row, reason, now)
         store.undo_accumulators(connection, row)
+        receivables.cancel_for_reversal(connection, settlement_id, now)
         store.audit(connection, actor.actor, "reverse", f"{settlement_id}: {reason}", now)
         commit(connection)
         row = store.settlement_row(connection, settlement_id)

@@ -30,6 +30,9 @@ COUNTED_TABLES = (
     "encounter",
     "encounter_line",
     "nhsa_message",
+    "receivable",
+    "receivable_installment",
+    "receivable_payment",
 )
 
 

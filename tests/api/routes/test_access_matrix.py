@@ -75,6 +75,13 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     # HTTP 200 with infcode -1 (test_nhsa.py), nothing read or written.
     ("POST", "/v1/nhsa"):                                    (401, 200, 403,    200, 200),
     # The finance view: 303 to the login form without a session.
+    # After the bill (rules §15): the matrix's stay is at a level-3 hospital, where nobody may
+    # pay later, so a plan the caller may record is refused for what it is (422), never written;
+    # receivables are read and paid by an unknown id (their own access: test_receivables.py).
+    ("POST", "/v1/settlements/{settlement_id}/receivable"):  (401, 422, 403,    422, 403),
+    ("GET",  "/v1/receivables/{receivable_id}"):             (401, 404, 404,    404, 404),
+    ("POST", "/v1/receivables/{receivable_id}/payments"):    (401, 404, 403,    404, 404),
+    ("GET",  "/v1/receivables"):                             (401, 200, 200,    200, 403),
     ("GET",  "/finance/login"):                              (200, 303, 303,    303, 303),
     ("POST", "/finance/login"):                              (401, 303, 303,    303, 303),
     ("POST", "/finance/logout"):                             (303, 303, 303,    303, 303),
@@ -311,6 +318,19 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/v1/clearing"): _v1("GET", lambda c: f"/v1/clearing?{_month_query(c)}"),
     ("GET", "/v1/clearing/regions"): _v1("GET", lambda c: f"/v1/clearing/regions?{_month_query(c)}"),
     ("POST", "/v1/nhsa"): _nhsa_query,
+    ("POST", "/v1/settlements/{settlement_id}/receivable"): _v1(
+        "POST", lambda c: f"/v1/settlements/{c.settlement_id}/receivable",
+        json={"paid_at_discharge": "0.00",
+              "installments": [{"due_date": "2099-01-01", "amount": "1.00"}]},
+    ),
+    ("GET", "/v1/receivables/{receivable_id}"): _v1("GET", lambda c: "/v1/receivables/RVNONE"),
+    ("POST", "/v1/receivables/{receivable_id}/payments"): _v1(
+        "POST", lambda c: "/v1/receivables/RVNONE/payments",
+        json={"payment_id": "PM1", "amount": "1.00", "paid_on": "2018-04-01", "method": "cash"},
+    ),
+    ("GET", "/v1/receivables"): _v1(
+        "GET", lambda c: f"/v1/receivables?as_of=2099-01-01&hospital_id={c.hospital_id}"
+    ),
     ("GET", "/finance/login"): _page(lambda c: "/finance/login"),
     ("POST", "/finance/login"): _login,
     ("POST", "/finance/logout"): _page(lambda c: "/finance/logout", "POST"),

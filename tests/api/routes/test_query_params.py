@@ -69,6 +69,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/clearing/regions"): Route(
         lambda _: "/v1/clearing/regions",
         lambda _: {"month": "2018-03", "format": "json"}, {"month": "2018-04", "format": "csv"}),
+    ("GET", "/v1/receivables"): Route(
+        lambda _: "/v1/receivables",
+        lambda w: {"as_of": "2018-12-31", **_hospital(w), "status": "open", "format": "json"},
+        {"as_of": "2019-12-31", "hospital_id": "H0", "status": "paid", "format": "csv"}),
     ("GET", "/finance"): Route(
         lambda _: "/finance",
         lambda w: {"month": "2018-03", **_hospital(w), "q": "ZY"},
