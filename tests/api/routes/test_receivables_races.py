@@ -78,13 +78,13 @@ def test_two_payments_racing_for_the_last_fen_make_one(
                           json={"payment_id": "P0", "amount": "6499.99", "paid_on": "2018-04-01",
                                 "method": "cash"})  # fmt: skip
         assert first.status_code == 201, first.text
-    calls = [
-        (lambda http, n=n: http.post(
-            f"/v1/receivables/{rid}/payments", headers=headers,
-            json={"payment_id": f"LAST{n}", "amount": "0.01", "paid_on": "2018-04-02",
-                  "method": "card"}))
-        for n in range(6)
-    ]  # fmt: skip
+
+    def last_fen(number: int) -> Callable[[httpx.Client], httpx.Response]:
+        body = {"payment_id": f"LAST{number}", "amount": "0.01", "paid_on": "2018-04-02",
+                "method": "card"}  # fmt: skip
+        return lambda http: http.post(f"/v1/receivables/{rid}/payments", headers=headers, json=body)
+
+    calls = [last_fen(number) for number in range(6)]
     answers = at_once(server, calls)
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [201, 422, 422, 422, 422, 422], [a.text for a in answers]
