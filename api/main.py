@@ -25,7 +25,16 @@ from api.core.templates import make_templates
 from api.db.engine import make_engine
 from api.db.keys import KeyStore
 from api.db.migrate import upgrade
-from api.routes import finance, health, nhsa, receivables, reconciliation, registries, settlements
+from api.routes import (
+    alerts,
+    finance,
+    health,
+    nhsa,
+    receivables,
+    reconciliation,
+    registries,
+    settlements,
+)
 from api.services.group_commit import SettlementWriter
 from api.web import pages
 from api.web.docs import install_docs
@@ -132,6 +141,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         reconciliation.router,
         nhsa.router,
         receivables.router,
+        alerts.router,
         pages.router,
     ):
         app.include_router(router)

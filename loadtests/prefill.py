@@ -102,6 +102,7 @@ class Prefill:
         batch = [self.settle(index) for index in range(start, start + count)]
         with self.engine.begin() as connection:
             store.write_settlements(connection, batch)
+            store.raise_alerts(connection, batch)  # a crossing raises its alert (rules §16)
 
     def write_accumulators(self) -> None:
         with self.engine.begin() as connection:

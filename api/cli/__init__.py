@@ -4,7 +4,8 @@
 - `admin`: `db upgrade`, `serve`, `keys create|revoke`, `persons|hospitals import`;
 - `demo`: `demo seed`;
 - `ledger`: `ledger verify`;
-- `finance`: `reconcile totals|detail` and `clearing`.
+- `finance`: `reconcile totals|detail` and `clearing`;
+- `after_bill`: `receivables` and `alerts` (rules §15–16).
 
 Heavy imports stay inside the commands so that every command starts quickly.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import admin, demo, finance, ledger, workbench
+from api.cli import admin, after_bill, demo, finance, ledger, workbench
 
 app = typer.Typer(
     help="onestop: one-stop settlement of medical insurance, assistance and charity.",
@@ -31,3 +32,5 @@ app.command("serve")(admin.serve)
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(finance.reconcile_app, name="reconcile")
 app.command("clearing")(finance.clearing)
+app.command("receivables")(after_bill.receivables)
+app.command("alerts")(after_bill.alerts)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,6 +46,7 @@ from api.db.tables import (
     ACCUMULATOR,
     ACCUMULATOR_COLUMNS,
     AUDIT,
+    BURDEN_ALERT,
     FUND_POSTING,
     HOSPITAL,
     HOUR_AMOUNT_COLUMNS,
@@ -466,6 +468,73 @@ def write_settlements(connection: Connection, settlements: Sequence[NewSettlemen
     count_hours(
         connection, "settled", ((row["hospital_id"], row["settled_at"], row) for row in rows)
     )
+
+
+def raise_alerts(connection: Connection, settlements: Sequence[NewSettlement]) -> None:
+    """In the settlements' transaction, after `write_settlements` (and outside a pipeline: it
+    reads): the alert of each person-year a settlement crossed is raised (rules §16); one
+    withdrawn is raised again; one decided stays decided (a decision is final). Nothing is
+    read when no settlement crossed, as almost none does."""
+    crossing = [new for new in settlements if new.result.burden.crossed]
+    if not crossing:
+        return
+    keys = {(new.result.person_id, new.result.policy_year) for new in crossing}
+    alert = BURDEN_ALERT.c
+    existing = {
+        (row.person_id, row.year): row.status
+        for row in connection.execute(
+            select(alert.person_id, alert.year, alert.status).where(
+                tuple_(alert.person_id, alert.year).in_(sorted(keys))
+            )
+        )
+    }
+    for new in crossing:
+        key = (new.result.person_id, new.result.policy_year)
+        values = {
+            "status": "raised",
+            "threshold_fen": new.result.burden.threshold_fen,
+            "settlement_id": new.settlement_id,
+            "raised_at": new.settled_at,
+            "withdrawn_at": None,
+        }
+        status = existing.get(key)
+        if status is None:
+            connection.execute(
+                insert(BURDEN_ALERT),
+                {"person_id": key[0], "year": key[1], "decision_id": None, **values},
+            )
+            existing[key] = "raised"
+        elif status == "withdrawn":
+            connection.execute(
+                update(BURDEN_ALERT)
+                .where(alert.person_id == key[0], alert.year == key[1])
+                .values(values)
+            )
+            existing[key] = "raised"
+
+
+def withdraw_alert(connection: Connection, person_id: str, year: int, now: datetime) -> None:
+    """In a reversal's transaction, after the accumulators are undone: a raised alert of the
+    person-year is withdrawn when the year's `patient_paid` is now below its threshold."""
+    alert = BURDEN_ALERT.c
+    row = connection.execute(
+        select(alert.status, alert.threshold_fen).where(
+            alert.person_id == person_id, alert.year == year
+        )
+    ).first()
+    if row is None or row.status != "raised":
+        return
+    paid = connection.execute(
+        select(ACCUMULATOR.c.patient_paid_fen).where(
+            ACCUMULATOR.c.person_id == person_id, ACCUMULATOR.c.year == year
+        )
+    ).scalar()
+    if (paid or 0) < row.threshold_fen:
+        connection.execute(
+            update(BURDEN_ALERT)
+            .where(alert.person_id == person_id, alert.year == year)
+            .values(status="withdrawn", withdrawn_at=now)
+        )
 
 
 def mark_reversed(connection: Connection, row: Any, reason: str, now: datetime) -> None:

@@ -445,6 +445,46 @@ class ReceivablePaymentRow(SQLModel, table=True):
     recorded_at: datetime
 
 
+class BurdenAlertRow(SQLModel, table=True):
+    """The high-burden alert of one person-year (高额医疗费用预警, rules §16): raised by the
+    settlement that crossed the threshold, withdrawn by a reversal that takes the year below it
+    before a decision, raised again by a new crossing; decided once (granted or declined)."""
+
+    __tablename__ = "burden_alert"
+    __table_args__ = (Index("ix_burden_alert_year_status", "year", "status"),)
+    person_id: str = Field(foreign_key="person.person_id", primary_key=True, max_length=64)
+    year: int = Field(primary_key=True)
+    status: str = Field(max_length=16)
+    """raised, withdrawn, granted or declined."""
+    threshold_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    """The threshold the crossing settlement's policy tariff set (rules §16)."""
+    settlement_id: str = Field(foreign_key="settlement.settlement_id", max_length=40)
+    """The settlement that crossed it last."""
+    raised_at: datetime
+    withdrawn_at: datetime | None = None
+    decision_id: str | None = Field(default=None, max_length=64)
+
+
+class AssistanceDecisionRow(SQLModel, table=True):
+    """A decision on an alert (临时救助, 一事一议): a grant, paid by fund 999998 first onto the
+    person's open receivables, the rest to the person; or a decline."""
+
+    __tablename__ = "assistance_decision"
+    decision_id: str = Field(primary_key=True, max_length=64)
+    person_id: str = Field(foreign_key="person.person_id", max_length=64)
+    year: int
+    decision: str = Field(max_length=16)
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    """The grant (0 for a decline)."""
+    paid_to_person_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    body_hash: str = Field(max_length=64)
+    decided_on: date
+    """The business day of the decision: the `paid_on` of every payment it makes."""
+    decided_at: datetime
+    actor: str = Field(max_length=64)
+
+
 # ---------------------------------------------------------------- finance view sessions
 
 
@@ -484,6 +524,8 @@ NHSA_MESSAGE: Table = SQLModel.metadata.tables["nhsa_message"]
 RECEIVABLE: Table = SQLModel.metadata.tables["receivable"]
 RECEIVABLE_INSTALLMENT: Table = SQLModel.metadata.tables["receivable_installment"]
 RECEIVABLE_PAYMENT: Table = SQLModel.metadata.tables["receivable_payment"]
+BURDEN_ALERT: Table = SQLModel.metadata.tables["burden_alert"]
+ASSISTANCE_DECISION: Table = SQLModel.metadata.tables["assistance_decision"]
 
 TOTAL_COLUMNS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(Totals))
 """The settlement row's amounts: the fields of the engine's `Totals`, by name."""

@@ -118,8 +118,10 @@ def listed(
     outstanding amount aged by each unpaid installment's due date: `not_due`, `1_30`, `31_90`,
     `91_180`, `over_180` days overdue. Cancelled receivables are listed, not aged."""
     scoped = scope_hospital(principal, hospital_id)
+    day = receivables.business_today(state) if as_of is None else as_of
+    zone = state.settings.business_timezone
     document = receivables.list_receivables(
-        state, principal, hospital_id=scoped, status=status, as_of=as_of
+        state.engine, zone, principal, hospital_id=scoped, status=status, as_of=day
     )
     if format == "json":
         return json_response(document)

@@ -252,6 +252,7 @@ def _write(connection: Connection, batch: _Batch, created: set[tuple[str, int]])
         store.write_settlements(connection, batch.written)
         store.write_accumulators_many(connection, {key: batch.accumulators[key] for key in touched})
         store.audit_all(connection, batch.audits)
+    store.raise_alerts(connection, batch.written)
 
 
 def _settle_one_by_one(

@@ -56,6 +56,7 @@ from api.db.tables import (
     SettlementFundRow,
     SettlementRow,
 )
+from api.services.alerts import differences as alert_differences
 from api.services.hourly_totals import hourly_differences
 from api.services.nhsa import billed_lines
 from api.services.receivables import differences as receivable_differences
@@ -154,6 +155,10 @@ def check(engine: Engine, year: int | None) -> Report:
         found.add(
             Difference("receivable", where, expected, found_, message)
             for where, expected, found_, message in receivable_differences(connection, year)
+        )
+        found.add(
+            Difference("alert", where, expected, found_, message)
+            for where, expected, found_, message in alert_differences(connection, year)
         )
         if year is None:  # the hourly totals span policy years: checked whole
             found.add(

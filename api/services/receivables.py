@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Connection, exc, insert, select, update
+from sqlalchemy import Connection, Engine, exc, insert, select, update
 
 from api.core.access import Principal, authorize_hospital
 from api.core.after_bill import AGING_BUCKETS, PAYMENT_METHODS, PaymentIn, ReceivableIn
@@ -460,6 +460,12 @@ def record_payment(
         return True, document(load(connection, [receivable_id])[receivable_id])
 
 
+def lock(connection: Connection, receivable_id: str) -> Any:
+    """The receivable's row, locked for this transaction (PostgreSQL `FOR UPDATE`; SQLite's
+    write transaction holds the whole database)."""
+    return _locked(connection, receivable_id)
+
+
 def _locked(connection: Connection, receivable_id: str) -> Any:
     query = select(RECEIVABLE).where(RECEIVABLE.c.receivable_id == receivable_id)
     if connection.dialect.name == "postgresql":
@@ -561,6 +567,36 @@ def _pay(
         )
 
 
+def pay_by_grant(
+    connection: Connection,
+    receivable: Receivable,
+    payment_id: str,
+    amount_fen: int,
+    paid_on: date,
+    digest: str,
+    decision_id: str,
+    now: datetime,
+) -> None:
+    """A temporary-assistance grant's payment on a receivable it has locked (api.services.alerts)."""
+    assert 0 < amount_fen <= receivable.outstanding_fen(), (amount_fen, receivable.row)
+    _pay(connection, receivable, payment_id, amount_fen, paid_on, TEMPORARY_ASSISTANCE, digest,
+         decision_id, now)  # fmt: skip
+
+
+def grant_payments(connection: Connection, decision_id: str) -> list[Any]:
+    """The payments a grant made, in the order it made them, each with its hospital."""
+    payment = RECEIVABLE_PAYMENT.c
+    rows = connection.execute(
+        select(
+            payment.receivable_id, payment.payment_id, payment.amount_fen,
+            RECEIVABLE.c.hospital_id,
+        )
+        .join(RECEIVABLE, RECEIVABLE.c.receivable_id == payment.receivable_id)
+        .where(payment.decision_id == decision_id)
+    ).all()  # fmt: skip
+    return sorted(rows, key=lambda row: int(row.payment_id.rsplit("-", 1)[1]))
+
+
 # ---------------------------------------------------------------- reversal
 
 
@@ -605,24 +641,25 @@ def _bucket(days_overdue: int) -> str:
 
 
 def list_receivables(
-    state: AppState,
+    engine: Engine,
+    zone_name: str,
     principal: Principal,
     *,
     hospital_id: str | None,
     status: str | None,
-    as_of: date | None,
+    as_of: date,
 ) -> dict[str, Any]:
-    """The receivables of settlements discharged on or before `as_of` (today by default), each
-    as of that day, and per hospital the outstanding amount aged by each unpaid installment's
-    due date (cancelled ones are not aged). A hospital sees its own only."""
-    zone = ZoneInfo(state.settings.business_timezone)
-    day = business_today(state) if as_of is None else as_of
+    """The receivables of settlements discharged on or before `as_of`, each as of that day,
+    and per hospital the outstanding amount aged by each unpaid installment's due date
+    (cancelled ones are not aged). A hospital sees its own only."""
+    zone = ZoneInfo(zone_name)
+    day = as_of
     query = select(RECEIVABLE.c.receivable_id).where(RECEIVABLE.c.discharge_date <= day)
     if principal.role == "hospital":
         query = query.where(RECEIVABLE.c.hospital_id == principal.hospital_id)
     if hospital_id is not None:
         query = query.where(RECEIVABLE.c.hospital_id == hospital_id)
-    with read_connection(state.engine) as connection:
+    with read_connection(engine) as connection:
         ids = list(connection.execute(query.order_by(RECEIVABLE.c.receivable_id)).scalars())
         loaded = load(connection, ids)
     documents = []

@@ -141,9 +141,9 @@ def _settle_in_transaction(
             raise rejection_problem(result)
         now = clock()
         settlement_id = new_settlement_id(now)
-        store.write_settlements(
-            connection, [store.NewSettlement(result, settlement_id, digest, now)]
-        )
+        made = [store.NewSettlement(result, settlement_id, digest, now)]
+        store.write_settlements(connection, made)
+        store.raise_alerts(connection, made)
         store.write_accumulators(connection, person.person_id, result.accumulators_after_fen)
         subject = f"{settlement_id} claim {claim.hospital_id}/{claim.claim_id}"
         store.audit(connection, actor.actor, "settle", subject, now)
@@ -225,6 +225,7 @@ def _reverse_in_transaction(
         now = clock()
         store.mark_reversed(connection, row, reason, now)
         store.undo_accumulators(connection, row)
+        store.withdraw_alert(connection, row.person_id, row.policy_year, now)
         receivables.cancel_for_reversal(connection, settlement_id, now)
         store.audit(connection, actor.actor, "reverse", f"{settlement_id}: {reason}", now)
         commit(connection)

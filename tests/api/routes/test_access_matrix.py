@@ -82,6 +82,10 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET",  "/v1/receivables/{receivable_id}"):             (401, 404, 404,    404, 404),
     ("POST", "/v1/receivables/{receivable_id}/payments"):    (401, 404, 403,    404, 404),
     ("GET",  "/v1/receivables"):                             (401, 200, 200,    200, 403),
+    # Alerts name a person across every hospital: finance and admin only. A decision the
+    # caller may make is refused for the matrix's person, who has no alert in 2019 (422).
+    ("GET",  "/v1/alerts"):                                  (401, 200, 200,    403, 403),
+    ("POST", "/v1/alerts/{person_id}/{year}/decision"):      (401, 422, 422,    403, 403),
     ("GET",  "/finance/login"):                              (200, 303, 303,    303, 303),
     ("POST", "/finance/login"):                              (401, 303, 303,    303, 303),
     ("POST", "/finance/logout"):                             (303, 303, 303,    303, 303),
@@ -327,6 +331,11 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/receivables/{receivable_id}/payments"): _v1(
         "POST", lambda c: "/v1/receivables/RVNONE/payments",
         json={"payment_id": "PM1", "amount": "1.00", "paid_on": "2018-04-01", "method": "cash"},
+    ),
+    ("GET", "/v1/alerts"): _v1("GET", lambda c: "/v1/alerts?year=2018"),
+    ("POST", "/v1/alerts/{person_id}/{year}/decision"): _v1(
+        "POST", lambda c: f"/v1/alerts/{c.person_id}/2019/decision",
+        json={"decision_id": "MATRIX", "decision": "decline", "reason": "矩阵"},
     ),
     ("GET", "/v1/receivables"): _v1(
         "GET", lambda c: f"/v1/receivables?as_of=2099-01-01&hospital_id={c.hospital_id}"

@@ -73,6 +73,10 @@ ROUTES: dict[tuple[str, str], Route] = {
         lambda _: "/v1/receivables",
         lambda w: {"as_of": "2018-12-31", **_hospital(w), "status": "open", "format": "json"},
         {"as_of": "2019-12-31", "hospital_id": "H0", "status": "paid", "format": "csv"}),
+    ("GET", "/v1/alerts"): Route(
+        lambda _: "/v1/alerts",
+        lambda _: {"year": "2018", "status": "raised", "region": "220000", "format": "json"},
+        {"year": "2019", "status": "declined", "region": "210000", "format": "csv"}),
     ("GET", "/finance"): Route(
         lambda _: "/finance",
         lambda w: {"month": "2018-03", **_hospital(w), "q": "ZY"},

@@ -1,6 +1,7 @@
-"""Races on a receivable (rules §15), against a real server of two worker processes on each
-database: two payments for its last fen make one payment; copies of one plan make one
-receivable; copies of one payment make one payment."""
+"""Races after the bill (rules §15–16), against a real server of two worker processes on each
+database: payments for a receivable's last fen make one payment; copies of one plan make one
+receivable and of one payment one payment; decisions racing for one alert make one, and a grant
+racing a payment never overpays."""
 
 from __future__ import annotations
 
@@ -117,3 +118,50 @@ def test_copies_of_one_plan_and_of_one_payment_make_one_each(
     )
     assert sorted(a.status_code for a in paid) == [200] * 5 + [201], [a.text for a in paid]
     assert count(settings, "receivable_payment", rid) == 1
+
+
+def test_two_decisions_racing_for_one_alert_make_one_and_a_grant_racing_a_payment_never_overpays(
+    world: World, server: Server, settings: Settings
+) -> None:
+    """Three decisions under three ids for one raised alert and a payment of everything owed,
+    all at once: one decision is recorded, two find the alert decided; whichever of the grant
+    and the payment goes first, the other finds nothing left to pay on the receivable, which
+    is never paid above its principal."""
+    receivable, headers = _receivable(world, server)
+    rid = receivable["receivable_id"]
+    finance = world.auth(world.keys.finance)
+    person = world.persons["registered_poor"]
+
+    def decision(number: int) -> Callable[[httpx.Client], httpx.Response]:
+        body = {"decision_id": f"RACE{number}", "decision": "grant", "amount": "6500.00",
+                "reason": "并发"}  # fmt: skip
+        return lambda http: http.post(
+            f"/v1/alerts/{person}/2018/decision", json=body, headers=finance
+        )
+
+    payment = {"payment_id": "RACEPAY", "amount": "6500.00", "paid_on": "2018-04-01",
+               "method": "cash"}  # fmt: skip
+    calls = [decision(number) for number in range(3)]
+    calls.append(
+        lambda http: http.post(f"/v1/receivables/{rid}/payments", json=payment, headers=headers)
+    )
+    answers = at_once(server, calls)
+    decisions, paid = answers[:3], answers[3]
+    assert sorted(a.status_code for a in decisions) == [201, 422, 422], [a.text for a in decisions]
+    with httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as http:
+        final = http.get(f"/v1/receivables/{rid}", headers=headers).json()
+    total = sum(int(p["amount"].replace(".", "")) for p in final["payments"])
+    assert total == 6500_00, final
+    assert (final["outstanding"], final["status"]) == ("0.00", "paid")
+    granted = next(a.json() for a in decisions if a.status_code == 201)
+    applied = sum(
+        int(a["amount"].replace(".", ""))
+        for a in granted["applications"]
+        if a["to"] == "receivable"
+    )
+    if paid.status_code == 201:  # the payment went first: the grant went to the person
+        assert applied == 0
+        assert granted["paid_to_person"] == "6500.00"
+    else:  # the grant went first: nothing was left to pay
+        assert paid.status_code == 422, paid.text
+        assert applied == 6500_00

@@ -21,7 +21,12 @@ ones), by each settlement's tariff version, its group, its hospital's level and 
 in-region: a version those tariffs do not have leaves the settlement with no threshold and not
 eligible, as a tariff without those sections would.
 
-Going back drops the columns: every figure they hold is derived from what stays.
+Alerts are raised for stored years as the service would have raised them: a person-year whose
+`patient_paid` stands at or above the threshold that a settlement still in force crossed.
+Receivables, their installments and payments, and temporary-assistance decisions start empty.
+
+Going back drops the columns and the alerts (every figure they hold is derived from what
+stays); it is refused while a receivable or a decision is kept, which nothing else can say.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ def upgrade() -> None:
         )
     op.add_column("settlement", sa.Column("burden_threshold_fen", sa.BigInteger(), nullable=True))
     _create_receivables()
+    _create_alerts()
     connection = op.get_bind()
     connection.execute(
         sa.text(
@@ -127,6 +133,41 @@ def _create_receivables() -> None:
     )
 
 
+def _create_alerts() -> None:
+    moment = sqlmodel.sql.sqltypes.UTCDateTime
+    op.create_table(
+        "burden_alert",
+        sa.Column("person_id", _text(64), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("status", _text(16), nullable=False),
+        sa.Column("threshold_fen", sa.BigInteger(), nullable=False),
+        sa.Column("settlement_id", _text(40), nullable=False),
+        sa.Column("raised_at", moment(), nullable=False),
+        sa.Column("withdrawn_at", moment(), nullable=True),
+        sa.Column("decision_id", _text(64), nullable=True),
+        sa.ForeignKeyConstraint(["person_id"], ["person.person_id"]),
+        sa.ForeignKeyConstraint(["settlement_id"], ["settlement.settlement_id"]),
+        sa.PrimaryKeyConstraint("person_id", "year"),
+    )
+    op.create_index("ix_burden_alert_year_status", "burden_alert", ["year", "status"], unique=False)
+    op.create_table(
+        "assistance_decision",
+        sa.Column("decision_id", _text(64), nullable=False),
+        sa.Column("person_id", _text(64), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("decision", _text(16), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("paid_to_person_fen", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("body_hash", _text(64), nullable=False),
+        sa.Column("decided_on", sa.Date(), nullable=False),
+        sa.Column("decided_at", moment(), nullable=False),
+        sa.Column("actor", _text(64), nullable=False),
+        sa.ForeignKeyConstraint(["person_id"], ["person.person_id"]),
+        sa.PrimaryKeyConstraint("decision_id"),
+    )
+
+
 def _fill_settlements(connection: sa.Connection) -> None:
     from api.core.config import Settings
     from settlement.engine import pay_later_eligible
@@ -147,7 +188,10 @@ def _fill_settlements(connection: sa.Connection) -> None:
     for row in rows:
         by_person_year[(row.person_id, row.policy_year)].append(row)
     updates = []
-    for settlements in by_person_year.values():
+    alerts = []
+    for (person_id, year), settlements in by_person_year.items():
+        crossing = None
+        year_paid = 0
         for row, before, after in _replayed(settlements):
             tariff = book.by_version(row.tariff_version)
             threshold = None
@@ -161,15 +205,30 @@ def _fill_settlements(connection: sa.Connection) -> None:
                 eligible = pay_later_eligible(tariff, group, level, in_region=in_region)
             stored = orjson.loads(row.accumulators_after)
             stored["patient_paid"] = _yuan(after)
+            crossed = threshold is not None and before < threshold <= after
             updates.append(
                 {
                     "id": row.settlement_id,
                     "accumulators_after": orjson.dumps(stored).decode(),
                     "eligible": eligible,
                     "threshold": threshold,
-                    "crossed": threshold is not None and before < threshold <= after,
+                    "crossed": crossed,
                 }
             )
+            if crossed and row.reversed_at is None:
+                crossing = (row, threshold)
+        in_force = [row for row in settlements if row.reversed_at is None]
+        year_paid = sum(row.patient_pay_fen for row in in_force)
+        if crossing is not None and year_paid >= crossing[1]:
+            # The year stands at or over the threshold a settlement still in force crossed:
+            # its alert is raised (rules §16), as the service would have raised it.
+            alerts.append(
+                {
+                    "person_id": person_id, "year": year, "status": "raised",
+                    "threshold_fen": crossing[1], "settlement_id": crossing[0].settlement_id,
+                    "raised_at": crossing[0].settled_at,
+                }
+            )  # fmt: skip
     statement = sa.text(
         "UPDATE settlement SET accumulators_after = :accumulators_after, pay_later_eligible = "
         ":eligible, burden_threshold_fen = :threshold, burden_crossed = :crossed "
@@ -177,6 +236,15 @@ def _fill_settlements(connection: sa.Connection) -> None:
     )
     for start in range(0, len(updates), CHUNK):
         connection.execute(statement, updates[start : start + CHUNK])
+    if alerts:
+        connection.execute(
+            sa.text(
+                "INSERT INTO burden_alert (person_id, year, status, threshold_fen, "
+                "settlement_id, raised_at) VALUES (:person_id, :year, :status, :threshold_fen, "
+                ":settlement_id, :raised_at)"
+            ),
+            alerts,
+        )
 
 
 def _replayed(settlements: list[Any]) -> list[tuple[Any, int, int]]:
@@ -216,12 +284,18 @@ def downgrade() -> None:
     """Refused while a receivable is kept: revision 0008 has no place for what is owed."""
     connection = op.get_bind()
     kept = connection.execute(sa.text("SELECT count(*) FROM receivable")).scalar_one()
-    if kept:
+    decided = connection.execute(sa.text("SELECT count(*) FROM assistance_decision")).scalar_one()
+    if kept or decided:
         raise RuntimeError(
-            f"{kept} receivables are kept: going back below 0009 would lose what patients owe "
-            "their hospitals; export them (GET /v1/receivables?format=csv) and remove them first"
+            f"{kept} receivables and {decided} assistance decisions are kept: going back below "
+            "0009 would lose what patients owe their hospitals and what temporary assistance "
+            "granted; export them (GET /v1/receivables?format=csv, GET /v1/alerts?format=csv) "
+            "and remove them first"
         )
-    for table in ("receivable_payment", "receivable_installment", "receivable"):
+    for table in (
+        "assistance_decision", "burden_alert", "receivable_payment", "receivable_installment",
+        "receivable",
+    ):  # fmt: skip
         op.drop_table(table)
     rows = connection.execute(
         sa.text("SELECT settlement_id, accumulators_after FROM settlement")
