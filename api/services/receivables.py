@@ -199,6 +199,19 @@ def get_receivable(state: AppState, receivable_id: str, principal: Principal) ->
     return document(found)
 
 
+def receivable_of_settlement(engine: Engine, settlement_id: str | None) -> dict[str, Any] | None:
+    """The receivable of a settlement (for its slip), or None."""
+    if settlement_id is None:
+        return None
+    with read_connection(engine) as connection:
+        receivable_id = connection.execute(
+            select(RECEIVABLE.c.receivable_id).where(RECEIVABLE.c.settlement_id == settlement_id)
+        ).scalar()
+        if receivable_id is None:
+            return None
+        return document(load(connection, [receivable_id])[receivable_id])
+
+
 # ---------------------------------------------------------------- the agreement
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from api.core.contract import mask_id_number
 from api.db.engine import read_session
 from api.db.tables import Hospital, Person
+from api.services.receivables import receivable_of_settlement
 from api.services.settlements import Stored
 from settlement.chinese import NAMES_ZH
 from settlement.model import Filing, Group
@@ -47,12 +48,23 @@ CLASS_LABELS = {"A": "甲类", "B": "乙类", "C": "丙类"}
 STATUS_LABELS = {"settled": "已结算", "reversed": "已冲正", "preview": "预结算"}
 
 
+RECEIVABLE_STATUS_LABELS = {"open": "还款中", "paid": "已还清", "cancelled": "已作废"}
+"""A pay-later agreement's status (先诊疗后付费, rules §15)."""
+METHOD_LABELS = {
+    "cash": "现金",
+    "card": "银行卡",
+    "transfer": "转账",
+    "temporary_assistance": "临时救助",
+}
+
+
 def render_statement(engine: Engine, templates: Environment, stored: Stored) -> str:
-    """The slip of a stored settlement."""
+    """The slip of a stored settlement, with its pay-later agreement when it has one."""
     document = stored.document
     with read_session(engine) as session:
         person = session.get(Person, document["person_id"])
         hospital = session.get(Hospital, document["hospital_id"])
+    receivable = receivable_of_settlement(engine, document["settlement_id"])
     funds, findings = _chinese_of(document, stored.settlement)
     template = templates.get_template("statement.html")
     return template.render(
@@ -69,6 +81,11 @@ def render_statement(engine: Engine, templates: Environment, stored: Stored) -> 
         cross_region=document["insured_region"] != document["treatment_region"],
         class_labels=CLASS_LABELS,
         status_label=STATUS_LABELS.get(document["status"], document["status"]),
+        receivable=receivable,
+        receivable_status=""
+        if receivable is None
+        else RECEIVABLE_STATUS_LABELS[receivable["status"]],
+        method_labels=METHOD_LABELS,
     )
 
 

@@ -351,3 +351,34 @@ def test_the_exports_hold_the_same_figures_as_the_json(world: World) -> None:
     assert sheet is not None
     assert sheet.cell(2, 1).value == receivable["receivable_id"]
     assert Decimal(str(sheet.cell(2, 9).value)) == Decimal("5700.00")
+
+
+def test_the_slip_shows_the_agreement_what_was_paid_and_what_is_owed(world: World) -> None:
+    settlement, receivable = opened(world)
+    url = f"/v1/settlements/{settlement['settlement_id']}/statement"
+    assert pay(world, receivable["receivable_id"], "P1", "800.00", "2018-04-10").status_code == 201
+    slip = world.client.get(url, headers=world.hospital_headers(2)).text
+    assert "<h2>先诊疗后付费</h2>" in slip
+    assert "<td>出院时已付</td><td class=\"n\">424.41</td>" in slip
+    assert "<td>尚欠</td><td class=\"n\">5700.00</td>" in slip
+    assert "<td>状态</td><td>还款中</td>" in slip
+    assert '<td>第1期</td><td>2018-04-12</td><td class="n">3250.00</td>' in slip
+    assert '<td class="n">800.00</td><td class="n">2450.00</td>' in " ".join(slip.split()).replace("> <", "><")
+    assert "<td>2018-04-10</td><td class=\"n\">800.00</td><td>现金</td><td>P1</td>" in slip
+    assert "本年度个人负担累计 6924.41（高额医疗费用预警线 5000.00，本次结算达到预警线）" in slip
+
+
+def test_the_slip_of_an_eligible_stay_without_a_plan_says_it_may_pay_later(world: World) -> None:
+    eligible = settle(world)
+    slip = world.client.get(
+        f"/v1/settlements/{eligible['settlement_id']}/statement", headers=world.hospital_headers(2)
+    ).text
+    assert "本次住院可先诊疗后付费" in slip
+    assert "<h2>先诊疗后付费</h2>" not in slip
+    not_eligible = settle(world, "e2", "dibao", 3)
+    slip = world.client.get(
+        f"/v1/settlements/{not_eligible['settlement_id']}/statement",
+        headers=world.hospital_headers(3),
+    ).text
+    assert "先诊疗后付费" not in slip
+    assert "本年度个人负担累计 4904.90（高额医疗费用预警线 5000.00）" in slip
