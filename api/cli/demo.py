@@ -46,7 +46,12 @@ def demo_seed(
             f"keys of {hospitals} hospitals and finance in {keys_file}"
         )
         return
-    created = seed_if_empty(engine, keys_file)
+    from api.core.config import Settings
+    from tariffs import load_default, load_tariffs
+
+    tariff_dir = Settings().tariff_dir
+    book = (load_default() if tariff_dir is None else load_tariffs(tariff_dir)).book
+    created = seed_if_empty(engine, keys_file, book)
     typer.echo("demo data seeded" if created else "database already has data; demo seed skipped")
     if not keys_file.exists():
         return

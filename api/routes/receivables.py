@@ -56,7 +56,9 @@ def create(
     `months_max` months after it. Refused (422, every problem) when the patient may not pay
     later, the settlement is reversed or nothing is owed. The same body again answers 200."""
     require_roles(principal, "hospital", "admin")
-    created, document = receivables.create_receivable(state, settlement_id, body, principal)
+    created, document = receivables.create_receivable(
+        state.engine, state.tariffs, state.clock, settlement_id, body, principal
+    )
     return _answer(created, document, f"/v1/receivables/{document['receivable_id']}")
 
 

@@ -1,6 +1,10 @@
 """Demo data for `make run`: hospitals of each level, persons of each group and none, keys,
 in two regions (220000 Jilin, 210000 Liaoning) so that cross-region claims can be tried.
 
+Besides, worked example E4's stay for 王五 (registered poor, level 2), settled and paid later
+with a plan, whose settlement raised a high-burden alert (rules §15–16): the finance view's
+receivables and alerts have one of each from the start.
+
 Seeded only into an empty database. The keys are shown once at creation like any key; so that
 a newcomer can find them again, the demo also writes them to a file readable by its owner only.
 """
@@ -15,12 +19,16 @@ from pathlib import Path
 from sqlalchemy import Engine, func, insert, select
 from sqlmodel import Session
 
+from api.core.clock import system_clock
 from api.core.contract import HospitalIn, PersonIn, StatusIn
 from api.db.engine import write_session
 from api.db.keys import create_key
 from api.db.tables import HOSPITAL, PERSON, PERSON_STATUS, Hospital
 from api.services.registries import put_hospital, put_person
 from settlement.model import Gender, Group, Person, Status
+from settlement.money import format_fen
+from settlement.tariff import TariffBook
+from tariffs import load_default
 
 JILIN = "220000"
 LIAONING = "210000"
@@ -107,8 +115,9 @@ DEMO_PERSONS: tuple[
 region, statuses)."""
 
 
-def seed_if_empty(engine: Engine, keys_file: Path) -> bool:
-    """Seed the demo data when there are no hospitals yet; True when it did."""
+def seed_if_empty(engine: Engine, keys_file: Path, tariffs: TariffBook | None = None) -> bool:
+    """Seed the demo data when there are no hospitals yet; True when it did. `tariffs`: the
+    book the service settles with (the shipped tariffs by default)."""
     with write_session(engine) as session:
         if session.scalar(select(func.count()).select_from(Hospital)):
             return False
@@ -138,7 +147,55 @@ def seed_if_empty(engine: Engine, keys_file: Path) -> bool:
             lines.append(f"{name}={key}")
         session.commit()
     _write_keys(keys_file, lines)
+    seed_after_the_bill(engine, load_default().book if tariffs is None else tariffs)
     return True
+
+
+DEMO_DEFERRED_CLAIM: dict[str, object] = {
+    "claim_id": "ZYDEMO20180312", "hospital_id": "H2201002", "person_id": "P0004",
+    "admission_date": "2018-03-01", "discharge_date": "2018-03-12",
+    "diagnoses": ["K80.1"], "surgery": True,
+    "items": [
+        {"line_no": number, "item_code": code, "quantity": quantity, "unit_price": price,
+         "amount": amount}
+        for number, code, quantity, price, amount in (
+            (1, "S0001", "11", "45.00", "495.00"), (2, "S0002", "1", "12000.00", "12000.00"),
+            (3, "B0002", "4", "1230.50", "4922.00"), (4, "B0001", "20", "18.75", "375.00"),
+            (5, "C0001", "6", "388.00", "2328.00"), (6, "M0001", "2", "1800.00", "3600.00"),
+            (7, "A0002", "30", "3.50", "105.00"), (8, "S0003", "11", "25.00", "275.00"),
+        )
+    ],
+}  # fmt: skip
+"""Worked example E4's claim: 王五 (registered poor) at 农安县人民医院 (level 2), a first
+admission of 2018. He pays 6924.41: he may pay later, and his year crosses the 5000.00 alert."""
+
+
+def seed_after_the_bill(engine: Engine, tariffs: TariffBook) -> None:
+    """A stay paid later with its plan, whose settlement raised a high-burden alert (rules
+    §15–16): the finance view and `onestop receivables`/`alerts` have something to show."""
+    from api.core.access import Principal
+    from api.core.after_bill import ReceivableIn
+    from api.core.contract import ClaimIn
+    from api.services.receivables import create_receivable
+    from api.services.settlements import settle_claim
+
+    actor = Principal("admin", None, "demo")
+    outcome = settle_claim(engine, tariffs, ClaimIn.model_validate(DEMO_DEFERRED_CLAIM), actor)
+    made = outcome.made
+    assert made is not None, "the demo database was empty"
+    patient_pay = made.settlement.totals.patient_pay_fen
+    at_discharge = patient_pay % 100_00 + 400_00  # the cents and 400.00 at the counter
+    owed = patient_pay - at_discharge
+    plan = ReceivableIn.model_validate(
+        {
+            "paid_at_discharge": format_fen(at_discharge),
+            "installments": [
+                {"due_date": "2018-04-12", "amount": format_fen(owed - owed // 2)},
+                {"due_date": "2018-06-12", "amount": format_fen(owed // 2)},
+            ],
+        }
+    )
+    create_receivable(engine, tariffs, system_clock, made.settlement_id, plan, actor)
 
 
 # ---------------------------------------------------------------- load-test population

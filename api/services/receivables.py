@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, exc, insert, select, update
 
 from api.core.access import Principal, authorize_hospital
 from api.core.after_bill import AGING_BUCKETS, PAYMENT_METHODS, PaymentIn, ReceivableIn
+from api.core.clock import Clock
 from api.core.deps import AppState
 from api.core.problems import ApiProblem, invalid_request, item, not_found
 from api.core.spreadsheet import csv_text
@@ -36,6 +37,7 @@ from api.db.engine import commit, read_connection, write_connection
 from api.db.rows import timestamp
 from api.db.tables import RECEIVABLE, RECEIVABLE_INSTALLMENT, RECEIVABLE_PAYMENT, SETTLEMENT
 from settlement.money import format_fen, money, money_to_fen
+from settlement.tariff import TariffBook
 
 TEMPORARY_ASSISTANCE = "temporary_assistance"
 
@@ -216,13 +218,18 @@ def receivable_of_settlement(engine: Engine, settlement_id: str | None) -> dict[
 
 
 def create_receivable(
-    state: AppState, settlement_id: str, body: ReceivableIn, principal: Principal
+    engine: Engine,
+    tariffs: TariffBook,
+    clock: Clock,
+    settlement_id: str,
+    body: ReceivableIn,
+    principal: Principal,
 ) -> tuple[bool, dict[str, Any]]:
     """Record the plan (201), or answer the same plan again (200); another plan for the same
     settlement is a conflict (409). Refused with every problem (422)."""
     digest = body_hash(body)
     try:
-        with store.lock_waits_mapped(), write_connection(state.engine) as connection:
+        with store.lock_waits_mapped(), write_connection(engine) as connection:
             settlement = store.settlement_row(connection, settlement_id, locked=True)
             if settlement is None:
                 raise not_found("settlement", settlement_id)
@@ -234,12 +241,12 @@ def create_receivable(
             ).first()
             if existing is not None:
                 return _replayed(connection, existing, digest, "settlement", settlement_id)
-            _refuse_plan(state, settlement, body)
-            receivable_id = _write_plan(connection, state, settlement, body, digest, principal)
+            _refuse_plan(tariffs, settlement, body)
+            receivable_id = _write_plan(connection, clock, settlement, body, digest, principal)
             commit(connection)
     except exc.IntegrityError:
         # A concurrent copy committed first (the unique settlement_id): a replay or a conflict.
-        with read_connection(state.engine) as connection:
+        with read_connection(engine) as connection:
             existing = connection.execute(
                 select(RECEIVABLE.c.receivable_id, RECEIVABLE.c.body_hash).where(
                     RECEIVABLE.c.settlement_id == settlement_id
@@ -248,7 +255,7 @@ def create_receivable(
             if existing is None:
                 raise
             return _replayed(connection, existing, digest, "settlement", settlement_id)
-    with read_connection(state.engine) as connection:
+    with read_connection(engine) as connection:
         return True, document(load(connection, [receivable_id])[receivable_id])
 
 
@@ -266,9 +273,9 @@ def _replayed(
     return False, document(load(connection, [existing.receivable_id])[existing.receivable_id])
 
 
-def _refuse_plan(state: AppState, settlement: Any, body: ReceivableIn) -> None:
+def _refuse_plan(tariffs: TariffBook, settlement: Any, body: ReceivableIn) -> None:
     """Every problem of the plan (API_CONTRACT.md's edge rules), or nothing."""
-    tariff = state.tariffs.by_version(settlement.tariff_version)
+    tariff = tariffs.by_version(settlement.tariff_version)
     policy = None if tariff is None else tariff.pay_later
     problems = _settlement_problems(settlement, policy is not None)
     problems += _amount_problems(settlement.patient_pay_fen, body)
@@ -377,13 +384,13 @@ def _date_problems(settlement: Any, policy: Any, days: list[date]) -> list[dict[
 
 def _write_plan(
     connection: Connection,
-    state: AppState,
+    clock: Clock,
     settlement: Any,
     body: ReceivableIn,
     digest: str,
     principal: Principal,
 ) -> str:
-    now = state.clock()
+    now = clock()
     receivable_id = f"RV{now:%Y%m%d}{secrets.token_hex(8).upper()}"
     at_discharge = fen_of(body.paid_at_discharge)
     connection.execute(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -64,3 +65,29 @@ def test_alerts_on_the_command_line_are_the_routes(world: World, database_url: s
     assert code == 0, output
     assert world.persons["registered_poor"] in output
     assert "6924.41" in output
+
+
+def test_the_demo_seeds_a_stay_paid_later_and_its_raised_alert(tmp_path: Path) -> None:
+    """`make run`'s demo: E4's stay for 王五 with a plan, and the alert its settlement raised;
+    the ledger verifies."""
+    from api.db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    upgrade(url)
+    seeded = runner.invoke(app, ["demo", "seed", "--keys-file", str(tmp_path / "keys.env")],
+                           env={"ONESTOP_DATABASE_URL": url})  # fmt: skip
+    assert seeded.exit_code == 0, seeded.output
+    code, output = _run(url, "receivables", "--as-of", "2018-05-01", "--format", "json")
+    assert code == 0, output
+    (receivable,) = json.loads(output)["receivables"]
+    assert (receivable["person_id"], receivable["hospital_id"]) == ("P0004", "H2201002")
+    assert (receivable["status"], receivable["outstanding"]) == ("open", "6500.00")
+    code, output = _run(url, "alerts", "--year", "2018", "--format", "json")
+    (alert,) = json.loads(output)["alerts"]
+    assert (alert["person_id"], alert["status"], alert["patient_paid"]) == (
+        "P0004",
+        "raised",
+        "6924.41",
+    )
+    code, output = _run(url, "ledger", "verify")
+    assert code == 0, output

@@ -359,12 +359,14 @@ def test_the_slip_shows_the_agreement_what_was_paid_and_what_is_owed(world: Worl
     assert pay(world, receivable["receivable_id"], "P1", "800.00", "2018-04-10").status_code == 201
     slip = world.client.get(url, headers=world.hospital_headers(2)).text
     assert "<h2>先诊疗后付费</h2>" in slip
-    assert "<td>出院时已付</td><td class=\"n\">424.41</td>" in slip
-    assert "<td>尚欠</td><td class=\"n\">5700.00</td>" in slip
+    assert '<td>出院时已付</td><td class="n">424.41</td>' in slip
+    assert '<td>尚欠</td><td class="n">5700.00</td>' in slip
     assert "<td>状态</td><td>还款中</td>" in slip
     assert '<td>第1期</td><td>2018-04-12</td><td class="n">3250.00</td>' in slip
-    assert '<td class="n">800.00</td><td class="n">2450.00</td>' in " ".join(slip.split()).replace("> <", "><")
-    assert "<td>2018-04-10</td><td class=\"n\">800.00</td><td>现金</td><td>P1</td>" in slip
+    assert '<td class="n">800.00</td><td class="n">2450.00</td>' in " ".join(slip.split()).replace(
+        "> <", "><"
+    )
+    assert '<td>2018-04-10</td><td class="n">800.00</td><td>现金</td><td>P1</td>' in slip
     assert "本年度个人负担累计 6924.41（高额医疗费用预警线 5000.00，本次结算达到预警线）" in slip
 
 
