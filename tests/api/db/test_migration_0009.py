@@ -79,3 +79,40 @@ def test_a_year_of_settlements_and_reversals_answers_the_same_after_0009(
 def _sum(*totals: dict[str, Any]) -> str:
     fen = sum(int(t["patient_pay"].replace(".", "")) for t in totals)
     return f"{fen // 100}.{fen % 100:02d}"
+
+
+def test_going_back_below_0009_is_refused_while_a_receivable_or_decision_is_kept(
+    own_world: World, own_engine: Engine, own_database_url: str
+) -> None:
+    import pytest
+
+    from tests.api.routes.test_receivables import opened
+
+    _, receivable = opened(own_world)
+    config = alembic_config(own_database_url)
+    with pytest.raises(RuntimeError, match="1 receivables and 0 assistance decisions are kept"):
+        command.downgrade(config, "0008")
+    command.upgrade(config, "head")  # SQLite commits each revision as it goes (see 0007's test)
+    kept = own_world.client.get(
+        f"/v1/receivables/{receivable['receivable_id']}", headers=own_world.hospital_headers(2)
+    )
+    assert kept.json() == receivable
+    assert check(own_engine, None).differences == ()
+
+
+def test_a_stored_year_over_its_threshold_gets_its_alert_raised_by_0009(
+    own_world: World, own_engine: Engine, own_database_url: str
+) -> None:
+    """Down below 0009 the alerts go; up again, the person-year over 5000.00 has its alert
+    raised by the settlement that crossed, as the service raised it."""
+    world = own_world
+    crossing = settle(world, "e4", "registered_poor", 2)
+    assert crossing["burden"]["crossed"] is True
+    config = alembic_config(own_database_url)
+    command.downgrade(config, "0008")
+    command.upgrade(config, "head")
+    alerts = world.client.get("/v1/alerts?year=2018", headers=world.auth(world.keys.finance))
+    (alert,) = alerts.json()["alerts"]
+    assert (alert["status"], alert["settlement_id"]) == ("raised", crossing["settlement_id"])
+    assert alert["raised_at"] == crossing["settled_at"]
+    assert check(own_engine, None).differences == ()
