@@ -40,10 +40,9 @@ from api.db.tables import (
     SETTLEMENT,
 )
 from api.services import receivables
+from api.services.clearing import TEMPORARY_ASSISTANCE_CODE
 from settlement.money import format_fen
 
-TEMPORARY_ASSISTANCE_CODE = "999998"
-"""The temporary-assistance fund's code in every region (DEFAULT_TARIFF.md)."""
 ALERT_STATUSES = ("raised", "withdrawn", "granted", "declined")
 
 

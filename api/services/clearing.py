@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, case, func, select
 
 from api.core.spreadsheet import csv_text, xlsx_append
-from api.db.tables import FUND_POSTING, HOSPITAL
+from api.db.tables import FUND_POSTING, HOSPITAL, RECEIVABLE, RECEIVABLE_PAYMENT
 from api.services.finance import FUND_ORDER, Period, month_period
 from settlement.money import format_fen
 
@@ -99,11 +99,81 @@ def clearing_rows(engine: Engine, period: Period, hospital_id: str | None) -> li
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class AssistanceRow:
+    """What the temporary-assistance fund (999998, rules §16) did for one hospital in a month:
+    applied to its patients' receivables by grants recorded in the month, and returned by
+    receivables cancelled in the month (negative)."""
+
+    hospital_id: str
+    hospital_name: str
+    applied_fen: int
+    returned_fen: int
+    payments: int
+
+    @property
+    def net_fen(self) -> int:
+        return self.applied_fen + self.returned_fen
+
+
+def assistance_rows(engine: Engine, period: Period, hospital_id: str | None) -> list[AssistanceRow]:
+    """Per hospital: the grants' payments recorded in the period, and the fund's money returned
+    by receivables cancelled in it. What a grant paid to the person is no hospital's."""
+    payment, receivable = RECEIVABLE_PAYMENT.c, RECEIVABLE.c
+    applied = (
+        select(receivable.hospital_id, func.sum(payment.amount_fen), func.count())
+        .join(RECEIVABLE, receivable.receivable_id == payment.receivable_id)
+        .where(
+            payment.method == "temporary_assistance",
+            payment.recorded_at >= period.start_utc,
+            payment.recorded_at < period.end_utc,
+        )
+        .group_by(receivable.hospital_id)
+    )
+    returned = (
+        select(receivable.hospital_id, func.sum(receivable.refund_to_fund_fen))
+        .where(
+            receivable.status == "cancelled",
+            receivable.refund_to_fund_fen > 0,
+            receivable.cancelled_at >= period.start_utc,
+            receivable.cancelled_at < period.end_utc,
+        )
+        .group_by(receivable.hospital_id)
+    )
+    if hospital_id is not None:
+        applied = applied.where(receivable.hospital_id == hospital_id)
+        returned = returned.where(receivable.hospital_id == hospital_id)
+    with engine.connect() as connection:
+        by_hospital: dict[str, list[int]] = {}  # hospital → [applied, returned, payments]
+        for hospital, amount, count in connection.execute(applied):
+            figures = by_hospital.setdefault(hospital, [0, 0, 0])
+            figures[0], figures[2] = int(amount), int(count)
+        for hospital, amount in connection.execute(returned):
+            by_hospital.setdefault(hospital, [0, 0, 0])[1] = -int(amount)
+        names = dict(
+            connection.execute(
+                select(HOSPITAL.c.hospital_id, HOSPITAL.c.name).where(
+                    HOSPITAL.c.hospital_id.in_(sorted(by_hospital))
+                )
+            ).all()
+        )
+    return [
+        AssistanceRow(hospital, names.get(hospital, ""), applied_, returned_, count)
+        for hospital, (applied_, returned_, count) in sorted(by_hospital.items())
+    ]
+
+
 def clearing_document(
-    month: str, zone: str, hospital_id: str | None, rows: Iterable[ClearingRow]
+    month: str,
+    zone: str,
+    hospital_id: str | None,
+    rows: Iterable[ClearingRow],
+    assistance: Iterable[AssistanceRow] = (),
 ) -> dict[str, Any]:
-    """The clearing document of the rows (`GET /v1/clearing`)."""
+    """The clearing document of the rows (`GET /v1/clearing`), with the temporary-assistance
+    fund's part beside the settlement funds' (its own section: it is no settlement's fund)."""
     rows = list(rows)
+    assistance = list(assistance)
     by_fund: dict[tuple[str, str], int] = {}
     for row in rows:
         by_fund[(row.fund, row.fund_code)] = (
@@ -135,12 +205,31 @@ def clearing_document(
             )
         ],
         "total_owed": format_fen(sum(row.owed_fen for row in rows)),
+        "temporary_assistance": [
+            {
+                "hospital_id": row.hospital_id,
+                "hospital_name": row.hospital_name,
+                "fund_code": TEMPORARY_ASSISTANCE_CODE,
+                "payments": row.payments,
+                "applied": format_fen(row.applied_fen),
+                "returned": format_fen(row.returned_fen),
+                "owed": format_fen(row.net_fen),
+            }
+            for row in assistance
+        ],
+        "temporary_assistance_owed": format_fen(sum(row.net_fen for row in assistance)),
     }
 
 
+TEMPORARY_ASSISTANCE_CODE = "999998"
+"""The temporary-assistance fund's code in every region (DEFAULT_TARIFF.md)."""
+
+
 def clearing_json(engine: Engine, month: str, zone: str, hospital_id: str | None) -> dict[str, Any]:
-    rows = clearing_rows(engine, month_period(month, zone), hospital_id)
-    return clearing_document(month, zone, hospital_id, rows)
+    period = month_period(month, zone)
+    rows = clearing_rows(engine, period, hospital_id)
+    assistance = assistance_rows(engine, period, hospital_id)
+    return clearing_document(month, zone, hospital_id, rows, assistance)
 
 
 CLEARING_HEADER = (
@@ -157,6 +246,14 @@ def clearing_table(document: dict[str, Any]) -> list[list[Any]]:
         rows.append([document["month"], *(row[name] for name in CLEARING_HEADER[1:])])
     total = [document["month"], "TOTAL", *[""] * (len(CLEARING_HEADER) - 3)]
     rows.append([*total, document["total_owed"]])
+    for row in document.get("temporary_assistance", ()):
+        rows.append(
+            [
+                document["month"], row["hospital_id"], row["hospital_name"], "",
+                "temporary_assistance", row["fund_code"], row["payments"], "",
+                row["applied"], row["returned"], row["owed"],
+            ]
+        )  # fmt: skip
     return rows
 
 

@@ -246,3 +246,40 @@ def test_alerts_are_finances_only_and_filter_by_year_status_and_region(world: Wo
     csv_text = world.client.get("/v1/alerts?year=2018&format=csv", headers=finance).text
     assert csv_text.splitlines()[0].startswith("person_id,id_number,name")
     assert PLAN  # the receivables' plan is shared with test_receivables
+
+
+def test_the_clearing_shows_what_temporary_assistance_paid_each_hospital_in_the_month(
+    own_world: World,
+) -> None:
+    """Grants fall in the month they are recorded; a cancelled receivable's `refund_to_fund`
+    is returned (negative) in the month of the reversal; what went to the person is no
+    hospital's. The settlement funds' rows and total are as before."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    world = own_world
+    settlement = settle(world)
+    receivable = plan(world, settlement).json()
+    finance = world.auth(world.keys.finance)
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    before = world.client.get(f"/v1/clearing?month={month}", headers=finance).json()
+    assert before["temporary_assistance"] == []
+    grant = {"decision_id": "TC", "decision": "grant", "amount": "6600.00", "reason": "清算"}
+    assert decide(world, "registered_poor", grant).status_code == 201  # 6500.00 + 100.00 to him
+    granted = world.client.get(f"/v1/clearing?month={month}", headers=finance).json()
+    assert granted["temporary_assistance"] == [
+        {"hospital_id": world.hospitals[2], "hospital_name": "测试医院2", "fund_code": "999998",
+         "payments": 1, "applied": "6500.00", "returned": "0.00", "owed": "6500.00"}
+    ]  # fmt: skip
+    assert granted["temporary_assistance_owed"] == "6500.00"
+    assert (granted["rows"], granted["total_owed"]) == (before["rows"], before["total_owed"])
+    reverse(world, settlement, 2)
+    cancelled = world.client.get(f"/v1/clearing?month={month}", headers=finance).json()
+    (row,) = cancelled["temporary_assistance"]
+    assert (row["applied"], row["returned"], row["owed"]) == ("6500.00", "-6500.00", "0.00")
+    csv_rows = world.client.get(f"/v1/clearing?month={month}&format=csv", headers=finance).text
+    assert (
+        f"{world.hospitals[2]},测试医院2,,temporary_assistance,999998,1,,6500.00,-6500.00,0.00"
+        in csv_rows
+    )
+    assert receivable["receivable_id"]
