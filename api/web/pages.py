@@ -11,17 +11,24 @@ search by claim or settlement id whose matches open the printable statement. A h
 sees its own hospital only, like the finance routes (`scope_hospital`), and never the
 inter-region table, which covers every hospital (`REGIONS_ROLES`); finance and admin users
 may filter by hospital, and see the inter-region table on the unfiltered page.
+
+After the bill (rules §15–16): the aged receivables of the page's hospitals as of the month's
+last day (or today), with their downloads; and, to finance and admin only, every high-burden
+alert, each raised one with a decision form posted to `/finance/alerts/{person}/{year}/decision`
+(same origin, recorded as the API records it, every refusal shown, nothing written).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
@@ -33,8 +40,11 @@ from api.core.deps import AppState, State
 from api.core.problems import ApiProblem
 from api.db.engine import read_session
 from api.db.tables import Hospital
+from api.services.alerts import DecisionIn, decide, list_alerts
 from api.services.clearing import (
+    CSV_MEDIA_TYPE,
     REGIONS_ROLES,
+    XLSX_MEDIA_TYPE,
     clearing_download,
     clearing_json,
     regions_download,
@@ -50,6 +60,13 @@ from api.services.finance import (
     search_settlements,
     totals_json,
 )
+from api.services.receivables import (
+    business_today,
+    fen_of,
+    list_receivables,
+    receivables_csv,
+    receivables_xlsx,
+)
 from api.services.settlements import get_settlement
 from api.services.statement import FUND_LABELS, STATUS_LABELS, render_statement
 from api.web.chart import grouped, stacked_bars
@@ -60,6 +77,7 @@ from api.web.sessions import (
     TOKEN_PATTERN,
     PageRefused,
     end_session,
+    form_fields,
     login_key,
     redirect,
     same_origin,
@@ -209,7 +227,31 @@ def month_context(state: AppState, view: View, principal: Principal) -> dict[str
         return _link(f"{SESSION_PATH}/{name}", month=view.month, hospital_id=hospital_id)
 
     may_see_regions = principal.role in REGIONS_ROLES
+    aging_day = min(business_today(state), view.period.date_to)
+    listed = list_receivables(
+        state.engine, zone, principal, hospital_id=view.hospital_id, status=None, as_of=aging_day
+    )
+    may_decide = principal.role in ("finance", "admin")
     return {
+        "receivables": listed,
+        "aging_bars": aging_bars(listed["aging"]),
+        "aging_buckets": AGING_LABELS,
+        "receivables_csv_link": _link(
+            f"{SESSION_PATH}/receivables.csv",
+            as_of=aging_day.isoformat(),
+            hospital_id=view.hospital_id,
+        ),
+        "receivables_xlsx_link": _link(
+            f"{SESSION_PATH}/receivables.xlsx",
+            as_of=aging_day.isoformat(),
+            hospital_id=view.hospital_id,
+        ),
+        # Every alert, of every policy year: a raised one waits for its decision whatever
+        # month the page shows (the rules' years are policy years, not calendar months).
+        "alerts": list_alerts(state.engine, principal, year=None, status=None, region=None)
+        if may_decide
+        else None,
+        "may_decide": may_decide,
         "month": view.month,
         "period": view.period,
         "totals": totals_json(state.engine, view.period, view.hospital_id),
@@ -230,6 +272,34 @@ def month_context(state: AppState, view: View, principal: Principal) -> dict[str
         "regions_xlsx_link": download("clearing/regions.xlsx"),
         "all_hospitals_link": _link(SESSION_PATH, month=view.month),
     }
+
+
+AGING_LABELS = (
+    ("not_due", "未到期", "not due", "#93c5fd"),
+    ("1_30", "1–30天", "1–30 days", "#fcd34d"),
+    ("31_90", "31–90天", "31–90 days", "#fb923c"),
+    ("91_180", "91–180天", "91–180 days", "#ef4444"),
+    ("over_180", "180天以上", "over 180", "#7f1d1d"),
+)
+"""The aging buckets in order, with their Chinese and English labels and colours."""
+
+
+def aging_bars(aging: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per hospital, each bucket's share of the largest outstanding amount on the page, in
+    percent of the bar's full width (a plain stacked bar, no script)."""
+    widest = max((fen_of(row["outstanding"]) for row in aging), default=0)
+    bars = []
+    for row in aging:
+        segments = []
+        for bucket, label, english, colour in AGING_LABELS:
+            amount = fen_of(row[bucket])
+            if amount and widest:
+                width = round(100 * amount / widest, 2)
+                segments.append(
+                    {"width": width, "colour": colour, "title": f"{label} {english}: {row[bucket]}"}
+                )
+        bars.append({"hospital_id": row["hospital_id"], "segments": segments})
+    return bars
 
 
 # ---------------------------------------------------------------- routes
@@ -375,6 +445,83 @@ def regions_download_page(
     content, media_type = regions_download(document, extension)
     headers = _attachment(f"clearing-regions-{view.month}", extension)
     return Response(content, media_type=media_type, headers=headers)
+
+
+@router.get("/finance/receivables.{extension}")
+def receivables_download_page(
+    request: Request,
+    state: State,
+    extension: Literal["csv", "xlsx"],
+    as_of: str | None = None,
+    hospital_id: str | None = None,
+) -> Response:
+    """The receivables and their aging as of a day, as a CSV or XLSX file, under the session's
+    scope (a hospital user: its own)."""
+    found = _session_view(request, state, None, hospital_id)
+    if isinstance(found, Response):
+        return found
+    principal, view = found
+    try:
+        day = business_today(state) if as_of is None else date.fromisoformat(as_of)
+    except ValueError:
+        refused = PageRefused(422, f"日期无效。{(as_of or '')[:20]!r} is not a date YYYY-MM-DD.")
+        return _refused(state, principal, refused)
+    listed = list_receivables(
+        state.engine, state.settings.business_timezone, principal,
+        hospital_id=view.hospital_id, status=None, as_of=day,
+    )  # fmt: skip
+    if extension == "csv":
+        content: str | bytes = receivables_csv(listed)
+        media_type = CSV_MEDIA_TYPE
+    else:
+        content, media_type = receivables_xlsx(listed), XLSX_MEDIA_TYPE
+    name = f"receivables-{day}" + (f"-{view.hospital_id}" if view.hospital_id else "")
+    return Response(content, media_type=media_type, headers=_attachment(name, extension))
+
+
+DECISION_FIELDS = ("decision_id", "decision", "amount", "reason", "month")
+
+
+@router.post("/finance/alerts/{person_id}/{year}/decision")
+async def decision_page(request: Request, state: State, person_id: str, year: int) -> Response:
+    """A decision posted from the alerts' form: recorded as `POST /v1/alerts/…/decision`
+    records it, then back to the month's page at the alert. Finance and admin only."""
+    principal = await run_in_threadpool(session_principal, state, request)
+    if principal is None:
+        return to_login(request)
+    try:
+        if not same_origin(request):
+            raise PageRefused(403, "来源不符。The form came from another site.")
+        if principal.role not in ("finance", "admin"):
+            raise PageRefused(403, "无权决定临时救助。Only finance and admin decide.")
+        fields = await form_fields(request, DECISION_FIELDS)
+        month = fields["month"] if MONTH_PATTERN.fullmatch(fields["month"]) else None
+        body = {
+            "decision_id": fields["decision_id"],
+            "decision": fields["decision"],
+            "reason": fields["reason"],
+            **({"amount": fields["amount"]} if fields["amount"] else {}),
+        }
+        try:
+            decision = DecisionIn.model_validate(body)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
+            )
+            raise PageRefused(
+                422, f"决定未记录。The decision was not recorded: {problems}"
+            ) from None
+        try:
+            await run_in_threadpool(decide, state, person_id, year, decision, principal)
+        except ApiProblem as problem:
+            listed = "; ".join(str(error["msg"]) for error in problem.errors) or problem.detail
+            raise PageRefused(
+                problem.status, f"决定未记录。The decision was not recorded: {listed}"
+            ) from None
+    except PageRefused as refused:
+        return _refused(state, principal, refused)
+    target = _link(SESSION_PATH, month=month)
+    return redirect(f"{target}#alert-{person_id}-{year}")
 
 
 @router.get("/finance/statement/{settlement_id}")

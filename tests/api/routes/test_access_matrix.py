@@ -93,6 +93,9 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET",  "/finance/clearing.{extension}"):               (303, 200, 200,    200, 403),
     ("GET",  "/finance/clearing/regions.{extension}"):       (303, 200, 200,    403, 403),
     ("GET",  "/finance/statement/{settlement_id}"):          (303, 200, 200,    200, 403),
+    ("GET",  "/finance/receivables.{extension}"):            (303, 200, 200,    200, 403),
+    # A decision's form, posted without one: finance and admin get as far as reading it (415).
+    ("POST", "/finance/alerts/{person_id}/{year}/decision"): (303, 415, 415,    403, 403),
 }
 # fmt: on
 
@@ -351,6 +354,12 @@ CALLS: dict[tuple[str, str], Call] = {
     ),
     ("GET", "/finance/statement/{settlement_id}"): _page(
         lambda c: f"/finance/statement/{c.settlement_id}"
+    ),
+    ("GET", "/finance/receivables.{extension}"): _page(
+        lambda c: f"/finance/receivables.csv?as_of=2099-01-01&hospital_id={c.hospital_id}"
+    ),
+    ("POST", "/finance/alerts/{person_id}/{year}/decision"): _page(
+        lambda c: f"/finance/alerts/{c.person_id}/2019/decision", "POST"
     ),
 }  # fmt: skip
 

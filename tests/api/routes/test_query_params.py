@@ -84,6 +84,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/finance/clearing.{extension}"): Route(
         lambda _: "/finance/clearing.csv",
         lambda w: {"month": "2018-03", **_hospital(w)}, {"month": "2018-04", "hospital_id": "H0"}),
+    ("GET", "/finance/receivables.{extension}"): Route(
+        lambda _: "/finance/receivables.csv",
+        lambda w: {"as_of": "2018-12-31", **_hospital(w)}, {"as_of": "2019-12-31", "hospital_id": "H0"}),
     ("GET", "/finance/clearing/regions.{extension}"): Route(
         lambda _: "/finance/clearing/regions.csv",
         lambda _: {"month": "2018-03"}, {"month": "2018-04"}),

@@ -150,3 +150,66 @@ def test_a_finance_user_logs_in_through_the_form_and_sees_the_months_net_fund_to
 
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > SCREENSHOT_BYTES_MIN
+
+
+def test_finance_decides_a_grant_in_the_view_and_sees_the_receivable_paid(
+    server: Server, client: TestClient, settings: Settings, database_url: str
+) -> None:
+    """Rules §15–16 in the finance view: a patient paying later owes 6500.00 on a plan; the
+    settlement raised an alert; finance logs in, sees the aged receivable and the alert, grants
+    6500.00 through the form, and sees the alert granted with its application and the
+    receivable paid."""
+    from playwright.sync_api import sync_playwright
+
+    world = make_world(client, settings)
+    headers = world.hospital_headers(2)
+    settled = httpx.post(f"{server.base_url}/v1/settlements", headers=headers,
+                         json=world.claim("e4", level=2, person="registered_poor"))  # fmt: skip
+    assert settled.status_code == 201, settled.text
+    plan = {"paid_at_discharge": "424.41", "installments": [
+        {"due_date": "2018-04-12", "amount": "3250.00"},
+        {"due_date": "2018-05-12", "amount": "3250.00"}]}  # fmt: skip
+    planned = httpx.post(
+        f"{server.base_url}/v1/settlements/{settled.json()['settlement_id']}/receivable",
+        json=plan,
+        headers=headers,
+    )
+    assert planned.status_code == 201, planned.text
+    rid = planned.json()["receivable_id"]
+    person = world.persons["registered_poor"]
+    hospital = world.hospitals[2]
+    backend = make_url(database_url).get_backend_name()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{server.base_url}/finance?hospital_id={hospital}")
+            page.fill("input[name=key]", world.keys.finance)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{server.base_url}/finance")
+            page.goto(f"{server.base_url}/finance?hospital_id={hospital}")
+            assert page.locator(f'[data-receivable-outstanding="{rid}"]').inner_text() == "6,500.00"
+            assert page.locator(f'[data-aging="{hospital}.over_180"]').inner_text() == "6,500.00"
+            assert page.locator("svg.aging rect").count() >= 1
+            alert = page.locator(f"#alert-{person}-2018")
+            assert alert.get_attribute("data-alert-status") == "raised"
+            alert.locator("select[name=decision]").select_option("grant")
+            alert.locator("input[name=amount]").fill("6500.00")
+            alert.locator("input[name=reason]").fill("因病致贫，一事一议")
+            alert.locator("button[type=submit]").click()
+            page.wait_for_load_state()
+            decided = page.locator(f"#alert-{person}-2018")
+            assert decided.get_attribute("data-alert-status") == "granted"
+            assert decided.locator('[data-application="1"]').inner_text().endswith("6,500.00")
+            page.goto(f"{server.base_url}/finance?hospital_id={hospital}")
+            assert page.locator(f'[data-receivable-status="{rid}"]').inner_text() == "paid"
+            assert page.locator(f'[data-receivable-outstanding="{rid}"]').inner_text() == "0.00"
+            page.screenshot(
+                path=str(ARTIFACTS / f"finance-after-the-bill-{backend}.png"), full_page=True
+            )
+        finally:
+            browser.close()
+    read = httpx.get(f"{server.base_url}/v1/receivables/{rid}", headers=headers).json()
+    assert (read["status"], read["payments"][-1]["method"]) == ("paid", "temporary_assistance")
