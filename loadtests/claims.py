@@ -236,7 +236,100 @@ def bill_problems(claim: dict[str, Any], bill: dict[str, Any]) -> list[str]:
         problems.append(f"funds out of order: {funds}")
     if bill.get("filing") != claim.get("filing"):
         problems.append(f"filing {bill.get('filing')!r}, the claim's {claim.get('filing')!r}")
+    problems += burden_problems(bill)
     return problems
+
+
+def burden_problems(bill: dict[str, Any]) -> list[str]:
+    """The year's burden a bill answers (rules §16) is its accumulators' `patient_paid`, and a
+    crossing is from below the threshold to at or above it."""
+    burden = bill.get("burden") or {}
+    after = _fen(bill.get("accumulators_after", {}), "patient_paid")
+    problems = []
+    if _fen(burden, "year_to_date") != after:
+        problems.append("burden.year_to_date ≠ accumulators_after.patient_paid")
+    threshold = burden.get("threshold")
+    if threshold is None:
+        if burden.get("crossed"):
+            problems.append("crossed without a threshold")
+        return problems
+    before = after - _fen(bill.get("totals", {}), "patient_pay")
+    crossed = before < _fen(burden, "threshold") <= after
+    if burden.get("crossed") is not crossed:
+        problems.append(f"burden.crossed {burden.get('crossed')}, the figures say {crossed}")
+    return problems
+
+
+def pay_later_plan(bill: dict[str, Any]) -> dict[str, Any] | None:
+    """A plan for a bill whose patient may pay later (rules §15): its cents paid at discharge,
+    the rest in two installments 30 and 61 days after discharge; None when nothing would be
+    left to pay in installments."""
+    if not bill.get("pay_later_eligible"):
+        return None
+    patient_pay = _fen(bill["totals"], "patient_pay")
+    at_discharge = patient_pay % 100
+    owed = patient_pay - at_discharge
+    if owed < 2:
+        return None
+    discharge = date.fromisoformat(bill["discharge_date"])
+    first = owed - owed // 2
+    return {
+        "paid_at_discharge": _yuan(at_discharge),
+        "installments": [
+            {"due_date": (discharge + timedelta(days=30)).isoformat(), "amount": _yuan(first)},
+            {"due_date": (discharge + timedelta(days=61)).isoformat(), "amount": _yuan(owed // 2)},
+        ],
+    }
+
+
+def receivable_problems(
+    bill: dict[str, Any], plan: dict[str, Any], receivable: dict[str, Any], paid_fen: int = 0
+) -> list[str]:
+    """Everything wrong with a receivable answered for a plan, after `paid_fen` of payments:
+    the principal is the patient's share less what was paid at discharge, the installments are
+    the plan's with the payments filled earliest due first, and what is outstanding is what is
+    left."""
+    problems = []
+    principal = _fen(bill["totals"], "patient_pay") - _fen(plan, "paid_at_discharge")
+    if _fen(receivable, "principal") != principal:
+        problems.append(f"principal {receivable.get('principal')}, expected {_yuan(principal)}")
+    if _fen(receivable, "outstanding") != principal - paid_fen:
+        problems.append(
+            f"outstanding {receivable.get('outstanding')}, expected {_yuan(principal - paid_fen)}"
+        )
+    left = paid_fen
+    for sent, answered in zip(
+        plan["installments"], receivable.get("installments", []), strict=False
+    ):
+        share = min(left, _fen(sent, "amount"))
+        left -= share
+        expected = (
+            sent["due_date"],
+            sent["amount"],
+            _yuan(share),
+            _yuan(_fen(sent, "amount") - share),
+        )
+        found = (
+            answered.get("due_date"),
+            answered.get("amount"),
+            answered.get("paid"),
+            answered.get("outstanding"),
+        )
+        if found != expected:
+            problems.append(f"installment {found}, expected {expected}")
+    status = "paid" if principal == paid_fen else "open"
+    if receivable.get("status") != status:
+        problems.append(f"status {receivable.get('status')}, expected {status}")
+    return problems
+
+
+def fen_of_text(text: str) -> int:
+    """A money text of the contract ("12.05") in fen."""
+    return _fen({"amount": text}, "amount")
+
+
+def _yuan(fen: int) -> str:
+    return f"{'-' if fen < 0 else ''}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
 def _line_problems(sent: dict[str, Any], item: dict[str, Any]) -> list[str]:

@@ -55,10 +55,13 @@ from loadtests.claims import (
     bill_problems,
     claim_body,
     claim_json,
+    fen_of_text,
     generate,
     hospital_keys,
+    pay_later_plan,
     population_hospital,
     read_keys,
+    receivable_problems,
 )
 from loadtests.nhsa import (
     NHSA_PATH,
@@ -71,6 +74,7 @@ from loadtests.nhsa import (
 )
 
 _COUNTER = itertools.count()
+
 _LOCK = threading.Lock()
 
 
@@ -93,6 +97,8 @@ LINES = None if LINES_SETTING == "skewed" else int(LINES_SETTING)
 SEED = int(os.environ.get("ONESTOP_LOADTEST_SEED", "1"))
 RUN = datetime.now(UTC).strftime("%H%M%S")
 BUSINESS_ZONE = ZoneInfo(os.environ.get("ONESTOP_BUSINESS_TIMEZONE", "Asia/Shanghai"))
+TODAY = datetime.now(BUSINESS_ZONE).date().isoformat()
+"""A payment is never dated after today (the service's business day)."""
 NHSA_PERCENT = min(
     100, max(0, int(os.environ.get("ONESTOP_LOADTEST_NHSA_PERCENT", str(NHSA_PERCENT_DEFAULT))))
 )
@@ -136,6 +142,7 @@ class HospitalBillingSystem(FastHttpUser):
         self.settled: list[tuple[dict[str, Any], dict[str, Any]]] = []
         self.prefix = f"LT{RUN}U{number}N"
         self.sequence = 0
+        self.planned: set[str] = set()
 
     def _claim(self) -> dict[str, Any]:
         self.sequence += 1
@@ -230,6 +237,54 @@ class HospitalBillingSystem(FastHttpUser):
                 or reversed_bill["settlement_id"] != settlement_id
             ):
                 response.failure("the reversal did not answer with the reversed settlement")
+
+    @task(4)
+    def pay_later(self) -> None:
+        """A stay paid later (rules §15): the plan recorded for a settled bill whose patient may
+        pay later, then its first installment paid; each answer checked to the fen."""
+        eligible = [
+            index for index, (_, bill) in enumerate(self.settled)
+            if bill["status"] == "settled" and bill["settlement_id"] not in self.planned
+            and pay_later_plan(bill) is not None
+        ]  # fmt: skip
+        if not eligible:
+            return
+        _, bill = self.settled[self.rng.choice(eligible)]
+        plan = pay_later_plan(bill)
+        assert plan is not None
+        self.planned.add(bill["settlement_id"])
+        with self.client.post(
+            f"/v1/settlements/{bill['settlement_id']}/receivable", json=plan, headers=self.headers,
+            name="receivable", catch_response=True,
+        ) as response:  # fmt: skip
+            receivable = self._check_receivable(response, 201, bill, plan, 0)
+        if receivable is None:
+            return
+        first = plan["installments"][0]
+        payment = {"payment_id": f"{bill['settlement_id']}-1", "amount": first["amount"],
+                   "paid_on": first["due_date"] if first["due_date"] <= TODAY else TODAY,
+                   "method": "cash"}  # fmt: skip
+        with self.client.post(
+            f"/v1/receivables/{receivable['receivable_id']}/payments", json=payment,
+            headers=self.headers, name="payment", catch_response=True,
+        ) as response:  # fmt: skip
+            self._check_receivable(response, 201, bill, plan, fen_of_text(first["amount"]))
+
+    def _check_receivable(
+        self, response: Any, status: int, bill: dict[str, Any], plan: dict[str, Any], paid: int
+    ) -> dict[str, Any] | None:
+        if response.status_code != status:
+            response.failure(
+                f"status {response.status_code}, expected {status}: {response.text[:300]}"
+            )
+            return None
+        receivable: dict[str, Any] = response.json()
+        problems = receivable_problems(bill, plan, receivable, paid)
+        if problems:
+            response.failure("wrong receivable: " + "; ".join(problems[:5]))
+            return None
+        response.success()
+        return receivable
 
     @task(5)
     def get(self) -> None:

@@ -318,3 +318,60 @@ def test_a_short_load_test_against_a_fresh_service_has_no_failure(tmp_path: Path
         )  # fmt: skip
         requests, failures = (int(part.split()[0]) for part in row.split(", ")[-2:])
         assert (requests > 0, failures) == (True, 0), row
+
+
+# ---------------------------------------------------------------- after the bill (rules §15–16)
+
+
+def test_the_burden_check_takes_a_real_bill_and_finds_each_slip() -> None:
+    from loadtests.claims import burden_problems
+
+    _, bill = _with_findings_and_health_fund()  # registered poor at level 2: may pay later
+    assert bill["pay_later_eligible"] is True
+    assert burden_problems(bill) == []
+    wrong = {
+        **bill,
+        "burden": {**bill["burden"], "year_to_date": _plus_fen(bill["burden"]["year_to_date"])},
+    }
+    assert burden_problems(wrong) == ["burden.year_to_date ≠ accumulators_after.patient_paid"]
+    crossing = {**bill, "burden": {**bill["burden"], "threshold": bill["burden"]["year_to_date"]}}
+    assert burden_problems(crossing) == ["burden.crossed False, the figures say True"]
+    assert burden_problems({**crossing, "burden": {**crossing["burden"], "crossed": True}}) == []
+    nothing = {**bill, "burden": {**bill["burden"], "threshold": None, "crossed": True}}
+    assert burden_problems(nothing) == ["crossed without a threshold"]
+
+
+def test_the_load_tests_plan_and_its_check_follow_the_contract() -> None:
+    from loadtests.claims import pay_later_plan, receivable_problems
+
+    _, bill = _with_findings_and_health_fund()
+    plan = pay_later_plan(bill)
+    assert plan is not None
+    patient_pay = _fen(bill["totals"]["patient_pay"])
+    owed = patient_pay - _fen(plan["paid_at_discharge"])
+    assert _fen(plan["paid_at_discharge"]) == patient_pay % 100
+    assert sum(_fen(i["amount"]) for i in plan["installments"]) == owed
+    first = _fen(plan["installments"][0]["amount"])
+    receivable = {
+        "principal": plan["installments"][0]["amount"] and f"{owed / 100:.2f}",
+        "outstanding": f"{(owed - first) / 100:.2f}",
+        "status": "open",
+        "installments": [
+            {
+                **plan["installments"][0],
+                "paid": plan["installments"][0]["amount"],
+                "outstanding": "0.00",
+            },
+            {
+                **plan["installments"][1],
+                "paid": "0.00",
+                "outstanding": plan["installments"][1]["amount"],
+            },
+        ],
+    }
+    assert receivable_problems(bill, plan, receivable, first) == []
+    assert receivable_problems(bill, plan, receivable, first - 1) != []
+    assert receivable_problems(bill, plan, {**receivable, "status": "paid"}, first) == [
+        "status paid, expected open"
+    ]
+    assert pay_later_plan({**bill, "pay_later_eligible": False}) is None
