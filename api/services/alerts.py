@@ -102,8 +102,8 @@ class AlertOut(BaseModel):
     raised_at: str
     settlement_id: str
     """The settlement that crossed the threshold (the last crossing)."""
-    settlements: int
-    """The year's settlements still in force."""
+    settlements: list[str]
+    """The year's settlements still in force, in the order they were settled."""
     receivables_outstanding: MoneyText
     """What the person still owes on open receivables of that year."""
     status: Literal["raised", "withdrawn", "granted", "declined"]
@@ -152,13 +152,17 @@ def _alert_document(connection: Connection, row: Any) -> dict[str, Any]:
             ACCUMULATOR.c.person_id == row.person_id, ACCUMULATOR.c.year == row.year
         )
     ).scalar()
-    in_force = connection.execute(
-        select(func.count()).where(
-            SETTLEMENT.c.person_id == row.person_id,
-            SETTLEMENT.c.policy_year == row.year,
-            SETTLEMENT.c.status == "settled",
-        )
-    ).scalar_one()
+    in_force = list(
+        connection.execute(
+            select(SETTLEMENT.c.settlement_id)
+            .where(
+                SETTLEMENT.c.person_id == row.person_id,
+                SETTLEMENT.c.policy_year == row.year,
+                SETTLEMENT.c.status == "settled",
+            )
+            .order_by(SETTLEMENT.c.settled_at, SETTLEMENT.c.settlement_id)
+        ).scalars()
+    )
     group = connection.execute(
         select(SETTLEMENT.c.group).where(SETTLEMENT.c.settlement_id == row.settlement_id)
     ).scalar()
@@ -207,7 +211,10 @@ def alerts_table(listed: dict[str, Any]) -> list[list[Any]]:
         decision = alert["decision"]
         rows.append(
             [
-                *(alert[name] for name in ALERTS_HEADER[:13]),
+                *(
+                    " ".join(alert[name]) if name == "settlements" else alert[name]
+                    for name in ALERTS_HEADER[:13]
+                ),
                 "" if decision is None else decision["decision"],
                 "" if decision is None else decision["amount"],
                 "" if decision is None else decision["paid_to_person"],

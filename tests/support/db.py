@@ -33,6 +33,8 @@ COUNTED_TABLES = (
     "receivable",
     "receivable_installment",
     "receivable_payment",
+    "burden_alert",
+    "assistance_decision",
 )
 
 

@@ -61,7 +61,8 @@ def test_an_alert_is_raised_withdrawn_and_raised_again_as_the_year_crosses(
     assert raised is not None
     assert (raised["status"], raised["settlement_id"]) == ("raised", second["settlement_id"])
     assert raised["patient_paid"] == second["burden"]["year_to_date"]
-    assert (raised["threshold"], raised["settlements"]) == ("5000.00", 2)
+    assert raised["threshold"] == "5000.00"
+    assert raised["settlements"] == [first["settlement_id"], second["settlement_id"]]
     assert raised["id_number"].startswith("*")
     assert raised["id_number"][-4:] == world.id_numbers[world.persons["dibao"]][-4:]
     assert raised["decision"] is None
@@ -283,3 +284,21 @@ def test_the_clearing_shows_what_temporary_assistance_paid_each_hospital_in_the_
         in csv_rows
     )
     assert receivable["receivable_id"]
+
+
+def test_a_preview_reports_the_crossing_and_raises_nothing(
+    world: World, settings: Settings
+) -> None:
+    before = row_counts(settings)
+    preview = world.client.post(
+        "/v1/settlements/preview",
+        json=world.claim("e4", level=2, person="registered_poor"),
+        headers=world.hospital_headers(2),
+    )
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["burden"] == {
+        "year_to_date": "6924.41", "threshold": "5000.00", "crossed": True,
+    }  # fmt: skip
+    assert preview.json()["pay_later_eligible"] is True
+    assert alert_of(world, "registered_poor") is None
+    assert row_counts(settings) == before
