@@ -628,6 +628,9 @@ def cancel_for_reversal(connection: Connection, settlement_id: str, now: datetim
     receivable_id = connection.execute(query).scalar()
     if receivable_id is None:
         return
+    # Locked before its payments are read: a payment racing the reversal either commits first
+    # (and is refunded) or waits and then finds the receivable cancelled.
+    lock(connection, receivable_id)
     receivable = load(connection, [receivable_id])[receivable_id]
     if receivable.row.status == "cancelled":
         return

@@ -165,3 +165,37 @@ def test_two_decisions_racing_for_one_alert_make_one_and_a_grant_racing_a_paymen
     else:  # the grant went first: nothing was left to pay
         assert paid.status_code == 422, paid.text
         assert applied == 6500_00
+
+
+def test_a_payment_racing_the_reversal_is_refunded_or_refused_never_lost(
+    world: World, server: Server, settings: Settings
+) -> None:
+    """The reversal cancels the receivable after locking it: a payment that commits first is in
+    `refund_due`; one that waits finds the receivable cancelled (422). The ledger agrees."""
+    from api.services.ledger import check
+
+    receivable, headers = _receivable(world, server)
+    rid = receivable["receivable_id"]
+    with httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as http:
+        settlement_id = http.get(f"/v1/receivables/{rid}", headers=headers).json()["settlement_id"]
+    body = {"payment_id": "RACEREV", "amount": "100.00", "paid_on": "2018-04-01", "method": "cash"}
+    answers = at_once(server, [
+        lambda http: http.post(f"/v1/receivables/{rid}/payments", json=body, headers=headers),
+        lambda http: http.post(f"/v1/settlements/{settlement_id}/reversal",
+                               json={"reason": "并发冲正"}, headers=headers),
+    ])  # fmt: skip
+    paid, reversed_ = answers
+    assert reversed_.status_code == 200, reversed_.text
+    with httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as http:
+        final = http.get(f"/v1/receivables/{rid}", headers=headers).json()
+    assert final["status"] == "cancelled"
+    if paid.status_code == 201:
+        assert final["refund_due"] == "524.41"  # 424.41 at discharge + 100.00
+    else:
+        assert paid.status_code == 422, paid.text
+        assert final["refund_due"] == "424.41"
+    engine = make_engine(settings)
+    try:
+        assert [d for d in check(engine, None).differences if d.kind == "receivable"] == []
+    finally:
+        engine.dispose()
