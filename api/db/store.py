@@ -488,7 +488,9 @@ def raise_alerts(connection: Connection, settlements: Sequence[NewSettlement]) -
             )
         )
     }
-    for new in crossing:
+    inserts: dict[tuple[str, int], dict[str, Any]] = {}
+    raised_again: dict[tuple[str, int], dict[str, Any]] = {}
+    for new in crossing:  # in settling order: a later crossing of a person-year names itself
         key = (new.result.person_id, new.result.policy_year)
         values = {
             "status": "raised",
@@ -498,19 +500,21 @@ def raise_alerts(connection: Connection, settlements: Sequence[NewSettlement]) -
             "withdrawn_at": None,
         }
         status = existing.get(key)
-        if status is None:
-            connection.execute(
-                insert(BURDEN_ALERT),
-                {"person_id": key[0], "year": key[1], "decision_id": None, **values},
-            )
-            existing[key] = "raised"
-        elif status == "withdrawn":
-            connection.execute(
-                update(BURDEN_ALERT)
-                .where(alert.person_id == key[0], alert.year == key[1])
-                .values(values)
-            )
-            existing[key] = "raised"
+        if status is None or key in inserts:
+            inserts[key] = {"person_id": key[0], "year": key[1], "decision_id": None, **values}
+        elif status == "withdrawn" or key in raised_again:
+            raised_again[key] = {"key_person": key[0], "key_year": key[1], **values}
+    # One statement each, whatever the batch's size (a batch's statements do not grow with it).
+    if inserts:
+        connection.execute(insert(BURDEN_ALERT), list(inserts.values()))
+    if raised_again:
+        connection.execute(
+            update(BURDEN_ALERT)
+            .where(alert.person_id == bindparam("key_person"), alert.year == bindparam("key_year"))
+            .values({name: bindparam(name) for name in (
+                "status", "threshold_fen", "settlement_id", "raised_at", "withdrawn_at")}),
+            list(raised_again.values()),
+        )  # fmt: skip
 
 
 def withdraw_alert(connection: Connection, person_id: str, year: int, now: datetime) -> None:
