@@ -14,11 +14,13 @@ from settlement.money import SCALE, money
 from settlement.tariff import (
     AssistanceRates,
     Band,
+    BurdenAlertPolicy,
     CatalogItem,
     CriticalIllnessPolicy,
     CrossRegionPolicy,
     HealthFundPolicy,
     ItemRules,
+    PayLaterPolicy,
 )
 
 
@@ -64,3 +66,29 @@ def test_empty_accumulators_are_zero_for_their_year_and_read_as_money() -> None:
     )  # fmt: skip
     assert spent.patient_paid == money("0.08")
     assert spent.to_fen() == AccumulatorsFen(2019, 1, 2, 3, 4, 5, 6, 7, 8)
+
+
+def test_the_after_the_bill_sections_take_their_edges_and_refuse_beyond_them() -> None:
+    """Rules §15–16: a level 1..3, at least one installment and one month, a 0.00 threshold;
+    no group, level 0 or 4, zero installments or months, or a negative threshold is refused
+    (the loader refuses them first, by field; the model holds whatever else builds one)."""
+    import pytest
+
+    groups = frozenset({Group.DIBAO})
+    for level in (1, 3):
+        assert PayLaterPolicy(groups, level, 1, 1).hospital_level_max == level
+    assert (
+        PayLaterPolicy(groups, 2, 1, 1).installments_max,
+        PayLaterPolicy(groups, 2, 1, 1).months_max,
+    ) == (1, 1)
+    assert BurdenAlertPolicy(0).threshold_fen == 0
+    for bad in (
+        lambda: PayLaterPolicy(frozenset(), 2, 12, 12),
+        lambda: PayLaterPolicy(groups, 0, 12, 12),
+        lambda: PayLaterPolicy(groups, 4, 12, 12),
+        lambda: PayLaterPolicy(groups, 2, 0, 12),
+        lambda: PayLaterPolicy(groups, 2, 12, 0),
+        lambda: BurdenAlertPolicy(-1),
+    ):
+        with pytest.raises(AssertionError):
+            bad()
