@@ -500,9 +500,9 @@ def raise_alerts(connection: Connection, settlements: Sequence[NewSettlement]) -
             "withdrawn_at": None,
         }
         status = existing.get(key)
-        if status is None or key in inserts:
+        if status is None:
             inserts[key] = {"person_id": key[0], "year": key[1], "decision_id": None, **values}
-        elif status == "withdrawn" or key in raised_again:
+        elif status == "withdrawn":
             raised_again[key] = {"key_person": key[0], "key_year": key[1], **values}
     # One statement each, whatever the batch's size (a batch's statements do not grow with it).
     if inserts:

@@ -399,10 +399,9 @@ def _shares(connection: Connection, person_id: str, year: int, amount_fen: int) 
     loaded = receivables.load(connection, ids)
     unpaid = []
     for receivable in loaded.values():
-        paid = receivable.paid_fen()
-        for installment in receivable.installments:
-            share = min(paid, installment.amount_fen)
-            paid -= share
+        for installment, share in receivables.filled(
+            receivable.installments, receivable.paid_fen()
+        ):
             if installment.amount_fen > share:
                 row = receivable.row
                 unpaid.append(

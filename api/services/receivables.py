@@ -4,7 +4,7 @@ their cancellation when the settlement is reversed.
 
 A receivable is the settlement's `patient_pay` less what was paid at discharge, in
 installments. Which installment a payment paid is never stored: the payments' sum fills the
-installments earliest due first (`_filled`), so that a payment, a grant applied by temporary
+installments earliest due first (`filled`), so that a payment, a grant applied by temporary
 assistance, and a point-in-time reading (payments up to a day) all read the same way.
 
 Every refusal lists every problem of the request and writes nothing. Two payments racing for
@@ -19,7 +19,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -93,10 +93,13 @@ class Receivable:
 
 
 def _on_day(moment: datetime, zone: ZoneInfo) -> date:
-    return datetime.fromisoformat(timestamp(moment).replace("Z", "+00:00")).astimezone(zone).date()
+    """The business day of a stored moment (SQLite hands back naive datetimes, stored as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).date()
 
 
-def _filled(installments: Iterable[Any], paid_fen: int) -> list[tuple[Any, int]]:
+def filled(installments: Iterable[Any], paid_fen: int) -> list[tuple[Any, int]]:
     """Each installment with what the payments paid of it: their sum fills the installments
     earliest due first."""
     filled = []
@@ -168,7 +171,7 @@ def document(
                 "paid": format_fen(share),
                 "outstanding": format_fen(installment.amount_fen - share),
             }
-            for installment, share in _filled(receivable.installments, paid)
+            for installment, share in filled(receivable.installments, paid)
         ],
         "payments": [
             {
@@ -442,7 +445,7 @@ def record_payment(
     digest = body_hash(body)
     try:
         with store.lock_waits_mapped(), write_connection(state.engine) as connection:
-            row = _locked(connection, receivable_id)
+            row = lock(connection, receivable_id)
             if row is None:
                 raise not_found("receivable", receivable_id)
             authorize_hospital(principal, row.hospital_id)
@@ -483,10 +486,6 @@ def record_payment(
 def lock(connection: Connection, receivable_id: str) -> Any:
     """The receivable's row, locked for this transaction (PostgreSQL `FOR UPDATE`; SQLite's
     write transaction holds the whole database)."""
-    return _locked(connection, receivable_id)
-
-
-def _locked(connection: Connection, receivable_id: str) -> Any:
     query = select(RECEIVABLE).where(RECEIVABLE.c.receivable_id == receivable_id)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update()
@@ -701,7 +700,7 @@ def list_receivables(
         if answer["status"] == "cancelled":
             continue
         paid = receivable.paid_fen(day)
-        for installment, share in _filled(receivable.installments, paid):
+        for installment, share in filled(receivable.installments, paid):
             left = installment.amount_fen - share
             if left:
                 hospital[_bucket((day - installment.due_date).days)] += left
@@ -729,19 +728,21 @@ RECEIVABLES_MONEY = ("principal", "paid_at_discharge", "paid", "outstanding", "r
 AGING_HEADER = ("hospital_id", "receivables", "outstanding", *AGING_BUCKETS)
 
 
-def receivables_table(listed: dict[str, Any]) -> list[list[Any]]:
-    """The receivables as of the day, one row each, then the aging per hospital."""
+def _receivable_rows(listed: dict[str, Any]) -> list[list[Any]]:
+    """The header, then one row a receivable as of the day (what was paid by then included)."""
     rows: list[list[Any]] = [list(RECEIVABLES_HEADER)]
     for answer in listed["receivables"]:
         paid = fen_of(answer["principal"]) - fen_of(answer["outstanding"])
         rows.append(
-            [
-                answer["receivable_id"], answer["settlement_id"], answer["hospital_id"],
-                answer["person_id"], answer["discharge_date"], answer["principal"],
-                answer["paid_at_discharge"], format_fen(paid), answer["outstanding"],
-                answer["status"], answer["refund_due"],
-            ]
+            [*(answer[name] for name in RECEIVABLES_HEADER[:7]), format_fen(paid),
+             *(answer[name] for name in RECEIVABLES_HEADER[8:])]
         )  # fmt: skip
+    return rows
+
+
+def receivables_table(listed: dict[str, Any]) -> list[list[Any]]:
+    """The receivables as of the day, one row each, then the aging per hospital."""
+    rows = _receivable_rows(listed)
     rows.append([])
     rows.append([f"aging as of {listed['as_of']}", *[""] * (len(AGING_HEADER) - 1)])
     rows.append(list(AGING_HEADER))
@@ -756,17 +757,7 @@ def receivables_csv(listed: dict[str, Any]) -> str:
 def receivables_xlsx(listed: dict[str, Any]) -> bytes:
     from api.services.clearing import workbook_bytes
 
-    table = [list(RECEIVABLES_HEADER)]
-    for answer in listed["receivables"]:
-        paid = fen_of(answer["principal"]) - fen_of(answer["outstanding"])
-        table.append(
-            [
-                answer["receivable_id"], answer["settlement_id"], answer["hospital_id"],
-                answer["person_id"], answer["discharge_date"], answer["principal"],
-                answer["paid_at_discharge"], format_fen(paid), answer["outstanding"],
-                answer["status"], answer["refund_due"],
-            ]
-        )  # fmt: skip
+    table = _receivable_rows(listed)
     return workbook_bytes(f"receivables {listed['as_of']}", table, RECEIVABLES_MONEY)
 
 

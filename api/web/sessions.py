@@ -136,15 +136,20 @@ def same_origin(request: Request) -> bool:
 
 
 async def form_fields(
-    request: Request, names: tuple[str, ...], bytes_max: int = 16 * 1024
+    request: Request,
+    names: tuple[str, ...],
+    bytes_max: int = 16 * 1024,
+    form: tuple[str, str] = ("表单", "the form"),
 ) -> dict[str, str]:
-    """The named fields of a small form (application/x-www-form-urlencoded), read as
-    `login_key` reads the login form: another media type, a body over `bytes_max` (500
-    Chinese characters are 4.5 kB encoded) or one that is not text is refused; a field given
-    twice takes its first value."""
+    """The named fields of a small form (application/x-www-form-urlencoded), parsed with the
+    standard library rather than `request.form()`, which needs python-multipart, not a
+    dependency of the service. Another media type, a body over `bytes_max` (BodyLimit has
+    refused more already; 500 Chinese characters are 4.5 kB encoded) or one that is not text
+    is refused, naming the `form` (Chinese, English); a field given twice takes its first
+    value."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        raise PageRefused(415, "请使用表单提交。Send the form.")
+        raise PageRefused(415, f"请使用{form[0]}提交。Send {form[1]}.")
     body = await request.body()
     if len(body) > bytes_max:
         raise PageRefused(413, "表单过大。The form is too large.")
@@ -158,22 +163,7 @@ async def form_fields(
 
 
 async def login_key(request: Request) -> str:
-    """The `key` field of the login form (application/x-www-form-urlencoded).
-
-    Parsed here with the standard library rather than `request.form()`, which needs
-    python-multipart, not a dependency of the service. BodyLimit has already refused bodies
-    over the service's limit; a login form is far smaller still, so more is refused here.
-    """
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        raise PageRefused(415, "请使用登录表单提交。Send the login form.")
-    body = await request.body()
-    if len(body) > LOGIN_BODY_BYTES_MAX:
-        raise PageRefused(413, "表单过大。The form is too large.")
-    try:
-        fields = parse_qs(
-            body.decode("utf-8"), keep_blank_values=True, max_num_fields=LOGIN_FIELDS_MAX
-        )
-    except (UnicodeDecodeError, ValueError):
-        raise PageRefused(400, "表单无法读取。The form could not be read.") from None
-    return fields.get("key", [""])[0].strip()
+    """The `key` field of the login form; a login form is far smaller than other forms, so
+    more is refused here (`LOGIN_BODY_BYTES_MAX`)."""
+    form = ("登录表单", "the login form")
+    return (await form_fields(request, ("key",), LOGIN_BODY_BYTES_MAX, form))["key"]

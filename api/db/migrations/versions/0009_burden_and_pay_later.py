@@ -191,7 +191,6 @@ def _fill_settlements(connection: sa.Connection) -> None:
     alerts = []
     for (person_id, year), settlements in by_person_year.items():
         crossing = None
-        year_paid = 0
         for row, before, after in _replayed(settlements):
             tariff = book.by_version(row.tariff_version)
             threshold = None
