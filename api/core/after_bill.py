@@ -1,5 +1,6 @@
 """The shapes of API_CONTRACT.md "after the bill" (rules §15–16): receivables of patients who
-pay later (先诊疗后付费), their payments, and the aging of what is owed.
+pay later (先诊疗后付费), their payments, the aging of what is owed, and the high-burden
+alerts with their decisions (临时救助).
 
 Amounts are the contract's money text (exactly two decimals: `1.005` or `1` is refused by the
 pattern, never rounded); dates are `YYYY-MM-DD` and nothing else. What the amounts must add up
@@ -13,7 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from api.core.contract import ID_PATTERN, IsoDate, MoneyText
+from api.core.contract import ID_PATTERN, TEXT_PATTERN, IsoDate, MoneyText
+from tariffs.schema import INSTALLMENTS_LIMIT
 
 AGING_BUCKETS = ("not_due", "1_30", "31_90", "91_180", "over_180")
 """Days an unpaid installment is past its due date, as of the day asked: 0 or less, 1–30,
@@ -22,8 +24,9 @@ AGING_BUCKETS = ("not_due", "1_30", "31_90", "91_180", "over_180")
 PAYMENT_METHODS = ("cash", "card", "transfer")
 """How a hospital records a patient's payment; `temporary_assistance` is a grant's only."""
 
-INSTALLMENTS_MAX = 120
-"""The most installments a body may list before any tariff is read (a tariff allows fewer)."""
+INSTALLMENTS_MAX = INSTALLMENTS_LIMIT
+"""The most installments a body may list before any tariff is read: the most a tariff's
+`installments_max` may allow (its own limit may be lower)."""
 
 
 class _Strict(BaseModel):
@@ -139,6 +142,77 @@ class ReceivablesOut(BaseModel):
     as_of: str
     receivables: list[ReceivableOut]
     aging: list[AgingOut]
+
+
+# ---------------------------------------------------------------- alerts and decisions (rules §16)
+
+
+class DecisionIn(BaseModel):
+    """A decision on a raised alert: grant an amount (at most the year's burden) or decline."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"decision_id": "TA-2018-0001", "decision": "grant", "amount": "3000.00",
+                 "reason": "因病致贫风险高，一事一议给予临时救助"}
+            ]
+        },
+    )  # fmt: skip
+
+    decision_id: Annotated[StrictStr, Field(pattern=ID_PATTERN)]
+    decision: Literal["grant", "decline"]
+    amount: MoneyText | None = None
+    """The grant; absent for a decline."""
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
+
+
+class ApplicationOut(BaseModel):
+    to: Literal["receivable", "person"]
+    receivable_id: str | None
+    hospital_id: str | None
+    payment_id: str | None
+    amount: MoneyText
+
+
+class DecisionOut(BaseModel):
+    decision_id: str
+    person_id: str
+    year: int
+    decision: Literal["grant", "decline"]
+    amount: MoneyText
+    reason: str
+    decided_on: str
+    decided_at: str
+    fund_code: str
+    applications: list[ApplicationOut]
+    paid_to_person: MoneyText
+
+
+class AlertOut(BaseModel):
+    person_id: str
+    id_number: str
+    """Masked: the last four characters only."""
+    name: str
+    group: str | None
+    insured_region: str
+    year: int
+    patient_paid: MoneyText
+    threshold: MoneyText
+    raised_at: str
+    settlement_id: str
+    """The settlement that crossed the threshold (the last crossing)."""
+    settlements: list[str]
+    """The year's settlements still in force, in the order they were settled."""
+    receivables_outstanding: MoneyText
+    """What the person still owes on open receivables of that year."""
+    status: Literal["raised", "withdrawn", "granted", "declined"]
+    decision: DecisionOut | None
+
+
+class AlertsOut(BaseModel):
+    alerts: list[AlertOut]
 
 
 def example_receivable() -> dict[str, Any]:

@@ -9,11 +9,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
+from api.core.after_bill import AlertsOut, DecisionIn, DecisionOut
 from api.core.contract import ID_PATTERN
 from api.core.deps import CurrentPrincipal, State
 from api.routes.responses import PROBLEMS, json_response
 from api.services import alerts
-from api.services.alerts import AlertsOut, DecisionIn, DecisionOut
 from api.services.clearing import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 
 router = APIRouter(prefix="/v1", tags=["after the bill"])

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from sqlalchemy import Connection, Engine, exc, func, insert, select, update
 
 from api.core.access import Principal, require_roles
-from api.core.contract import ID_PATTERN, TEXT_PATTERN, MoneyText, mask_id_number
+from api.core.after_bill import DecisionIn
+from api.core.contract import mask_id_number
 from api.core.deps import AppState
 from api.core.problems import ApiProblem, invalid_request, item, not_found
 from api.core.spreadsheet import csv_text
@@ -42,77 +42,6 @@ from api.db.tables import (
 from api.services import receivables
 from api.services.clearing import TEMPORARY_ASSISTANCE_CODE
 from settlement.money import format_fen
-
-ALERT_STATUSES = ("raised", "withdrawn", "granted", "declined")
-
-
-class DecisionIn(BaseModel):
-    """A decision on a raised alert: grant an amount (at most the year's burden) or decline."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        json_schema_extra={
-            "examples": [
-                {"decision_id": "TA-2018-0001", "decision": "grant", "amount": "3000.00",
-                 "reason": "因病致贫风险高，一事一议给予临时救助"}
-            ]
-        },
-    )  # fmt: skip
-
-    decision_id: Annotated[StrictStr, Field(pattern=ID_PATTERN)]
-    decision: Literal["grant", "decline"]
-    amount: MoneyText | None = None
-    """The grant; absent for a decline."""
-    reason: Annotated[StrictStr, Field(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
-
-
-class ApplicationOut(BaseModel):
-    to: Literal["receivable", "person"]
-    receivable_id: str | None
-    hospital_id: str | None
-    payment_id: str | None
-    amount: MoneyText
-
-
-class DecisionOut(BaseModel):
-    decision_id: str
-    person_id: str
-    year: int
-    decision: Literal["grant", "decline"]
-    amount: MoneyText
-    reason: str
-    decided_on: str
-    decided_at: str
-    fund_code: str
-    applications: list[ApplicationOut]
-    paid_to_person: MoneyText
-
-
-class AlertOut(BaseModel):
-    person_id: str
-    id_number: str
-    """Masked: the last four characters only."""
-    name: str
-    group: str | None
-    insured_region: str
-    year: int
-    patient_paid: MoneyText
-    threshold: MoneyText
-    raised_at: str
-    settlement_id: str
-    """The settlement that crossed the threshold (the last crossing)."""
-    settlements: list[str]
-    """The year's settlements still in force, in the order they were settled."""
-    receivables_outstanding: MoneyText
-    """What the person still owes on open receivables of that year."""
-    status: Literal["raised", "withdrawn", "granted", "declined"]
-    decision: DecisionOut | None
-
-
-class AlertsOut(BaseModel):
-    alerts: list[AlertOut]
-
 
 # ---------------------------------------------------------------- the list
 

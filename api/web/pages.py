@@ -35,12 +35,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
 from api.core.access import ROLES, Principal, may_see_hospital, require_roles, scope_hospital
+from api.core.after_bill import DecisionIn
 from api.core.contract import ID_PATTERN
 from api.core.deps import AppState, State
 from api.core.problems import ApiProblem
 from api.db.engine import read_session
 from api.db.tables import Hospital
-from api.services.alerts import DecisionIn, decide, list_alerts
+from api.services.alerts import decide, list_alerts
 from api.services.clearing import (
     CSV_MEDIA_TYPE,
     REGIONS_ROLES,
