@@ -197,15 +197,15 @@ def decide(
             ).first()
             _refuse(alert, body, paid, person_id, year)
             _apply(connection, state, person_id, year, body, digest, principal)
+            recorded = decision_document(connection, body.decision_id)
             commit(connection)
+            return True, recorded
     except exc.IntegrityError:
         with read_connection(state.engine) as connection:
             kept = _kept(connection, body.decision_id)
             if kept is None:
                 raise
             return _decision_replayed(connection, kept, digest)
-    with read_connection(state.engine) as connection:
-        return True, decision_document(connection, body.decision_id)
 
 
 def _kept(connection: Connection, decision_id: str) -> Any:

@@ -237,29 +237,30 @@ def create_receivable(
             if settlement is None:
                 raise not_found("settlement", settlement_id)
             authorize_hospital(principal, settlement.hospital_id)
-            existing = connection.execute(
-                select(RECEIVABLE.c.receivable_id, RECEIVABLE.c.body_hash).where(
-                    RECEIVABLE.c.settlement_id == settlement_id
-                )
-            ).first()
+            existing = _plan_of(connection, settlement_id)
             if existing is not None:
                 return _replayed(connection, existing, digest, "settlement", settlement_id)
             _refuse_plan(tariffs, settlement, body)
             receivable_id = _write_plan(connection, clock, settlement, body, digest, principal)
+            recorded = document(load(connection, [receivable_id])[receivable_id])
             commit(connection)
+            return True, recorded
     except exc.IntegrityError:
         # A concurrent copy committed first (the unique settlement_id): a replay or a conflict.
         with read_connection(engine) as connection:
-            existing = connection.execute(
-                select(RECEIVABLE.c.receivable_id, RECEIVABLE.c.body_hash).where(
-                    RECEIVABLE.c.settlement_id == settlement_id
-                )
-            ).first()
+            existing = _plan_of(connection, settlement_id)
             if existing is None:
                 raise
             return _replayed(connection, existing, digest, "settlement", settlement_id)
-    with read_connection(engine) as connection:
-        return True, document(load(connection, [receivable_id])[receivable_id])
+
+
+def _plan_of(connection: Connection, settlement_id: str) -> Any:
+    """The receivable recorded for a settlement (its id and body hash), or None."""
+    return connection.execute(
+        select(RECEIVABLE.c.receivable_id, RECEIVABLE.c.body_hash).where(
+            RECEIVABLE.c.settlement_id == settlement_id
+        )
+    ).first()
 
 
 def _replayed(
@@ -449,12 +450,7 @@ def record_payment(
             if row is None:
                 raise not_found("receivable", receivable_id)
             authorize_hospital(principal, row.hospital_id)
-            kept = connection.execute(
-                select(RECEIVABLE_PAYMENT.c.body_hash).where(
-                    RECEIVABLE_PAYMENT.c.receivable_id == receivable_id,
-                    RECEIVABLE_PAYMENT.c.payment_id == body.payment_id,
-                )
-            ).first()
+            kept = _payment_of(connection, receivable_id, body.payment_id)
             if kept is not None:
                 return _payment_replayed(connection, receivable_id, body.payment_id, kept, digest)
             receivable = load(connection, [receivable_id])[receivable_id]
@@ -467,20 +463,25 @@ def record_payment(
                 connection, principal.actor, "payment",
                 f"{body.payment_id} {body.amount} on {receivable_id}", now,
             )  # fmt: skip
+            recorded = document(load(connection, [receivable_id])[receivable_id])
             commit(connection)
+            return True, recorded
     except exc.IntegrityError:
         with read_connection(state.engine) as connection:
-            kept = connection.execute(
-                select(RECEIVABLE_PAYMENT.c.body_hash).where(
-                    RECEIVABLE_PAYMENT.c.receivable_id == receivable_id,
-                    RECEIVABLE_PAYMENT.c.payment_id == body.payment_id,
-                )
-            ).first()
+            kept = _payment_of(connection, receivable_id, body.payment_id)
             if kept is None:
                 raise
             return _payment_replayed(connection, receivable_id, body.payment_id, kept, digest)
-    with read_connection(state.engine) as connection:
-        return True, document(load(connection, [receivable_id])[receivable_id])
+
+
+def _payment_of(connection: Connection, receivable_id: str, payment_id: str) -> Any:
+    """The body hash a payment was recorded with, or None."""
+    return connection.execute(
+        select(RECEIVABLE_PAYMENT.c.body_hash).where(
+            RECEIVABLE_PAYMENT.c.receivable_id == receivable_id,
+            RECEIVABLE_PAYMENT.c.payment_id == payment_id,
+        )
+    ).first()
 
 
 def lock(connection: Connection, receivable_id: str) -> Any:
