@@ -24,7 +24,7 @@ from sqlalchemy import Engine, select
 from api.core.config import Settings
 from api.db import store
 from api.db.engine import make_engine
-from api.db.rows import person_to_engine
+from api.db.rows import ClaimInputs, person_to_engine
 from api.db.tables import HOSPITAL, PERSON, PERSON_STATUS
 from loadtests.claims import catalogs
 from loadtests.generate import Hospital, PersonPool, generate_stay
@@ -96,7 +96,8 @@ class Prefill:
         assert isinstance(result, Settlement), result
         self.accumulators[key] = result.accumulators_after_fen
         moment = STAMPED_FROM + timedelta(seconds=index)
-        return store.NewSettlement(result, f"PF{index:012d}", "prefill", moment)
+        inputs = ClaimInputs.of(claim, person, hospital.level)
+        return store.NewSettlement(result, f"PF{index:012d}", "prefill", moment, inputs)
 
     def write(self, start: int, count: int) -> None:
         batch = [self.settle(index) for index in range(start, start + count)]

@@ -5,7 +5,8 @@
 - `demo`: `demo seed`;
 - `ledger`: `ledger verify`;
 - `finance`: `reconcile totals|detail` and `clearing`;
-- `after_bill`: `receivables` and `alerts` (rules §15–16).
+- `after_bill`: `receivables` and `alerts` (rules §15–16);
+- `simulate`: `simulate`, the year re-settled under a candidate tariff (SIMULATION.md).
 
 Heavy imports stay inside the commands so that every command starts quickly.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import admin, after_bill, demo, finance, ledger, workbench
+from api.cli import admin, after_bill, demo, finance, ledger, simulate, workbench
 
 app = typer.Typer(
     help="onestop: one-stop settlement of medical insurance, assistance and charity.",
@@ -34,3 +35,4 @@ app.add_typer(finance.reconcile_app, name="reconcile")
 app.command("clearing")(finance.clearing)
 app.command("receivables")(after_bill.receivables)
 app.command("alerts")(after_bill.alerts)
+app.command("simulate")(simulate.simulate)

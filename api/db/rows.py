@@ -9,10 +9,10 @@ serve alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -26,6 +26,8 @@ from api.db.tables import ACCUMULATOR_COLUMNS, PACKED_LINE_FIELDS, TOTAL_COLUMNS
 from settlement.conservation import check_conservation
 from settlement.model import (
     AccumulatorsFen,
+    Claim,
+    ClaimLine,
     Filing,
     Fund,
     Gender,
@@ -36,7 +38,7 @@ from settlement.model import (
 from settlement.model import (
     Person as EnginePerson,
 )
-from settlement.money import money
+from settlement.money import fen_to_money, money
 from settlement.result import (
     Burden,
     Finding,
@@ -67,6 +69,72 @@ def person_to_engine(person: Any, statuses: Sequence[Any]) -> EnginePerson:
     )
 
 
+class ClaimInputs(NamedTuple):
+    """What the engine read for a settlement beyond the settlement's own fields: the claim's
+    diagnoses and surgery, the hospital's level, the person's birth date and gender. Stored
+    with the settlement, so that its claim can be settled again (policy simulation)."""
+
+    diagnoses: tuple[str, ...]
+    surgery: bool
+    hospital_level: int
+    birth_date: date
+    gender: str
+
+    @classmethod
+    def of(cls, claim: Claim, person: EnginePerson, hospital_level: int) -> ClaimInputs:
+        return cls(
+            claim.diagnoses, claim.surgery, hospital_level, person.birth_date, person.gender.value
+        )
+
+    def values(self) -> dict[str, Any]:
+        """The settlement row's columns that hold them."""
+        return {
+            "diagnoses": orjson.dumps(self.diagnoses).decode(),
+            "surgery": self.surgery,
+            "hospital_level": self.hospital_level,
+            "birth_date": self.birth_date,
+            "gender": self.gender,
+        }
+
+
+def stored_claim(row: Any) -> tuple[Claim, EnginePerson, int] | None:
+    """The claim a settlement row settled, the person as the engine read them (with the
+    group recorded on the settlement as their one status on the discharge day) and the
+    hospital's level; None when the row predates the stored inputs and they could not be
+    recovered (migration 0010). The lines are the packed lines' posted fields."""
+    if row.diagnoses is None or row.surgery is None or row.hospital_level is None:
+        return None
+    lines = tuple(
+        ClaimLine(
+            values[0], values[1], Decimal(values[4]), money(values[5]), fen_to_money(values[6])
+        )
+        for values in orjson.loads(row.lines)
+    )
+    claim = Claim(
+        claim_id=row.claim_id,
+        hospital_id=row.hospital_id,
+        person_id=row.person_id,
+        admission_date=row.admission_date,
+        discharge_date=row.discharge_date,
+        diagnoses=tuple(orjson.loads(row.diagnoses)),
+        surgery=bool(row.surgery),
+        lines=lines,
+        filing=None if row.filing is None else Filing(row.filing),
+    )
+    group = row.group
+    statuses = (
+        () if group is None else (Status(Group(group), row.discharge_date, row.discharge_date),)
+    )
+    person = EnginePerson(
+        person_id=row.person_id,
+        birth_date=row.birth_date,
+        insured_region=row.insured_region,
+        statuses=statuses,
+        gender=Gender(row.gender),
+    )
+    return claim, person, row.hospital_level
+
+
 def accumulators_fen(row: Any, year: int) -> AccumulatorsFen:
     """From an accumulator row (ORM or Core), or the empty year when there is none."""
     if row is None:
@@ -85,6 +153,7 @@ def settlement_row_values(
     settlement_id: str,
     claim_hash: str,
     settled_at: datetime,
+    inputs: ClaimInputs,
 ) -> dict[str, Any]:
     totals = settlement.totals
     values: dict[str, Any] = {name: getattr(totals, name) for name in TOTAL_COLUMNS}
@@ -116,6 +185,7 @@ def settlement_row_values(
         pay_later_eligible=settlement.pay_later_eligible,
         burden_threshold_fen=settlement.burden.threshold_fen,
         burden_crossed=settlement.burden.crossed,
+        **inputs.values(),
     )
     return values
 

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from api.core.problems import LockUnavailable, claim_refused, item
 from api.db.rows import (
+    ClaimInputs,
     accumulator_row_values,
     accumulators_fen,
     fund_row_values,
@@ -167,6 +168,8 @@ class NewSettlement:
     settlement_id: str
     claim_hash: str
     settled_at: datetime
+    inputs: ClaimInputs
+    """What the engine read beyond the result (diagnoses, surgery, level, birth date, gender)."""
 
 
 # ---------------------------------------------------------------- transactions and locks
@@ -450,6 +453,7 @@ def write_settlements(connection: Connection, settlements: Sequence[NewSettlemen
                 settlement_id=new.settlement_id,
                 claim_hash=new.claim_hash,
                 settled_at=new.settled_at,
+                inputs=new.inputs,
             )
         )
         funds += fund_row_values(new.settlement_id, result)

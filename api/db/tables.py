@@ -194,6 +194,17 @@ class SettlementRow(SQLModel, table=True):
     The burden itself is `patient_paid` of `accumulators_after`."""
     burden_crossed: bool = Field(default=False, nullable=False)
     """This settlement took the year's burden from below the threshold to at or above it."""
+    diagnoses: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """The claim's ICD-10 diagnoses, main diagnosis first, as a JSON list: with `surgery`,
+    `hospital_level`, `birth_date`, `gender` and the lines, what the engine read, so that the
+    year can be settled again (policy simulation, `api.services.simulation`). NULL only for a
+    settlement stored before migration 0010 whose claim could not be recovered."""
+    surgery: bool | None = Field(default=None, nullable=True)
+    hospital_level: int | None = Field(default=None, nullable=True)
+    """The hospital's level on the day it was settled (the registry's may change later)."""
+    birth_date: date | None = Field(default=None, nullable=True)
+    """The person's birth date and gender as the engine read them (age and gender rules)."""
+    gender: str | None = Field(default=None, max_length=8, nullable=True)
     lines: str = Field(sa_column=Column(Text, nullable=False))
     """The bill's lines, packed: a JSON array with one array per line, in the claim's order,
     holding `PACKED_LINE_FIELDS` (amounts as integer fen). One column, not a row a line: a

@@ -58,6 +58,7 @@ from api.core.problems import (
 )
 from api.db import store
 from api.db.engine import commit, write_connection
+from api.db.rows import ClaimInputs
 from api.services.settlements import (
     Made,
     Outcome,
@@ -223,7 +224,8 @@ def _settle_one(
     settlement_id = new_settlement_id(now)
     # The batch's state changes only now, when nothing of this claim can fail any more.
     batch.accumulators[_person_year(item)] = result.accumulators_after_fen
-    batch.written.append(store.NewSettlement(result, settlement_id, item.digest, now))
+    inputs = ClaimInputs.of(claim, person, site.level)
+    batch.written.append(store.NewSettlement(result, settlement_id, item.digest, now, inputs))
     subject = f"{settlement_id} claim {claim.hospital_id}/{claim.claim_id}"
     batch.audits.append((item.actor.actor, "settle", subject, now))
     outcome = Outcome(created=True, made=Made(result, settlement_id, now))

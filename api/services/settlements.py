@@ -22,7 +22,7 @@ from api.core.contract import ClaimIn, accumulators_json, settlement_body, settl
 from api.core.problems import claim_conflict, not_found, rejection_problem
 from api.db import store
 from api.db.engine import commit, read_connection, write_connection
-from api.db.rows import settlement_document, timestamp
+from api.db.rows import ClaimInputs, settlement_document, timestamp
 from api.services import receivables
 from settlement.engine import settle
 from settlement.model import Claim
@@ -141,7 +141,8 @@ def _settle_in_transaction(
             raise rejection_problem(result)
         now = clock()
         settlement_id = new_settlement_id(now)
-        made = [store.NewSettlement(result, settlement_id, digest, now)]
+        inputs = ClaimInputs.of(claim, person, site.level)
+        made = [store.NewSettlement(result, settlement_id, digest, now, inputs)]
         store.write_settlements(connection, made)
         store.raise_alerts(connection, made)
         store.write_accumulators(connection, person.person_id, result.accumulators_after_fen)

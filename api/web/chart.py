@@ -180,3 +180,47 @@ def _range_fen(series: list[dict[str, Any]], funds: dict[str, str]) -> tuple[int
         bottom = min(bottom, sum(amount for amount in amounts if amount < 0))
     empty = top == 0 and bottom == 0
     return (EMPTY_TOP_FEN if empty else top), bottom, empty
+
+
+def paired_bars(groups: list[tuple[str, int, int]], runs: dict[str, str]) -> Chart:
+    """Lay out two bars side by side for each (label, first fen, second fen) of `groups`: the
+    policy simulation's funds, baseline beside candidate. `runs` names the two bars (key →
+    legend label), in the order of the amounts. Amounts are sums of payments (≥ 0)."""
+    assert groups
+    assert len(runs) == 2
+    top_fen = max(max(first, second) for _, first, second in groups)
+    empty = top_fen == 0
+    top_fen = EMPTY_TOP_FEN if empty else top_fen
+    step = nice_step_fen(top_fen)
+    top_fen = -(-top_fen // step) * step
+    plot_left, plot_right = float(MARGIN_LEFT), float(CHART_WIDTH - MARGIN_RIGHT)
+    plot_top, plot_bottom = float(MARGIN_TOP), float(CHART_HEIGHT - MARGIN_BOTTOM)
+
+    def y_of(fen: int) -> float:
+        return plot_top + (top_fen - fen) / top_fen * (plot_bottom - plot_top)
+
+    band = (plot_right - plot_left) / len(groups)
+    bars: list[Bar] = []
+    labels: list[DayLabel] = []
+    for index, (label, *amounts) in enumerate(groups):
+        x = plot_left + index * band
+        labels.append(DayLabel(round(x + band / 2, 1), label))
+        for slot, ((run, run_label), amount) in enumerate(zip(runs.items(), amounts, strict=True)):
+            y_high = y_of(amount)
+            bars.append(
+                Bar(
+                    round(x + band * (0.12 + 0.38 * slot), 1),
+                    round(y_high, 1),
+                    round(band * 0.36, 1),
+                    round(max(y_of(0) - y_high, 0.5), 1),
+                    run,
+                    f"{label} {run_label}: {grouped(format_fen(amount))}",
+                )
+            )
+    ticks = [
+        Tick(round(y_of(value), 1), yuan_label(value)) for value in range(0, top_fen + step, step)
+    ]
+    return Chart(
+        CHART_WIDTH, CHART_HEIGHT, plot_left, plot_right, plot_top, plot_bottom,
+        round(y_of(0), 1), bars, ticks, labels, legend(runs, plot_left), empty,
+    )  # fmt: skip
