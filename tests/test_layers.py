@@ -26,7 +26,8 @@ COMPOSITION = {"main", "app"}
 COMPOSITION_RANK = 4
 PREFILL_MAY_IMPORT = ("api.db", "api.core.config")
 # Benchmarks that measure the service's own internals in one process: the FHIR builder, the
-# CPU and round trips a request costs, and the SQLite write queue under contention.
+# CPU and round trips a request costs, the SQLite write queue under contention, and the
+# policy simulation's Dask tasks on a prefilled database.
 IN_PROCESS_BENCHMARKS = (
     "bench_answer.py",
     "bench_route.py",
@@ -34,6 +35,7 @@ IN_PROCESS_BENCHMARKS = (
     "bench_messages.py",
     "bench_round_trips.py",
     "bench_write_queue.py",
+    "bench_simulate.py",
 )
 
 

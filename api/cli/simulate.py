@@ -224,9 +224,9 @@ def report_csv(document: dict[str, Any]) -> str:
 
 def report_html(document: dict[str, Any], candidate: str) -> str:
     """One self-contained page: inline style, inline SVG, no script and no outside asset."""
+    from api.core.chart import paired_bars
     from api.core.templates import make_templates
     from api.services.statement import FUND_LABELS
-    from api.web.chart import paired_bars
 
     labels = {**FUND_LABELS, "patient_pay": "个人自付 patient pay"}
     chart = paired_bars(

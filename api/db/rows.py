@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -97,6 +98,13 @@ class ClaimInputs(NamedTuple):
         }
 
 
+# A year's bills repeat their quantities, prices and amounts: each is made once (the values
+# are immutable), which makes rebuilding a stored claim several times faster.
+_line_quantity = lru_cache(maxsize=1 << 16)(Decimal)
+_line_price = lru_cache(maxsize=1 << 16)(money)
+_line_amount = lru_cache(maxsize=1 << 16)(fen_to_money)
+
+
 def stored_claim(row: Any) -> tuple[Claim, EnginePerson, int] | None:
     """The claim a settlement row settled, the person as the engine read them (with the
     group recorded on the settlement as their one status on the discharge day) and the
@@ -106,7 +114,11 @@ def stored_claim(row: Any) -> tuple[Claim, EnginePerson, int] | None:
         return None
     lines = tuple(
         ClaimLine(
-            values[0], values[1], Decimal(values[4]), money(values[5]), fen_to_money(values[6])
+            values[0],
+            values[1],
+            _line_quantity(values[4]),
+            _line_price(values[5]),
+            _line_amount(values[6]),
         )
         for values in orjson.loads(row.lines)
     )

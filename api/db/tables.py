@@ -129,6 +129,8 @@ class SettlementRow(SQLModel, table=True):
             postgresql_where=text("status = 'settled'"),
         ),
         Index("ix_settlement_settled_at", "settled_at"),
+        # A year's persons of one insured region: the policy simulation's partitions.
+        Index("ix_settlement_year_region_person", "policy_year", "insured_region", "person_id"),
         Index("ix_settlement_hospital_settled_at", "hospital_id", "settled_at"),
         # Totals find reversals by reversal time; only reversed settlements have one.
         Index(

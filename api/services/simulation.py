@@ -419,10 +419,12 @@ _EVENTS = select(
 
 
 def _persons_sql(dialect: str) -> str:
+    """The partition's persons: those of the year and region (read from the index on the
+    three columns), each hashed once."""
     return (
-        "SELECT DISTINCT person_id FROM settlement WHERE policy_year = :year "
-        f"AND insured_region = :region AND {_PARTITION_SQL[dialect]} = :partition "
-        "ORDER BY person_id"
+        "SELECT person_id FROM (SELECT DISTINCT person_id FROM settlement "
+        "WHERE policy_year = :year AND insured_region = :region) AS persons "
+        f"WHERE {_PARTITION_SQL[dialect]} = :partition ORDER BY person_id"
     )
 
 

@@ -1,7 +1,7 @@
 """The finance view: server-rendered pages for finance, admin and hospital users (no JavaScript).
 
 Sessions (logging in with a key, the cookie) are `api.web.sessions`; the chart's geometry is
-`api.web.chart`; the figures come from the finance and clearing services.
+`api.core.chart`; the figures come from the finance and clearing services.
 
 GET /finance shows a month (default: the current one in the business time zone): totals per
 fund (settled, reversed, net), a stacked bar chart of daily net fund payments (inline SVG),
@@ -36,6 +36,7 @@ from starlette.responses import HTMLResponse, Response
 
 from api.core.access import ROLES, Principal, may_see_hospital, require_roles, scope_hospital
 from api.core.after_bill import DecisionIn
+from api.core.chart import grouped, stacked_bars
 from api.core.contract import ID_PATTERN
 from api.core.deps import AppState, State
 from api.core.problems import ApiProblem
@@ -70,7 +71,6 @@ from api.services.receivables import (
 )
 from api.services.settlements import get_settlement
 from api.services.statement import FUND_LABELS, STATUS_LABELS, render_statement
-from api.web.chart import grouped, stacked_bars
 from api.web.sessions import (
     SESSION_COOKIE,
     SESSION_PATH,

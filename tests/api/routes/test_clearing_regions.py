@@ -32,11 +32,11 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
+from api.core.chart import grouped
 from api.core.config import Settings
 from api.db.engine import make_engine, write_session
 from api.db.keys import create_key
 from api.services.clearing import REGIONS_HEADER, XLSX_MEDIA_TYPE, regions_document
-from api.web.chart import grouped
 from tests.api.routes.test_finance import (
     Clock,
     bearer,

@@ -5,6 +5,8 @@ settles the same claims in the order this test made them, with the engine alone.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 import shutil
@@ -526,3 +528,71 @@ def _fen(amount: str) -> int:
     sign = -1 if amount.startswith("-") else 1
     whole, _, cents = amount.removeprefix("-").partition(".")
     return sign * (int(whole) * 100 + int(cents))
+
+
+def test_the_report_as_csv_table_and_a_page_that_needs_no_other_origin(
+    year: tuple[World, list[Made], list[Any]], own_database_url: str, tmp_path: Path
+) -> None:
+    """The same figures in every format; the page renders in Chromium with every request
+    that is not the page itself refused, and draws one bar a run for each figure."""
+    from tests.api.web.test_finance_browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+
+    candidate = candidate_dir(tmp_path, "raised", RAISED)
+    report = report_of(own_database_url, tmp_path, candidate, "--workers", "1")
+    outputs = {}
+    for output_format in ("csv", "table", "html"):
+        out = tmp_path / f"report.{output_format}"
+        code, stdout, stderr = simulate(
+            own_database_url, "--candidate", str(candidate), "--workers", "1",
+            "--format", output_format, "--out", str(out),
+        )  # fmt: skip
+        assert code == 0, stdout + stderr
+        outputs[output_format] = out.read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(outputs["csv"])))
+    assert rows[0] == ["section", "subject", "figure", "measure", "value"]
+    assistance = next(row for row in report["funds"] if row["figure"] == "medical_assistance")
+    for measure in ("baseline", "candidate", "difference", "change_percent"):
+        assert ["funds", "", "medical_assistance", measure, assistance[measure]] in rows
+    assert ["population", "", "settlements", "count", str(report["settlements"])] in rows
+    for change in report["largest_burden_changes"]:
+        assert [
+            "largest_burden_changes", change["person_id"], change["group"] or "none", "change",
+            change["change"],
+        ] in rows  # fmt: skip
+    assert assistance["difference"] in outputs["table"]
+    assert "medical_assistance" in outputs["table"]
+
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    page_path = tmp_path / "report.html"
+    own = page_path.as_uri()
+    outside: list[str] = []
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+
+            def only_the_page(route: Any) -> None:
+                if route.request.url == own:
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", only_the_page)
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.goto(own)
+            assert page.locator("svg.chart rect.baseline").count() == len(FIGURES) + 1  # + legend
+            assert page.locator("svg.chart rect.candidate").count() == len(FIGURES) + 1
+            text_shown = page.locator("body").inner_text()
+            assert assistance["difference"] in text_shown
+            assert report["largest_burden_changes"][0]["person_id"] in text_shown
+            box = page.locator("svg.chart").bounding_box()
+            assert box is not None
+            assert box["width"] > 300
+        finally:
+            browser.close()
+    assert outside == []
+    assert problems == []

@@ -20,11 +20,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
+from api.core.chart import grouped
 from api.core.config import Settings
 from api.db.engine import make_engine
 from api.main import create_app
 from api.services.finance import month_period, totals_json
-from api.web.chart import grouped
 from tests.support.server import Server, serving
 from tests.support.world import World, make_world
 

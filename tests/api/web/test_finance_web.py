@@ -18,13 +18,13 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlmodel import Session, select
 
+from api.core.chart import grouped, nice_step_fen, stacked_bars
 from api.core.config import Settings
 from api.core.contract import mask_id_number
 from api.db.engine import make_engine
 from api.db.tables import ApiKey, Person, WebSession
 from api.services.clearing import clearing_csv, clearing_json
 from api.services.finance import AMOUNTS, month_period, totals_json
-from api.web.chart import grouped, nice_step_fen, stacked_bars
 from api.web.pages import CHART_FUNDS
 from api.web.sessions import SESSION_COOKIE, SESSION_SECONDS, token_hash
 from tests.api.services.spreadsheet_checks import (

@@ -21,7 +21,10 @@ Stored settlements are filled from what the database holds:
   such a settlement, naming how many (it cannot re-settle what it cannot read). Every
   settlement made after this migration keeps them.
 
-Going back drops the five columns (nothing else reads them).
+An index on (policy_year, insured_region, person_id) finds a year's persons of one region, as
+the simulation's partitions read them.
+
+Going back drops the five columns and the index (nothing else reads them).
 """
 
 from __future__ import annotations
@@ -47,6 +50,12 @@ def upgrade() -> None:
         "settlement",
         sa.Column("gender", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
     )
+    op.create_index(
+        "ix_settlement_year_region_person",
+        "settlement",
+        ["policy_year", "insured_region", "person_id"],
+        unique=False,
+    )
     connection = op.get_bind()
     connection.execute(
         sa.text(
@@ -71,5 +80,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_settlement_year_region_person", table_name="settlement")
     for column in reversed(COLUMNS):
         op.drop_column("settlement", column)

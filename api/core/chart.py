@@ -1,4 +1,5 @@
-"""The finance view's chart: daily net fund payments as a stacked bar chart, laid out here.
+"""The charts' geometry: the finance view's daily net fund payments as a stacked bar chart, and
+the policy simulation's funds, baseline beside candidate (`paired_bars`), laid out here.
 
 This module only computes geometry (pixels, tick values, labels) from the daily series of
 `api.services.finance.daily_fund_payments`; the template `finance.html` draws it as inline SVG, so the
