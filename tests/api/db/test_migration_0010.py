@@ -26,9 +26,12 @@ def _inputs(engine: Engine) -> dict[str, tuple[Any, ...]]:
         rows = connection.execute(text(f"SELECT {COLUMNS} FROM settlement")).all()
     return {
         row.settlement_id: (
-            row.diagnoses, None if row.surgery is None else bool(row.surgery),
-            row.hospital_level, str(row.birth_date), row.gender,
-        )  # fmt: skip
+            row.diagnoses,
+            None if row.surgery is None else bool(row.surgery),
+            row.hospital_level,
+            str(row.birth_date),
+            row.gender,
+        )
         for row in rows
     }
 
