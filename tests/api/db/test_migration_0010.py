@@ -57,10 +57,7 @@ def test_settlements_keep_their_claim_inputs_and_0010_fills_what_can_be_known(
     config = alembic_config(own_database_url)
     command.downgrade(config, "0009")
     with own_engine.connect() as connection:
-        names = {
-            column["name"]
-            for column in inspect(connection).get_columns("settlement")
-        }
+        names = {column["name"] for column in inspect(connection).get_columns("settlement")}
     assert not names & {"diagnoses", "surgery", "hospital_level", "birth_date", "gender"}
     command.upgrade(config, "head")
     filled = _inputs(own_engine)
