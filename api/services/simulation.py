@@ -271,7 +271,7 @@ def replay_person(
     blocked = False
     for _, settling, row in events:
         if settling:
-            blocked = _settle_event(row, region, runs, books, result) or blocked
+            blocked = _settle_event(row, region, runs, books, result, blocked=blocked)
         elif not blocked:
             for run in runs.values():
                 run.accumulators = _undone(run.accumulators, run.results[row.settlement_id])
@@ -298,9 +298,13 @@ def replay_person(
 
 
 def _settle_event(
-    row: Any, region: str, runs: dict[str, _Run], books: Books, result: PartitionResult
-) -> bool:
-    """Settle one recorded claim under both runs; True when the person-year cannot go on."""
+    row: Any, region: str, runs: dict[str, _Run], books: Books, result: PartitionResult, *,
+    blocked: bool,
+) -> bool:  # fmt: skip
+    """Settle one recorded claim under both runs; True when the person-year cannot go on
+    (`blocked`: an earlier event already stopped it). A stopped person-year's later claims are
+    still tried under the candidate, so that every claim it refuses is listed, but their
+    baseline is not compared: it would start from accumulators that miss an event."""
     if row.insured_region == region:
         result.settlements += 1
     inputs = stored_claim(row)
@@ -310,9 +314,10 @@ def _settle_event(
     claim, person, level = inputs
     baseline_book = books.baseline(row)
     if isinstance(baseline_book, str):
-        result.differences.append(
-            Difference(row.settlement_id, "tariff_version", row.tariff_version, baseline_book)
-        )
+        if not blocked:
+            result.differences.append(
+                Difference(row.settlement_id, "tariff_version", row.tariff_version, baseline_book)
+            )
         return True
     baseline = runs["baseline"]
     replayed = settle(
@@ -320,20 +325,14 @@ def _settle_event(
         row.treatment_region,
     )  # fmt: skip
     if isinstance(replayed, Rejection):
-        problems = "; ".join(problem.msg for problem in replayed.problems)
-        result.differences.append(Difference(row.settlement_id, "settlement", "settled", problems))
-        return True
-    for name in TOTAL_COLUMNS:
-        stored, again = getattr(row, name), getattr(replayed.totals, name)
-        if stored != again:
+        if not blocked:
+            problems = "; ".join(problem.msg for problem in replayed.problems)
             result.differences.append(
-                Difference(
-                    row.settlement_id,
-                    name.removesuffix("_fen"),
-                    format_fen(stored),
-                    format_fen(again),
-                )
+                Difference(row.settlement_id, "settlement", "settled", problems)
             )
+        blocked = True
+    elif not blocked:
+        _compare(row, replayed, result)
     candidate = runs["candidate"]
     simulated = settle(
         claim, person, level, candidate.accumulators.to_money(),
@@ -343,10 +342,26 @@ def _settle_event(
         why = tuple(problem.msg for problem in simulated.problems)
         result.refusals.append(Refusal(row.settlement_id, why))
         return True
+    if blocked:
+        return True
+    assert isinstance(replayed, Settlement)
     for run, settled in ((baseline, replayed), (candidate, simulated)):
         run.accumulators = settled.accumulators_after_fen
         run.results[row.settlement_id] = settled
     return False
+
+
+def _compare(row: Any, replayed: Settlement, result: PartitionResult) -> None:
+    """Every total of the stored settlement the baseline did not reproduce."""
+    for name in TOTAL_COLUMNS:
+        stored, again = getattr(row, name), getattr(replayed.totals, name)
+        if stored != again:
+            result.differences.append(
+                Difference(
+                    row.settlement_id, name.removesuffix("_fen"), format_fen(stored),
+                    format_fen(again),
+                )
+            )  # fmt: skip
 
 
 def _count_standing(row: Any, runs: dict[str, _Run], result: PartitionResult) -> None:

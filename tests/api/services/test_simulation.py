@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from settlement.model import (
 )
 from settlement.money import format_fen, money
 from settlement.result import Settlement
-from tariffs import DEFAULT_TARIFF_DIR, load_tariffs
+from tariffs import DEFAULT_TARIFF_DIR, load_default, load_tariffs
 from tests.support.db import row_counts
 from tests.support.world import World
 
@@ -237,7 +237,27 @@ def simulate(database_url: str, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def in_process(database_url: str, candidate: Path, partitions: int = 3) -> dict[str, Any]:
+    """The report made by calling each partition's task in this process, without Dask: the
+    same functions the workers run (and what mutation testing can reach)."""
+    books = (load_default().book, load_tariffs(candidate).book)
+    total = simulation.PartitionResult()
+    for partition in range(partitions):
+        total.add(
+            simulation.replay_partition(database_url, books, YEAR, REGION, partition, partitions)
+        )
+    assert not total.refusals
+    assert not total.unreadable
+    return simulation.report(total, books, YEAR, REGION)
+
+
+HOW = ["in_process", "command"]
+"""How a test makes its report: the tasks called here, or `onestop simulate` on Dask."""
+
+
 def report_of(database_url: str, tmp_path: Path, candidate: Path, *args: str) -> dict[str, Any]:
+    if args == ("in_process",):
+        return in_process(database_url, candidate)
     out = tmp_path / "report.json"
     code, stdout, stderr = simulate(
         database_url, "--candidate", str(candidate), "--format", "json", "--out", str(out), *args
@@ -255,9 +275,10 @@ def year(own_world: World) -> tuple[World, list[Made], list[Any]]:
 # ---------------------------------------------------------------- the tests
 
 
+@pytest.mark.parametrize("how", HOW)
 def test_a_candidate_equal_to_the_recorded_tariffs_changes_no_figure(
     year: tuple[World, list[Made], list[Any]], own_database_url: str, own_settings: Settings,
-    tmp_path: Path,
+    tmp_path: Path, how: str,
 ) -> None:  # fmt: skip
     _world, made, operations = year
     documents = [item.document for item in made]
@@ -270,7 +291,8 @@ def test_a_candidate_equal_to_the_recorded_tariffs_changes_no_figure(
     reversed_ids = {item.settlement_id for kind, item in operations if kind == "reverse"}
     assert reversed_ids
     counts = row_counts(own_settings)
-    report = report_of(own_database_url, tmp_path, candidate_dir(tmp_path, "same", {}), "--workers", "1")  # fmt: skip
+    args = ("in_process",) if how == "in_process" else ("--workers", "1")
+    report = report_of(own_database_url, tmp_path, candidate_dir(tmp_path, "same", {}), *args)
     assert row_counts(own_settings) == counts  # read-only
     assert report["baseline_differences"] == []
     assert report["settlements"] == len(made)
@@ -310,12 +332,14 @@ def test_a_candidate_equal_to_the_recorded_tariffs_changes_no_figure(
     assert all(change["change"] == "0.00" for change in report["largest_burden_changes"])
 
 
+@pytest.mark.parametrize("how", HOW)
 def test_a_raised_assistance_rate_costs_what_settling_the_claims_again_costs(
-    year: tuple[World, list[Made], list[Any]], own_database_url: str, tmp_path: Path
+    year: tuple[World, list[Made], list[Any]], own_database_url: str, tmp_path: Path, how: str
 ) -> None:
     world, _made, operations = year
     candidate = candidate_dir(tmp_path, "raised", RAISED)
-    report = report_of(own_database_url, tmp_path, candidate, "--workers", "1")
+    args = ("in_process",) if how == "in_process" else ("--workers", "1")
+    report = report_of(own_database_url, tmp_path, candidate, *args)
     baseline, before = recomputed(world, operations, DEFAULT_TARIFF_DIR)
     expected, after = recomputed(world, operations, candidate)
     assert expected["medical_assistance"] > baseline["medical_assistance"]  # the change shows
@@ -371,6 +395,97 @@ def test_a_tampered_settlement_fails_the_baseline_and_is_named(
     ]
     assert victim.settlement_id in stderr
     assert "medical_assistance" in stderr
+
+
+def _execute(database_url: str, statement: str, **values: Any) -> None:
+    engine = make_engine(Settings(database_url=database_url))
+    with engine.begin() as connection:
+        connection.execute(text(statement), values)
+    engine.dispose()
+
+
+def test_every_tampered_figure_is_named_also_of_a_reversed_settlement(
+    year: tuple[World, list[Made], list[Any]], own_database_url: str, tmp_path: Path
+) -> None:
+    """In process: a standing settlement's patient pay and a reversed one's total, each one
+    fen off; the replay still goes on with what the engine computes."""
+    _world, made, operations = year
+    reversed_ids = [item.settlement_id for kind, item in operations if kind == "reverse"]
+    standing = next(item for item in made if item.settlement_id not in reversed_ids)
+    update = "UPDATE settlement SET {0} = {0} - 1 WHERE settlement_id = :id"
+    _execute(own_database_url, update.format("patient_pay_fen"), id=standing.settlement_id)
+    _execute(own_database_url, update.format("total_fen"), id=reversed_ids[0])
+    books = (load_default().book, load_default().book)
+    total = simulation.PartitionResult()
+    for partition in range(2):
+        total.add(simulation.replay_partition(own_database_url, books, YEAR, REGION, partition, 2))
+    reversed_total = next(i for i in made if i.settlement_id == reversed_ids[0]).document
+    assert sorted(total.differences) == sorted(
+        [
+            simulation.Difference(
+                standing.settlement_id, "patient_pay",
+                format_fen(_fen(standing.document["totals"]["patient_pay"]) - 1),
+                standing.document["totals"]["patient_pay"],
+            ),
+            simulation.Difference(
+                reversed_ids[0], "total",
+                format_fen(_fen(reversed_total["totals"]["total"]) - 1),
+                reversed_total["totals"]["total"],
+            ),
+        ]
+    )  # fmt: skip
+    assert total.settlements == len(made)
+
+
+def test_the_order_is_the_ledgers_not_the_clocks(
+    year: tuple[World, list[Made], list[Any]], own_database_url: str, tmp_path: Path
+) -> None:
+    """Stamp every settlement and reversal of the year back to front (a clock that stepped
+    back, a batch stamped alike): the baseline still reproduces every figure, because the
+    events are replayed in the order their postings were appended."""
+    _execute(
+        own_database_url,
+        "UPDATE settlement SET settled_at = :moment, reversed_at = CASE WHEN reversed_at IS NULL "
+        "THEN NULL ELSE :moment END",
+        moment=datetime(2019, 1, 1, tzinfo=UTC),
+    )
+    report = in_process(own_database_url, candidate_dir(tmp_path, "same", {}))
+    assert report["baseline_differences"] == []
+    assert report["settlements"] == len(year[1])
+
+
+def test_every_claim_the_candidate_cannot_settle_is_listed_in_process(
+    year: tuple[World, list[Made], list[Any]], own_database_url: str, tmp_path: Path
+) -> None:
+    """A candidate catalog of 220000 without an item the year billed: every claim treated in
+    220000 that bills it is refused (also after an earlier refusal of the same person, also a
+    claim reversed later); the cross-region claims read 210000's catalog and settle."""
+    made = year[1]
+    code = made[0].body["items"][0]["item_code"]
+    candidate = _without_item(tmp_path, code)
+    books = (load_default().book, load_tariffs(candidate).book)
+    total = simulation.PartitionResult()
+    for partition in range(2):
+        total.add(simulation.replay_partition(own_database_url, books, YEAR, REGION, partition, 2))
+    billing = sorted(
+        item.settlement_id
+        for item in made
+        if item.region == REGION and any(i["item_code"] == code for i in item.body["items"])
+    )
+    assert len(billing) > len({item.person for item in made if item.settlement_id in billing})
+    assert sorted(refusal.settlement_id for refusal in total.refusals) == billing
+    assert all(code in " ".join(refusal.problems) for refusal in total.refusals)
+    assert total.differences == []  # a refused person-year's baseline is not compared after
+
+
+def _without_item(tmp_path: Path, code: str) -> Path:
+    catalog = DEFAULT_TARIFF_DIR / "220000" / "catalog.csv"
+    lines = catalog.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(f"{code},")]
+    assert len(kept) == len(lines) - 1, code
+    candidate = candidate_dir(tmp_path, "narrow", {})
+    (candidate / "220000" / "catalog.csv").write_text("".join(kept), encoding="utf-8")
+    return candidate
 
 
 def test_one_two_workers_and_an_outside_scheduler_give_the_same_bytes(
@@ -471,14 +586,9 @@ def test_a_claim_the_candidate_cannot_settle_refuses_the_run(
     year: tuple[World, list[Made], list[Any]], own_database_url: str, tmp_path: Path
 ) -> None:
     """A candidate whose catalog lacks an item the year billed: every such claim is listed."""
-    _world, made, _ = year
-    catalog = DEFAULT_TARIFF_DIR / "220000" / "catalog.csv"
-    lines = catalog.read_text(encoding="utf-8").splitlines(keepends=True)
+    made = year[1]
     code = made[0].body["items"][0]["item_code"]
-    kept = [line for line in lines if not line.startswith(f"{code},")]
-    assert len(kept) == len(lines) - 1, code
-    candidate = candidate_dir(tmp_path, "narrow", {})
-    (candidate / "220000" / "catalog.csv").write_text("".join(kept), encoding="utf-8")
+    candidate = _without_item(tmp_path, code)
     exit_code, stdout, stderr = simulate(
         own_database_url, "--candidate", str(candidate), "--workers", "1"
     )
