@@ -105,13 +105,14 @@ soak: $(STAMP)
 ## mutate: mutation testing with mutmut (tests/support/mutate.py, docs/mutation.md), never part
 ## of `make test` or CI (it is slow): small bugs are put into copies of the code one at a time
 ## under var/mutate/<scope>/mutants/ (never the tree) and the tests run against each. Scopes:
-## engine (settlement/ with the engine's and the tariffs' example tests) and platform
+## engine (settlement/ with the engine's and the tariffs' example tests), platform
 ## (api/core/nhsa.py, api/services/nhsa.py, api/core/exact_json.py with
-## tests/api/routes/test_nhsa*.py on SQLite). Prints each scope's kill rate and every mutant not
-## killed; a second run retests only what changed. Variables: MUTATE_SCOPES="engine platform"
+## tests/api/routes/test_nhsa*.py on SQLite) and simulation (api/services/simulation.py with
+## its in-process tests). Prints each scope's kill rate and every mutant not
+## killed; a second run retests only what changed. Variables: MUTATE_SCOPES="engine platform simulation"
 ## MUTATE_CHILDREN (mutants tested at once) MUTATE_FLAGS (--fresh to start over,
 ## --retest-survivors, --only 'api.services.nhsa.x__reconcile*' for a few).
-MUTATE_SCOPES ?= engine platform
+MUTATE_SCOPES ?= engine platform simulation
 MUTATE_CHILDREN ?= 1
 MUTATE_FLAGS ?=
 mutate: $(STAMP)

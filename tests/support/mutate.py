@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COPIED = ("settlement", "api", "tariffs", "loadtests", "examples", "tests", "docs/examples")
 """What a scope's directory holds of the tree: the packages, the reference HIS client
 (`examples/`), the tests and the worked examples they read."""
-SCOPES = ("engine", "platform")
+SCOPES = ("engine", "platform", "simulation")
 CAUGHT = {"killed", "timeout", "caught by type check"}
 NOT_KILLED = {"survived", "no tests", "suspicious", "segfault", "skipped"}
 RETESTED = {"survived", "no tests", "suspicious", "segfault"}

@@ -41,6 +41,7 @@ from settlement.model import (
 )
 from settlement.money import format_fen, money
 from settlement.result import Settlement
+from settlement.tariff import TariffBook
 from tariffs import DEFAULT_TARIFF_DIR, load_default, load_tariffs
 from tests.support.db import row_counts
 from tests.support.world import World
@@ -486,6 +487,144 @@ def _without_item(tmp_path: Path, code: str) -> Path:
     candidate = candidate_dir(tmp_path, "narrow", {})
     (candidate / "220000" / "catalog.csv").write_text("".join(kept), encoding="utf-8")
     return candidate
+
+
+def _replayed(database_url: str, books: tuple[Any, Any]) -> simulation.PartitionResult:
+    total = simulation.PartitionResult()
+    total.add(simulation.replay_partition(database_url, books, YEAR, REGION, 0, 1))
+    return total
+
+
+def _first_of_each_person(operations: list[Any], chosen: set[str]) -> list[str]:
+    """Of the settlements `chosen`, each person's first in the order they were made."""
+    seen: set[str] = set()
+    first = []
+    for kind, item in operations:
+        if kind == "settle" and item.settlement_id in chosen and item.person not in seen:
+            seen.add(item.person)
+            first.append(item.settlement_id)
+    return sorted(first)
+
+
+def test_a_recorded_version_the_service_no_longer_has_stops_its_person_years(
+    year: tuple[World, list[Made], list[Any]], own_database_url: str
+) -> None:
+    _world, made, operations = year
+    shipped = load_default().book
+    without = TariffBook(tuple(t for t in shipped.tariffs if t.version != "220000-2019"))
+    total = _replayed(own_database_url, (without, shipped))
+    every = {item.settlement_id for item in made}
+    assert sorted(total.differences) == [
+        simulation.Difference(
+            sid, "tariff_version", "220000-2019",
+            "tariff version 220000-2019 is not among the service's tariffs",
+        )
+        for sid in _first_of_each_person(operations, every)
+    ]  # fmt: skip
+    assert total.refusals == []
+    assert (total.standing, total.burdens) == (0, [])
+    assert total.settlements == len(made)
+
+
+def test_a_baseline_that_refuses_a_stored_claim_is_a_difference_with_its_problems(
+    year: tuple[World, list[Made], list[Any]], own_database_url: str, tmp_path: Path
+) -> None:
+    world, made, operations = year
+    code = made[0].body["items"][0]["item_code"]
+    narrow = load_tariffs(_without_item(tmp_path, code)).book
+    total = _replayed(own_database_url, (narrow, load_default().book))
+    billing = {
+        item.settlement_id
+        for item in made
+        if item.region == REGION and any(i["item_code"] == code for i in item.body["items"])
+    }
+    by_id = {item.settlement_id: item for item in made}
+    expected = []
+    for sid in _first_of_each_person(operations, billing):
+        item = by_id[sid]
+        refused = settle(
+            _engine_claim(item.body), _engine_person(world, item.person), item.level,
+            AccumulatorsFen.empty(YEAR).to_money(), narrow, item.region,
+        )  # fmt: skip
+        assert not isinstance(refused, Settlement)
+        problems = "; ".join(problem.msg for problem in refused.problems)
+        expected.append(simulation.Difference(sid, "settlement", "settled", problems))
+    stopped = {item.person for item in made if item.settlement_id in billing}
+    earlier = [
+        d for d in total.differences if by_id[d.settlement_id].person not in stopped
+    ]  # a person-year before its refusal may differ only if stopped later: none here
+    assert earlier == []
+    assert sorted(d for d in total.differences if d.figure == "settlement") == expected
+    assert total.refusals == []
+
+
+def test_the_population_counts_settlements_and_those_without_their_inputs(
+    year: tuple[World, list[Made], list[Any]], own_database_url: str
+) -> None:
+    made = year[1]
+    engine = read_only_engine(own_database_url)
+    with engine.connect() as connection:
+        assert simulation.population(connection, YEAR, REGION) == (len(made), 0)
+        assert simulation.population(connection, YEAR - 1, REGION) == (0, 0)
+    engine.dispose()
+    _execute(
+        own_database_url,
+        "UPDATE settlement SET diagnoses = NULL WHERE settlement_id = :id",
+        id=made[0].settlement_id,
+    )
+    engine = read_only_engine(own_database_url)
+    with engine.connect() as connection:
+        assert simulation.population(connection, YEAR, REGION) == (len(made), 1)
+    engine.dispose()
+    total = _replayed(own_database_url, (load_default().book, load_default().book))
+    assert total.unreadable == [made[0].settlement_id]
+
+
+def test_a_lowered_basic_rate_raises_what_patients_pay_and_names_each_persons_group(
+    year: tuple[World, list[Made], list[Any]], own_database_url: str, tmp_path: Path
+) -> None:
+    world, _made, operations = year
+    lowered = candidate_dir(tmp_path, "lowered", {
+        "220000/220000-2019.toml": (
+            'rate = { value = "0.60", description = "Share of in-scope cost above the deductible paid at a level-3',
+            'rate = { value = "0.50", description = "Share of in-scope cost above the deductible paid at a level-3',
+        )
+    })  # fmt: skip
+    report = in_process(own_database_url, lowered, partitions=1)
+    baseline, before = recomputed(world, operations, DEFAULT_TARIFF_DIR)
+    expected, after = recomputed(world, operations, lowered)
+    for row in report["funds"]:
+        assert row["candidate"] == format_fen(expected[row["figure"]]), row
+    assert expected["patient_pay"] > baseline["patient_pay"]
+    changes = report["patient_pay"]
+    assert changes["rose"] > 0
+    assert changes["rose"] + changes["fell"] + changes["same"] == report["standing"]
+    groups = {world.persons[p]: None if p in ("none", "male") else p for p in world.persons}
+    for change in report["largest_burden_changes"]:
+        assert change["group"] == groups[change["person_id"]], change
+    assert report["substituted"] == [
+        {"kind": "catalog", "region": "210000", "recorded": "210000-2018", "candidate": "210000-2018"},
+        {"kind": "policy", "region": "220000", "recorded": "220000-2019", "candidate": "220000-2019"},
+    ]  # fmt: skip
+    assert before != after
+
+
+def test_a_candidate_without_the_insured_region_keeps_its_recorded_policy(
+    year: tuple[World, list[Made], list[Any]], own_database_url: str, tmp_path: Path
+) -> None:
+    only_liaoning = candidate_dir(tmp_path, "only-210000", {})
+    shutil.rmtree(only_liaoning / "220000")
+    report = in_process(own_database_url, only_liaoning, partitions=1)
+    assert report["baseline_differences"] == []
+    assert report["substituted"] == [
+        {
+            "kind": "catalog",
+            "region": "210000",
+            "recorded": "210000-2018",
+            "candidate": "210000-2018",
+        }
+    ]
+    assert all(row["baseline"] == row["candidate"] for row in report["funds"])
 
 
 def test_one_two_workers_and_an_outside_scheduler_give_the_same_bytes(
