@@ -20,9 +20,10 @@ import pytest
 from sqlalchemy import text
 
 from api.core.config import Settings
+from api.core.contract import ClaimIn
 from api.db.engine import make_engine
 from settlement.engine import settle as engine_settle
-from settlement.model import Accumulators, Claim, ClaimLine, Group, Person, Status
+from settlement.model import Accumulators, Group, Person, Status
 from settlement.money import format_fen, money, money_to_fen
 from settlement.result import Settlement
 from tariffs import load_default
@@ -136,28 +137,6 @@ def _accumulators(world: World, http: httpx.Client, person_id: str) -> dict[str,
     return document
 
 
-def _engine_claim(body: dict[str, Any]) -> Claim:
-    return Claim(
-        claim_id=body["claim_id"],
-        hospital_id=body["hospital_id"],
-        person_id=body["person_id"],
-        admission_date=date.fromisoformat(body["admission_date"]),
-        discharge_date=date.fromisoformat(body["discharge_date"]),
-        diagnoses=tuple(body["diagnoses"]),
-        surgery=body["surgery"],
-        lines=tuple(
-            ClaimLine(
-                item["line_no"],
-                item["item_code"],
-                Decimal(item["quantity"]),
-                money(item["unit_price"]),
-                money(item["amount"]),
-            )
-            for item in body["items"]
-        ),
-    )
-
-
 def _dibao_person(person_id: str) -> Person:
     """The world's dibao person as the engine sees it (make_world registers it so)."""
     return Person(
@@ -231,7 +210,9 @@ def test_fifty_concurrent_claims_for_one_person_lose_no_update_and_never_pass_a_
     person = _dibao_person(person_id)
     before = Accumulators(year=2018)
     for position, row in enumerate(rows):
-        result = engine_settle(_engine_claim(claims[row["claim_id"]]), person, 3, before, book)
+        result = engine_settle(
+            ClaimIn.model_validate(claims[row["claim_id"]]).to_engine(), person, 3, before, book
+        )
         assert isinstance(result, Settlement), result
         expected = _accumulators_document(result.accumulators_after)
         assert row["accumulators_after"] == expected, (

@@ -15,7 +15,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +24,19 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.core.config import Settings
+from api.core.contract import ClaimIn
 from api.db.engine import make_engine
 from api.services import simulation
 from api.services.simulation import nearest_rank, partition_of, read_only_engine
 from settlement.engine import settle
 from settlement.model import (
     AccumulatorsFen,
-    Claim,
-    ClaimLine,
-    Filing,
     Gender,
     Group,
     Person,
     Status,
 )
-from settlement.money import format_fen, money
+from settlement.money import format_fen
 from settlement.result import Settlement
 from settlement.tariff import TariffBook
 from tariffs import DEFAULT_TARIFF_DIR, load_default, load_tariffs
@@ -145,29 +142,6 @@ def _engine_person(world: World, person: str) -> Person:
     return Person(world.persons[person], date(1960, 5, 1), REGION, statuses, Gender.FEMALE)
 
 
-def _engine_claim(body: dict[str, Any]) -> Claim:
-    return Claim(
-        claim_id=body["claim_id"],
-        hospital_id=body["hospital_id"],
-        person_id=body["person_id"],
-        admission_date=date.fromisoformat(body["admission_date"]),
-        discharge_date=date.fromisoformat(body["discharge_date"]),
-        diagnoses=tuple(body["diagnoses"]),
-        surgery=bool(body.get("surgery", False)),
-        lines=tuple(
-            ClaimLine(
-                item["line_no"],
-                item["item_code"],
-                Decimal(item["quantity"]),
-                money(item["unit_price"]),
-                money(item["amount"]),
-            )
-            for item in body["items"]
-        ),
-        filing=None if body.get("filing") is None else Filing(body["filing"]),
-    )
-
-
 def recomputed(
     world: World, operations: list[Any], tariff_dir: Path
 ) -> tuple[dict[str, int], dict[str, int]]:
@@ -181,7 +155,7 @@ def recomputed(
         before = accumulators.get(item.person, AccumulatorsFen.empty(YEAR))
         if kind == "settle":
             result = settle(
-                _engine_claim(item.body), _engine_person(world, item.person), item.level,
+                ClaimIn.model_validate(item.body).to_engine(), _engine_person(world, item.person), item.level,
                 before.to_money(), book, item.region,
             )  # fmt: skip
             assert isinstance(result, Settlement), result
@@ -543,7 +517,7 @@ def test_a_baseline_that_refuses_a_stored_claim_is_a_difference_with_its_problem
     for sid in _first_of_each_person(operations, billing):
         item = by_id[sid]
         refused = settle(
-            _engine_claim(item.body), _engine_person(world, item.person), item.level,
+            ClaimIn.model_validate(item.body).to_engine(), _engine_person(world, item.person), item.level,
             AccumulatorsFen.empty(YEAR).to_money(), narrow, item.region,
         )  # fmt: skip
         assert not isinstance(refused, Settlement)
