@@ -26,6 +26,7 @@ from api.cli.common import fail
 EXIT_DIFFERENCES = 1
 REGION = re.compile(r"[0-9]{6}")
 RUN_LABELS = {"baseline": "原政策 baseline", "candidate": "候选 candidate"}
+RUN_COLOURS = {"baseline": "#94a3b8", "candidate": "#2563eb"}
 
 
 def simulate(
@@ -237,7 +238,13 @@ def report_html(document: dict[str, Any], candidate: str) -> str:
         RUN_LABELS,
     )
     template = make_templates().get_template("simulation.html")
-    return template.render(report=document, chart=chart, candidate=candidate, figure_labels=labels)
+    return template.render(
+        report=document,
+        chart=chart,
+        run_colours=RUN_COLOURS,
+        candidate=candidate,
+        figure_labels=labels,
+    )
 
 
 def _fen(amount: str) -> int:
