@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -25,6 +25,17 @@ def fail(problems: list[str], heading: str) -> typer.Exit:
     for problem in problems:
         console.print(f"  - {problem}", highlight=False, markup=False)
     return typer.Exit(EXIT_REFUSED)
+
+
+def tariff_book(directory: Path | None) -> Any:
+    """The tariff book of `directory` (the shipped tariffs when None, as the service reads
+    ONESTOP_TARIFF_DIR unset); refused with every problem of its files (status 2)."""
+    from tariffs import TariffError, load_default, load_tariffs
+
+    try:
+        return (load_default() if directory is None else load_tariffs(directory)).book
+    except TariffError as error:
+        raise fail(error.problems, "the tariff files are refused") from None
 
 
 def read_model(path: Path, model: type[M]) -> M:

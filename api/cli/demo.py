@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import database
+from api.cli.common import database, tariff_book
 
 demo_app = typer.Typer(help="Demo data for trying the service.", no_args_is_help=True)
 
@@ -47,10 +47,8 @@ def demo_seed(
         )
         return
     from api.core.config import Settings
-    from tariffs import load_default, load_tariffs
 
-    tariff_dir = Settings().tariff_dir
-    book = (load_default() if tariff_dir is None else load_tariffs(tariff_dir)).book
+    book = tariff_book(Settings().tariff_dir)
     created = seed_if_empty(engine, keys_file, book)
     typer.echo("demo data seeded" if created else "database already has data; demo seed skipped")
     if not keys_file.exists():

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.common import fail
+from api.cli.common import fail, tariff_book
 
 EXIT_DIFFERENCES = 1
 REGION = re.compile(r"[0-9]{6}")
@@ -56,16 +56,14 @@ def simulate(
     from api.cli.common import database
     from api.core.config import Settings
     from api.services import simulation
-    from tariffs import TariffError, load_default, load_tariffs
+    from tariffs import TariffError, load_tariffs
 
     try:
         candidate_book = load_tariffs(candidate).book
     except TariffError as error:
         raise fail(error.problems, f"{candidate}: the candidate is refused, nothing run") from None
     settings = Settings()
-    recorded = (
-        load_default() if settings.tariff_dir is None else load_tariffs(settings.tariff_dir)
-    ).book
+    recorded = tariff_book(settings.tariff_dir)
     regions = sorted({tariff.region for tariff in recorded.tariffs})
     if not REGION.fullmatch(region) or region not in regions:
         raise fail(

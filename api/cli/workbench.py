@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.common import fail, read_model
+from api.cli.common import fail, read_model, tariff_book
 from api.core.contract import (
     AccumulatorsBody,
     ClaimIn,
@@ -41,15 +41,6 @@ def _region(value: str | None) -> str | None:
     if value is not None and not REGION_PATTERN.fullmatch(value):
         raise typer.BadParameter(f"{value!r} is not a region code of six digits")
     return value
-
-
-def _load_book(directory: Path | None) -> Any:
-    from tariffs import TariffError, load_default, load_tariffs
-
-    try:
-        return (load_default() if directory is None else load_tariffs(directory)).book
-    except TariffError as error:
-        raise fail(error.problems, "the tariff files are refused") from None
 
 
 def settle_file(
@@ -109,7 +100,7 @@ def settle_file(
         if accumulators_file is None
         else read_model(accumulators_file, AccumulatorsBody).to_engine()
     )
-    book = _load_book(tariff_dir)
+    book = tariff_book(tariff_dir)
     result = settle(claim, person, hospital_level, accumulators, book, hospital_region)
     if isinstance(result, Rejection):
         problems = [
