@@ -105,6 +105,13 @@ _line_price = lru_cache(maxsize=1 << 16)(money)
 _line_amount = lru_cache(maxsize=1 << 16)(fen_to_money)
 
 
+_POSTED = tuple(
+    PACKED_LINE_FIELDS.index(name)
+    for name in ("line_no", "item_code", "quantity", "unit_price", "amount_fen")
+)
+"""Where a packed line holds what the hospital posted."""
+
+
 def stored_claim(row: Any) -> tuple[Claim, EnginePerson, int] | None:
     """The claim a settlement row settled, the person as the engine read them (with the
     group recorded on the settlement as their one status on the discharge day) and the
@@ -112,13 +119,14 @@ def stored_claim(row: Any) -> tuple[Claim, EnginePerson, int] | None:
     recovered (migration 0010). The lines are the packed lines' posted fields."""
     if row.diagnoses is None or row.surgery is None or row.hospital_level is None:
         return None
+    line_no, code, quantity, price, amount = _POSTED
     lines = tuple(
         ClaimLine(
-            values[0],
-            values[1],
-            _line_quantity(values[4]),
-            _line_price(values[5]),
-            _line_amount(values[6]),
+            values[line_no],
+            values[code],
+            _line_quantity(values[quantity]),
+            _line_price(values[price]),
+            _line_amount(values[amount]),
         )
         for values in orjson.loads(row.lines)
     )
@@ -152,6 +160,22 @@ def accumulators_fen(row: Any, year: int) -> AccumulatorsFen:
     if row is None:
         return AccumulatorsFen.empty(year)
     return AccumulatorsFen(year, *_accumulator_values(row))
+
+
+def settlement_contribution(totals: Any) -> dict[str, int]:
+    """What a settlement added to each accumulator column (rules §9), read from its totals (a
+    settlement row or the engine's `Totals`: the same names); a reversal takes exactly these
+    off again (`store.undo_accumulators`, the simulation's replay)."""
+    return {
+        "admissions": 1,
+        "basic_paid_fen": totals.basic_insurance_fen,
+        "ci_base_fen": totals.in_scope_fen - totals.basic_insurance_fen,
+        "ci_paid_fen": totals.critical_illness_fen,
+        "assistance_paid_fen": totals.medical_assistance_fen,
+        "charity_paid_fen": totals.charity_fen,
+        "health_paid_fen": totals.health_fund_fen,
+        "patient_paid_fen": totals.patient_pay_fen,
+    }
 
 
 def accumulator_row_values(accumulators: AccumulatorsFen) -> dict[str, int]:

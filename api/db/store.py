@@ -39,6 +39,7 @@ from api.db.rows import (
     fund_row_values,
     person_to_engine,
     posting_values,
+    settlement_contribution,
     settlement_document,
     settlement_from_rows,
     settlement_row_values,
@@ -347,14 +348,7 @@ def undo_accumulators(connection: Connection, row: Any) -> None:
     """Subtract exactly what the settlement added (rules §9); later settlements stay as they are."""
     acc = ACCUMULATOR.c
     values = {
-        "admissions": acc.admissions - 1,
-        "basic_paid_fen": acc.basic_paid_fen - row.basic_insurance_fen,
-        "ci_base_fen": acc.ci_base_fen - (row.in_scope_fen - row.basic_insurance_fen),
-        "ci_paid_fen": acc.ci_paid_fen - row.critical_illness_fen,
-        "assistance_paid_fen": acc.assistance_paid_fen - row.medical_assistance_fen,
-        "charity_paid_fen": acc.charity_paid_fen - row.charity_fen,
-        "health_paid_fen": acc.health_paid_fen - row.health_fund_fen,
-        "patient_paid_fen": acc.patient_paid_fen - row.patient_pay_fen,
+        column: acc[column] - amount for column, amount in settlement_contribution(row).items()
     }
     # An accumulator added to the engine and not undone here would drift on every reversal.
     assert set(values) == set(ACCUMULATOR_COLUMNS.values()), values

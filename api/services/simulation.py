@@ -31,8 +31,8 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from api.db.rows import stored_claim
-from api.db.tables import FUND_POSTING, SETTLEMENT, TOTAL_COLUMNS
+from api.db.rows import settlement_contribution, stored_claim
+from api.db.tables import ACCUMULATOR_COLUMNS, FUND_POSTING, SETTLEMENT, TOTAL_COLUMNS
 from settlement.engine import settle
 from settlement.model import AccumulatorsFen
 from settlement.money import format_fen
@@ -234,18 +234,14 @@ class _Run:
 
 def _undone(accumulators: AccumulatorsFen, settlement: Settlement) -> AccumulatorsFen:
     """The accumulators with exactly what a settlement added taken out (rules §9), as a
-    reversal undoes it (`api.db.store.undo_accumulators` does the same in SQL)."""
-    totals = settlement.totals
+    reversal undoes it in the database (`api.db.store.undo_accumulators`)."""
+    taken = settlement_contribution(settlement.totals)
     return AccumulatorsFen(
-        year=accumulators.year,
-        admissions=accumulators.admissions - 1,
-        basic_paid=accumulators.basic_paid - totals.basic_insurance_fen,
-        ci_base=accumulators.ci_base - (totals.in_scope_fen - totals.basic_insurance_fen),
-        ci_paid=accumulators.ci_paid - totals.critical_illness_fen,
-        assistance_paid=accumulators.assistance_paid - totals.medical_assistance_fen,
-        charity_paid=accumulators.charity_paid - totals.charity_fen,
-        health_paid=accumulators.health_paid - totals.health_fund_fen,
-        patient_paid=accumulators.patient_paid - totals.patient_pay_fen,
+        accumulators.year,
+        *(
+            getattr(accumulators, name) - taken[column]
+            for name, column in ACCUMULATOR_COLUMNS.items()
+        ),
     )
 
 
