@@ -601,6 +601,27 @@ def test_a_candidate_without_the_insured_region_keeps_its_recorded_policy(
     assert all(row["baseline"] == row["candidate"] for row in report["funds"])
 
 
+def test_run_partitions_in_process_on_a_cluster_of_threads(
+    year: tuple[World, list[Made], list[Any]], own_database_url: str, tmp_path: Path
+) -> None:
+    """The Dask driver against a cluster of two threads in this process: four partitions a
+    worker, each reported done once, adding up to the report the tasks make called here."""
+    from distributed import LocalCluster
+
+    candidate = candidate_dir(tmp_path, "raised", RAISED)
+    books = (load_default().book, load_tariffs(candidate).book)
+    done: list[tuple[int, int]] = []
+    with LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
+    ) as cluster:
+        total = simulation.run_partitions(
+            own_database_url, books, YEAR, REGION, workers=9,
+            scheduler=cluster.scheduler_address, on_done=lambda *args: done.append(args),
+        )  # fmt: skip
+    assert done == [(count, 8) for count in range(1, 9)]
+    assert simulation.report(total, books, YEAR, REGION) == in_process(own_database_url, candidate)
+
+
 def test_one_two_workers_and_an_outside_scheduler_give_the_same_bytes(
     year: tuple[World, list[Made], list[Any]], own_database_url: str, tmp_path: Path,
     dask_cluster: str,
