@@ -103,6 +103,11 @@ class Burden:
     candidate_fen: int
 
 
+def _zero_runs() -> dict[str, list[int]]:
+    """Each run's figures (in the order of `FIGURES`), all zero."""
+    return {run: [0] * len(FIGURES) for run in RUNS}
+
+
 @dataclass(slots=True)
 class PartitionResult:
     """What one partition found: sums in integer fen, so that partitions add up exactly in any
@@ -112,7 +117,7 @@ class PartitionResult:
     """Settlement events of the year and region (reversed later or not)."""
     reversals: int = 0
     standing: int = 0
-    funds: dict[str, list[int]] = field(default_factory=lambda: {run: [0] * 6 for run in RUNS})
+    funds: dict[str, list[int]] = field(default_factory=_zero_runs)
     by_group: dict[str | None, dict[str, list[int]]] = field(default_factory=dict)
     by_level: dict[int, dict[str, list[int]]] = field(default_factory=dict)
     patient_pay: list[int] = field(default_factory=lambda: [0, 0, 0])
@@ -133,7 +138,7 @@ class PartitionResult:
             _add_into(self.funds[run], other.funds[run])
         for mine, theirs in ((self.by_group, other.by_group), (self.by_level, other.by_level)):
             for key, runs in theirs.items():
-                target = mine.setdefault(key, {run: [0] * 6 for run in RUNS})  # type: ignore[arg-type]
+                target = mine.setdefault(key, _zero_runs())  # type: ignore[arg-type]
                 for run in RUNS:
                     _add_into(target[run], runs[run])
         _add_into(self.patient_pay, other.patient_pay)
@@ -365,7 +370,7 @@ def _count_standing(row: Any, runs: dict[str, _Run], result: PartitionResult) ->
     for run in RUNS:
         _add_into(result.funds[run], figures[run])
         for table, key in ((result.by_group, row.group), (result.by_level, row.hospital_level)):
-            target = table.setdefault(key, {name: [0] * 6 for name in RUNS})
+            target = table.setdefault(key, _zero_runs())
             _add_into(target[run], figures[run])
     before, after = figures["baseline"][-1], figures["candidate"][-1]
     result.patient_pay[0 if after > before else 1 if after < before else 2] += 1
